@@ -1,0 +1,170 @@
+//! The command-line definition: every subcommand, flag, default and `TERN_*` environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tern",
+    version,
+    about = "An event-driven server: static files over HTTP/1.1 and line-protocol TCP services",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve static files over HTTP/1.1.
+    Serve(ServeArgs),
+    /// Line service: send every line back, after an optional prefix.
+    Echo(EchoArgs),
+    /// Line service: the sum/product calculator.
+    Calc(LineServiceArgs),
+    /// Line service: evaluate arithmetic expressions safely.
+    Eval(EvalArgs),
+    /// Line service: answer every message with a fixed text.
+    Hello(HelloArgs),
+    /// Load client for the line services: many connections, latency percentiles.
+    Client(ClientArgs),
+}
+
+/// Options every server command has.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TERN_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port; the log says which).
+    #[arg(long, env = "TERN_PORT", default_value_t = tern_core::config::DEFAULT_PORT)]
+    pub port: u16,
+    /// Listen on HOST:PORT or unix:/path.sock instead of --host/--port; repeatable.
+    #[arg(long = "bind", value_name = "ADDRESS", env = "TERN_BIND", value_delimiter = ',')]
+    pub binds: Vec<String>,
+    /// Number of worker processes.
+    #[arg(short = 'w', long = "workers", env = "TERN_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Log level.
+    #[arg(long = "log", env = "TERN_LOG", default_value = "info", value_parser = ["debug", "info", "warning", "error"])]
+    pub log: String,
+    /// Append the log to FILE instead of stderr.
+    #[arg(long = "logfile", value_name = "FILE", env = "TERN_LOGFILE")]
+    pub logfile: Option<PathBuf>,
+    /// Do not log one line per request (HTTP) or per connection (line services).
+    #[arg(long, env = "TERN_NO_ACCESS_LOG")]
+    pub no_access_log: bool,
+    /// Most open connections per worker; more wait in the kernel's queue.
+    #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = tern_core::config::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a stopping worker waits for in-flight requests (SIGTERM, SIGHUP).
+    #[arg(long, value_name = "SECONDS", env = "TERN_GRACE_TIMEOUT", default_value = "30")]
+    pub grace_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Document root.
+    #[arg(short = 'r', long = "docroot", value_name = "DOCROOT", env = "TERN_DOCROOT", default_value = ".")]
+    pub docroot: PathBuf,
+    /// Answer directories without index.html with a listing (instead of 404).
+    #[arg(long, env = "TERN_LIST_DIRS")]
+    pub list_dirs: bool,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, value_name = "SECONDS", env = "TERN_KEEPALIVE_TIMEOUT", default_value = "75")]
+    pub keepalive_timeout: f64,
+    /// Seconds a client has to send a complete request head.
+    #[arg(long, value_name = "SECONDS", env = "TERN_HEADER_TIMEOUT", default_value = "30")]
+    pub header_timeout: f64,
+    /// Seconds a body read or a response write may make no progress.
+    #[arg(long, value_name = "SECONDS", env = "TERN_IO_TIMEOUT", default_value = "60")]
+    pub io_timeout: f64,
+    /// Longest request line, in bytes (longer: 414).
+    #[arg(long, value_name = "BYTES", env = "TERN_MAX_REQUEST_LINE", default_value = "8K")]
+    pub max_request_line: String,
+    /// Largest request head, in bytes (larger: 431).
+    #[arg(long, value_name = "BYTES", env = "TERN_MAX_HEADER_SIZE", default_value = "32K")]
+    pub max_header_size: String,
+    /// Most header fields in a request (more: 431; at most 256).
+    #[arg(long, env = "TERN_MAX_HEADERS", default_value_t = tern_core::config::DEFAULT_MAX_HEADERS)]
+    pub max_headers: usize,
+    /// Largest request body, in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", env = "TERN_MAX_BODY_SIZE", default_value = "100M")]
+    pub max_body_size: String,
+}
+
+/// Options every line service has.
+#[derive(Debug, Args)]
+pub struct LineServiceArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Longest line accepted, in bytes; a longer one gets an error line and the connection closes.
+    #[arg(long, value_name = "BYTES", env = "TERN_MAX_LINE", default_value = "64K")]
+    pub max_line: String,
+    /// Seconds a connection may stay silent before it is closed.
+    #[arg(long, value_name = "SECONDS", env = "TERN_IDLE_TIMEOUT", default_value = "300")]
+    pub idle_timeout: f64,
+    /// Seconds a write may make no progress (a client that never reads) before closing.
+    #[arg(long, value_name = "SECONDS", env = "TERN_IO_TIMEOUT", default_value = "60")]
+    pub io_timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    #[command(flatten)]
+    pub service: LineServiceArgs,
+    /// Text put before every echoed line.
+    #[arg(long, env = "TERN_PREFIX", default_value = "")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub service: LineServiceArgs,
+    /// Seconds to hold back every answer (a stand-in for a slow backend; blocks nobody else).
+    #[arg(long, value_name = "SECONDS", env = "TERN_DELAY", default_value = "0")]
+    pub delay: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct HelloArgs {
+    #[command(flatten)]
+    pub service: LineServiceArgs,
+    /// The text sent in answer to every message.
+    #[arg(long, env = "TERN_TEXT", default_value = tern_core::lines::hello::DEFAULT_TEXT)]
+    pub text: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// The server, as HOST:PORT.
+    #[arg(value_name = "HOST:PORT", env = "TERN_TARGET")]
+    pub target: String,
+    /// Connections to open (all before any message is sent).
+    #[arg(short = 'c', long = "connections", env = "TERN_CONNECTIONS", default_value_t = 100)]
+    pub connections: usize,
+    /// Messages per connection, each sent after the previous answer arrived.
+    #[arg(short = 'n', long = "messages", env = "TERN_MESSAGES", default_value_t = 10)]
+    pub messages: u64,
+    /// The message to send.
+    #[arg(long, env = "TERN_MESSAGE", default_value = "hello")]
+    pub message: String,
+    /// Count an answer as failed unless it is exactly this text.
+    #[arg(long, env = "TERN_EXPECT")]
+    pub expect: Option<String>,
+    /// Keep sending for this many seconds instead of -n messages.
+    #[arg(long, value_name = "SECONDS", env = "TERN_DURATION")]
+    pub duration: Option<f64>,
+    /// Lines the server sends on connect, to skip before sending (1 for calc's welcome).
+    #[arg(long, env = "TERN_GREETING_LINES", default_value_t = 0)]
+    pub greeting_lines: usize,
+    /// Seconds to wait for a connection or an answer before counting it as failed.
+    #[arg(long, value_name = "SECONDS", env = "TERN_TIMEOUT", default_value = "30")]
+    pub timeout: f64,
+}

@@ -1,0 +1,191 @@
+//! Running each subcommand: set up logging, bind, start the supervisor with the right handler.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tern_core::config::ServerConfig;
+use tern_core::http::HttpHandler;
+use tern_core::lines::calc::Calc;
+use tern_core::lines::client::{self, ClientConfig, Counters, Report};
+use tern_core::lines::echo::Echo;
+use tern_core::lines::eval::Eval;
+use tern_core::lines::hello::Hello;
+use tern_core::lines::{LineHandler, LineProtocol};
+use tern_core::listener::{self, BindAddr, Listener};
+use tern_core::server::ConnectionHandler;
+use tern_core::{logging, rlimit, supervisor, worker};
+
+use crate::args::{ClientArgs, Cli, Command, LineServiceArgs, ServeArgs};
+use crate::settings;
+use crate::EXIT_USAGE;
+
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Echo(args) => serve_lines(&args.service, "echo", Echo { prefix: args.prefix }),
+        Command::Calc(args) => serve_lines(&args, "calc", Calc),
+        Command::Eval(args) => {
+            let delay = if args.delay > 0.0 {
+                match settings::seconds("delay", args.delay) {
+                    Ok(delay) => Some(delay),
+                    Err(message) => return usage_error(&message),
+                }
+            } else {
+                None
+            };
+            serve_lines(&args.service, "eval", Eval { delay })
+        }
+        Command::Hello(args) => serve_lines(&args.service, "hello", Hello { text: args.text }),
+        Command::Client(args) => return run_client(args),
+    };
+    match result {
+        Ok(status) => status,
+        Err(message) => usage_error(&message),
+    }
+}
+
+fn usage_error(message: &str) -> i32 {
+    eprintln!("tern: {message}");
+    EXIT_USAGE
+}
+
+fn serve(args: ServeArgs) -> Result<i32, String> {
+    let server = settings::server_config(&args.server)?;
+    let http = settings::http_config(&args)?;
+    logging::init(&server.log)?;
+    let handler = HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
+    let roots: Vec<String> = handler.router().roots().map(|(_, root)| root.display().to_string()).collect();
+    let description = format!("docroot {}", roots.join(", "));
+    Ok(start(&server, Arc::new(handler), "http", &description))
+}
+
+fn serve_lines<P: LineProtocol>(args: &LineServiceArgs, name: &str, protocol: P) -> Result<i32, String> {
+    let server = settings::server_config(&args.server)?;
+    let config = settings::line_config(args)?;
+    logging::init(&server.log)?;
+    let handler = LineHandler::new(protocol, config);
+    Ok(start(&server, Arc::new(handler), "tcp", &format!("{name} service")))
+}
+
+/// Binds, logs the start-up line, and runs the supervisor and its workers.
+fn start<H: ConnectionHandler>(server: &ServerConfig, handler: Arc<H>, scheme: &str, what: &str) -> i32 {
+    rlimit::raise_fd_limit();
+    let listeners = match listener::bind_all(&server.binds) {
+        Ok(listeners) => listeners,
+        Err(message) => {
+            tracing::error!("{message}");
+            return 1;
+        }
+    };
+    let addresses: Vec<String> = listeners.iter().map(|l| display_address(scheme, &l.local_addr())).collect();
+    let workers = server.workers;
+    tracing::info!(
+        "tern {} listening on {} ({what}, {workers} worker{})",
+        env!("CARGO_PKG_VERSION"),
+        addresses.join(", "),
+        if workers == 1 { "" } else { "s" }
+    );
+    let worker_main = |listeners: Vec<Listener>, ready| worker::run(listeners, handler.clone(), server, ready);
+    supervisor::run(server, listeners, &worker_main)
+}
+
+fn display_address(scheme: &str, addr: &BindAddr) -> String {
+    match addr {
+        BindAddr::Tcp(addr) => format!("{scheme}://{addr}"),
+        BindAddr::Unix(path) => format!("unix:{}", path.display()),
+    }
+}
+
+fn run_client(args: ClientArgs) -> i32 {
+    let timeout = match settings::seconds("timeout", args.timeout) {
+        Ok(timeout) => timeout,
+        Err(message) => return usage_error(&message),
+    };
+    let duration = match args.duration.map(|d| settings::seconds("duration", d)).transpose() {
+        Ok(duration) => duration,
+        Err(message) => return usage_error(&message),
+    };
+    if args.connections == 0 {
+        return usage_error("-c/--connections must be at least 1");
+    }
+    rlimit::raise_fd_limit();
+    let config = Arc::new(ClientConfig {
+        target: args.target,
+        connections: args.connections,
+        messages: args.messages,
+        message: args.message,
+        expect: args.expect,
+        duration,
+        greeting_lines: args.greeting_lines,
+        timeout,
+    });
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tern: cannot start the event loop: {error}");
+            return 1;
+        }
+    };
+    let counters = Arc::new(Counters::default());
+    let show_progress = std::io::stderr().is_terminal();
+    let planned = duration.map_or(config.connections as u64 * config.messages, |_| 0);
+    let report = runtime.block_on(async {
+        let progress = show_progress.then(|| tokio::spawn(progress_bar(counters.clone(), planned, duration)));
+        let report = client::run(config.clone(), counters.clone()).await;
+        if let Some(progress) = progress {
+            progress.abort();
+            eprint!("\r\x1b[2K");
+        }
+        report
+    });
+    print_report(&config, &report);
+    if report.failed == 0 && report.connect_failed == 0 {
+        0
+    } else {
+        1
+    }
+}
+
+/// Redraws one status line on the terminal until aborted.
+async fn progress_bar(counters: Arc<Counters>, planned: u64, duration: Option<Duration>) {
+    const WIDTH: usize = 30;
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let answered = counters.answered.load(Ordering::Relaxed);
+        let fraction = match duration {
+            Some(total) => started.elapsed().as_secs_f64() / total.as_secs_f64(),
+            None if planned > 0 => answered as f64 / planned as f64,
+            None => 0.0,
+        }
+        .clamp(0.0, 1.0);
+        let filled = (fraction * WIDTH as f64) as usize;
+        eprint!(
+            "\r[{}{}] {:3.0}%  connected {}  answered {}  failed {}",
+            "#".repeat(filled),
+            ".".repeat(WIDTH - filled),
+            fraction * 100.0,
+            counters.connected.load(Ordering::Relaxed),
+            answered,
+            counters.failed.load(Ordering::Relaxed) + counters.connect_failed.load(Ordering::Relaxed),
+        );
+    }
+}
+
+fn print_report(config: &ClientConfig, report: &Report) {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("target: {}", config.target);
+    println!("connections: {} opened, {} failed", report.connected, report.connect_failed);
+    println!("messages: {} sent, {} answered, {} failed", report.sent, report.answered, report.failed);
+    println!("throughput: {:.1} messages/s over {:.3} s", report.messages_per_second(), report.elapsed.as_secs_f64());
+    println!(
+        "latency: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        ms(report.percentile(50.0)),
+        ms(report.percentile(90.0)),
+        ms(report.percentile(99.0)),
+        ms(report.max_latency())
+    );
+}

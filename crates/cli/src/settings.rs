@@ -1,0 +1,115 @@
+//! Turning parsed arguments into the core's validated configuration. Every check that can fail
+//! lives here, so a bad flag stops the program before anything is bound or forked.
+
+use std::time::Duration;
+
+use tern_core::config::{HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, ServerConfig, StaticMount};
+use tern_core::http::request::MAX_HEADERS_CAP;
+use tern_core::listener::BindAddr;
+
+use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
+
+/// `8192`, `8K`, `64KiB`, `100M`, `1G` → bytes (K, M, G are powers of 1024).
+pub fn parse_size(flag: &str, text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(digits_end);
+    let multiplier: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)")),
+    };
+    let value: u64 = digits.parse().map_err(|_| format!("--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)"))?;
+    value.checked_mul(multiplier).filter(|&v| v > 0).ok_or_else(|| format!("--{flag}: '{text}' is out of range"))
+}
+
+/// A positive, finite number of seconds.
+pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    if value.is_finite() && value > 0.0 && value < 1e9 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(format!("--{flag}: {value} is not a positive number of seconds"))
+    }
+}
+
+pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
+    let binds = if args.binds.is_empty() {
+        vec![BindAddr::from_host_port(&args.host, args.port)?]
+    } else {
+        args.binds.iter().map(|b| BindAddr::parse(b)).collect::<Result<Vec<_>, _>>()?
+    };
+    if args.workers == 0 {
+        return Err("-w/--workers must be at least 1".into());
+    }
+    if args.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    let level = LogLevel::parse(&args.log).ok_or_else(|| format!("--log: unknown level '{}'", args.log))?;
+    Ok(ServerConfig {
+        binds,
+        workers: args.workers,
+        max_connections: args.max_connections,
+        grace_timeout: seconds("grace-timeout", args.grace_timeout)?,
+        log: LogConfig { level, file: args.logfile.clone(), access_log: !args.no_access_log },
+    })
+}
+
+pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
+    if !args.docroot.is_dir() {
+        return Err(format!("-r/--docroot: {} is not a directory", args.docroot.display()));
+    }
+    if args.max_headers == 0 || args.max_headers > MAX_HEADERS_CAP {
+        return Err(format!("--max-headers must be between 1 and {MAX_HEADERS_CAP}"));
+    }
+    let limits = HttpLimits {
+        max_request_line: parse_size("max-request-line", &args.max_request_line)? as usize,
+        max_header_size: parse_size("max-header-size", &args.max_header_size)? as usize,
+        max_headers: args.max_headers,
+        max_body_size: parse_size("max-body-size", &args.max_body_size)?,
+    };
+    if limits.max_header_size < limits.max_request_line {
+        return Err("--max-header-size must be at least --max-request-line".into());
+    }
+    let timeouts = HttpTimeouts {
+        header: seconds("header-timeout", args.header_timeout)?,
+        keepalive: seconds("keepalive-timeout", args.keepalive_timeout)?,
+        io: seconds("io-timeout", args.io_timeout)?,
+    };
+    let mounts = vec![StaticMount { prefix: "/".into(), root: args.docroot.clone(), list_dirs: args.list_dirs }];
+    Ok(HttpConfig { limits, timeouts, mounts, access_log: !args.server.no_access_log })
+}
+
+pub fn line_config(args: &LineServiceArgs) -> Result<LineConfig, String> {
+    Ok(LineConfig {
+        max_line: parse_size("max-line", &args.max_line)? as usize,
+        idle_timeout: seconds("idle-timeout", args.idle_timeout)?,
+        io_timeout: seconds("io-timeout", args.io_timeout)?,
+        access_log: !args.server.no_access_log,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("x", "8192").unwrap(), 8192);
+        assert_eq!(parse_size("x", "64K").unwrap(), 65536);
+        assert_eq!(parse_size("x", "100M").unwrap(), 100 << 20);
+        assert_eq!(parse_size("x", "1GiB").unwrap(), 1 << 30);
+        assert!(parse_size("x", "12Q").is_err());
+        assert!(parse_size("x", "0").is_err());
+        assert!(parse_size("x", "").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(seconds("x", 0.5).unwrap(), Duration::from_millis(500));
+        assert!(seconds("x", 0.0).is_err());
+        assert!(seconds("x", f64::NAN).is_err());
+    }
+}

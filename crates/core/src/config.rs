@@ -1,0 +1,162 @@
+//! The one validated configuration of a tern server. The CLI builds it; the core only reads it.
+//!
+//! Every limit and timeout lives here with its default, so a reader finds all of them in one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::listener::BindAddr;
+
+/// Default port, as the original lab server used.
+pub const DEFAULT_PORT: u16 = 9000;
+/// Longest HTTP request line accepted, in bytes (nginx: 8 KiB per header buffer); longer is 414.
+pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
+/// Largest request head (request line plus headers), in bytes; larger is 431.
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 32 * 1024;
+/// Most header fields in one request; more is 431.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// Largest request body, in bytes (100 MiB); larger is 413.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 100 * 1024 * 1024;
+/// Most open connections per worker; past it the worker stops accepting until one closes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
+/// Longest line a line service accepts, in bytes (64 KiB).
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+/// How long an idle keep-alive connection is kept (nginx: 75 s).
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// How long a client may take to send a whole request head (nginx: 60 s; we are stricter).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a single write or body read may make no progress before the connection is cut.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a line-service connection may stay silent before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a stopping worker waits for in-flight requests before it exits anyway.
+pub const DEFAULT_GRACE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a whole server process tree runs: where it listens, how many workers, how it logs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Addresses to listen on; at least one.
+    pub binds: Vec<BindAddr>,
+    /// Number of worker processes (at least 1).
+    pub workers: usize,
+    /// Most open connections per worker.
+    pub max_connections: usize,
+    /// How long SIGTERM waits for in-flight work before the worker exits.
+    pub grace_timeout: Duration,
+    /// Where and how much to log.
+    pub log: LogConfig,
+}
+
+/// Logging destination and verbosity.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    /// Append to this file instead of stderr.
+    pub file: Option<PathBuf>,
+    /// One line per request (HTTP) or per connection (line services).
+    pub access_log: bool,
+}
+
+/// The levels `--log` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// The HTTP side: limits, timeouts and the static mounts.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub limits: HttpLimits,
+    pub timeouts: HttpTimeouts,
+    /// URL prefix → directory. The prefix ends with '/'; "/" serves the whole site.
+    pub mounts: Vec<StaticMount>,
+    /// Log one line per request.
+    pub access_log: bool,
+}
+
+/// One static mount: requests whose path starts with `prefix` are served from `root`.
+#[derive(Debug, Clone)]
+pub struct StaticMount {
+    pub prefix: String,
+    pub root: PathBuf,
+    /// Answer a directory without index.html with a listing instead of 404.
+    pub list_dirs: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub max_request_line: usize,
+    pub max_header_size: usize,
+    pub max_headers: usize,
+    pub max_body_size: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTimeouts {
+    /// From the first byte of a request head to its end.
+    pub header: Duration,
+    /// An idle keep-alive connection between requests.
+    pub keepalive: Duration,
+    /// A write (or a body read) that makes no progress.
+    pub io: Duration,
+}
+
+/// Settings shared by the line services.
+#[derive(Debug, Clone, Copy)]
+pub struct LineConfig {
+    pub max_line: usize,
+    /// Close a connection silent for this long.
+    pub idle_timeout: Duration,
+    /// A write that makes no progress for this long closes the connection.
+    pub io_timeout: Duration,
+    /// Log one line per connection.
+    pub access_log: bool,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_request_line: DEFAULT_MAX_REQUEST_LINE,
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+        }
+    }
+}
+
+impl Default for HttpTimeouts {
+    fn default() -> Self {
+        HttpTimeouts {
+            header: DEFAULT_HEADER_TIMEOUT,
+            keepalive: DEFAULT_KEEPALIVE_TIMEOUT,
+            io: DEFAULT_IO_TIMEOUT,
+        }
+    }
+}
+
+impl Default for LineConfig {
+    fn default() -> Self {
+        LineConfig {
+            max_line: DEFAULT_MAX_LINE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            access_log: true,
+        }
+    }
+}
+
+impl LogLevel {
+    /// Parses the names `--log` accepts (`warn` too, as a courtesy).
+    pub fn parse(name: &str) -> Option<LogLevel> {
+        match name.to_ascii_lowercase().as_str() {
+            "debug" => Some(LogLevel::Debug),
+            "info" => Some(LogLevel::Info),
+            "warning" | "warn" => Some(LogLevel::Warning),
+            "error" => Some(LogLevel::Error),
+            _ => None,
+        }
+    }
+}

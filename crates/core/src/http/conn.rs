@@ -1,0 +1,335 @@
+//! One HTTP/1.x connection from accept to close: read a head, frame the body, route, respond,
+//! and repeat while keep-alive allows.
+//!
+//! Pipelined requests are answered in order; their responses collect in the write buffer and go out
+//! in one write when no further complete request is buffered. While a connection waits for its next
+//! request it holds no buffers, so an idle keep-alive connection costs little memory. Timeouts:
+//! the keep-alive timeout between requests, the header timeout from the first byte of a head to its
+//! end, the I/O timeout for each body read or write that makes no progress.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::HttpConfig;
+use crate::error::RequestError;
+use crate::http::body::{BodyDecoder, Decoded};
+use crate::http::request::{self, Method, RequestHead};
+use crate::http::response::{status_has_body, write_head, Body, Response};
+use crate::http::router::Router;
+use crate::http::sendfile::send_file;
+use crate::logging::ACCESS_TARGET;
+use crate::server::ConnectionHandler;
+use crate::shutdown::ShutdownWatch;
+use crate::socket::{Peer, Socket};
+
+/// Bytes requested from the socket per read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Files up to this size are copied into the write buffer and sent with the head in one write;
+/// larger ones go by sendfile.
+const INLINE_FILE_LIMIT: u64 = 16 * 1024;
+/// Write out buffered responses once they exceed this, even if more pipelined requests wait.
+const FLUSH_THRESHOLD: usize = 64 * 1024;
+/// After refusing a request, read and drop at most this much of what the client still sends, so
+/// closing does not reset the connection before the client has read our answer.
+const LINGER_BYTES: usize = 256 * 1024;
+/// ...and for at most this long.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+
+/// Serves HTTP on every connection it is given.
+#[derive(Debug)]
+pub struct HttpHandler {
+    router: Router,
+    config: HttpConfig,
+}
+
+impl HttpHandler {
+    pub fn new(config: HttpConfig) -> io::Result<Self> {
+        Ok(HttpHandler { router: Router::new(&config.mounts)?, config })
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+}
+
+impl ConnectionHandler for HttpHandler {
+    async fn handle<S: Socket>(self: Arc<Self>, socket: S, peer: Peer, shutdown: ShutdownWatch) {
+        let mut connection = Connection {
+            socket,
+            peer,
+            handler: &self,
+            read_buf: BytesMut::new(),
+            write_buf: Vec::new(),
+            shutdown,
+            requests_served: 0,
+        };
+        connection.run().await;
+    }
+}
+
+/// Why a connection stops.
+enum ConnError {
+    /// The client sent something we refuse; answer with its status, then close.
+    Request(RequestError),
+    /// The socket failed or timed out; nothing more can be sent.
+    Io(io::Error),
+}
+
+impl From<RequestError> for ConnError {
+    fn from(error: RequestError) -> Self {
+        ConnError::Request(error)
+    }
+}
+
+impl From<io::Error> for ConnError {
+    fn from(error: io::Error) -> Self {
+        ConnError::Io(error)
+    }
+}
+
+/// What to do after a response.
+#[derive(PartialEq, Eq)]
+enum After {
+    KeepAlive,
+    Close,
+    /// Close, but first let the client finish sending (it may still be sending a body we skipped).
+    LingerAndClose,
+}
+
+struct Connection<'h, S> {
+    socket: S,
+    peer: Peer,
+    handler: &'h HttpHandler,
+    /// Received bytes not yet parsed; empty (no allocation) while idle.
+    read_buf: BytesMut,
+    /// Responses not yet written; flushed before waiting for input.
+    write_buf: Vec<u8>,
+    shutdown: ShutdownWatch,
+    requests_served: u64,
+}
+
+impl<S: Socket> Connection<'_, S> {
+    async fn run(&mut self) {
+        loop {
+            let head = match self.next_head().await {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(ConnError::Request(error)) => {
+                    self.reject(error).await;
+                    return;
+                }
+                Err(ConnError::Io(error)) => {
+                    tracing::debug!("connection from {} failed: {error}", self.peer);
+                    return;
+                }
+            };
+            match self.serve(head).await {
+                Ok(After::KeepAlive) => continue,
+                Ok(After::Close) => break,
+                Ok(After::LingerAndClose) => {
+                    self.linger_close().await;
+                    return;
+                }
+                Err(ConnError::Request(error)) => {
+                    self.reject(error).await;
+                    return;
+                }
+                Err(ConnError::Io(error)) => {
+                    tracing::debug!("connection from {} failed: {error}", self.peer);
+                    return;
+                }
+            }
+        }
+        let _ = self.flush().await;
+    }
+
+    /// Reads until a complete head is buffered. `Ok(None)`: the client closed between requests,
+    /// stayed idle too long, or the worker is shutting down.
+    async fn next_head(&mut self) -> Result<Option<RequestHead>, ConnError> {
+        let limits = &self.handler.config.limits;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if !self.read_buf.is_empty() {
+                if let Some(head) = request::parse(&mut self.read_buf, limits)? {
+                    return Ok(Some(head));
+                }
+                deadline.get_or_insert_with(|| Instant::now() + self.handler.config.timeouts.header);
+            }
+            self.flush().await?;
+            if self.read_buf.is_empty() {
+                if !self.wait_for_request().await? {
+                    return Ok(None);
+                }
+                deadline = Some(Instant::now() + self.handler.config.timeouts.header);
+            }
+            self.read_buf.reserve(READ_CHUNK);
+            let deadline = deadline.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now);
+            match tokio::time::timeout_at(deadline, self.socket.read_buf(&mut self.read_buf)).await {
+                Err(_) => return Err(RequestError::HeaderTimeout.into()),
+                Ok(Ok(0)) if self.read_buf.is_empty() => return Ok(None),
+                Ok(Ok(0)) => return Err(RequestError::Malformed("connection closed before the end of the head").into()),
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Waits, holding no buffers, for the first byte of the next request. False: give up.
+    async fn wait_for_request(&mut self) -> io::Result<bool> {
+        if self.shutdown.is_shutting_down() {
+            return Ok(false);
+        }
+        self.read_buf = BytesMut::new();
+        self.write_buf = Vec::new();
+        let timeouts = &self.handler.config.timeouts;
+        let idle_limit = if self.requests_served == 0 { timeouts.header } else { timeouts.keepalive };
+        tokio::select! {
+            ready = self.socket.readable() => ready.map(|_| true),
+            _ = tokio::time::sleep(idle_limit) => {
+                tracing::debug!("closing idle connection from {}", self.peer);
+                Ok(false)
+            }
+            _ = self.shutdown.recv() => Ok(false),
+        }
+    }
+
+    async fn serve(&mut self, head: RequestHead) -> Result<After, ConnError> {
+        let started = Instant::now();
+        let mut after = if head.keep_alive && !self.shutdown.is_shutting_down() { After::KeepAlive } else { After::Close };
+        let mut body = BodyDecoder::new(head.framing, self.handler.config.limits.max_body_size);
+        if body.declared_remaining().is_some_and(|n| n > self.handler.config.limits.max_body_size) {
+            return Err(RequestError::BodyTooLarge.into());
+        }
+        if !body.is_done() {
+            if head.expect_continue {
+                // Static handlers have no use for the body: answer now instead of inviting it.
+                after = After::LingerAndClose;
+            } else {
+                self.discard_body(&mut body).await?;
+            }
+        }
+
+        let routed = self.handler.router.respond(&head);
+        if let Some(why) = routed.rejection {
+            tracing::info!("refused {} {} from {}: {why}", head.method_str(), head.target(), self.peer);
+        }
+        let status = routed.response.status;
+        let sent = self.write_response(routed.response, head.method == Method::Head, after == After::KeepAlive).await?;
+        self.requests_served += 1;
+        if self.handler.config.access_log {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                "{} \"{} {} {}\" {status} {sent} {}us",
+                self.peer,
+                head.method_str(),
+                head.target(),
+                head.version_str(),
+                started.elapsed().as_micros()
+            );
+        }
+        Ok(after)
+    }
+
+    /// Reads and drops a request body the handler does not want.
+    async fn discard_body(&mut self, body: &mut BodyDecoder) -> Result<(), ConnError> {
+        loop {
+            match body.decode(&mut self.read_buf, usize::MAX)? {
+                Decoded::Data(_) => continue,
+                Decoded::Done => return Ok(()),
+                Decoded::NeedMore => self.read_more().await?,
+            }
+        }
+    }
+
+    /// Reads at least one more byte of a body, or fails on EOF or a stall.
+    async fn read_more(&mut self) -> Result<(), ConnError> {
+        self.read_buf.reserve(READ_CHUNK);
+        let read = tokio::time::timeout(self.handler.config.timeouts.io, self.socket.read_buf(&mut self.read_buf)).await;
+        match read {
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "request body stalled").into()),
+            Ok(Ok(0)) => Err(RequestError::Malformed("connection closed in the middle of the body").into()),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(error.into()),
+        }
+    }
+
+    /// Buffers (or sends) one response; returns the body bytes sent.
+    async fn write_response(&mut self, response: Response, is_head: bool, keep_alive: bool) -> io::Result<u64> {
+        let has_body = status_has_body(response.status);
+        let length = response.body.len();
+        write_head(&mut self.write_buf, response.status, &response.headers, has_body.then_some(length), keep_alive);
+        if is_head || !has_body {
+            return Ok(0);
+        }
+        match response.body {
+            Body::Empty => {}
+            Body::Bytes(bytes) => self.write_buf.extend_from_slice(&bytes),
+            Body::File(file) if file.len <= INLINE_FILE_LIMIT => {
+                let start = self.write_buf.len();
+                self.write_buf.resize(start + file.len as usize, 0);
+                if let Err(error) = file.file.read_exact_at(&mut self.write_buf[start..], file.offset) {
+                    // The promised length cannot be honoured: drop this response and close.
+                    self.write_buf.truncate(0);
+                    return Err(error);
+                }
+            }
+            Body::File(file) => {
+                self.flush().await?;
+                send_file(&self.socket, &file.file, file.offset, file.len, self.handler.config.timeouts.io).await?;
+            }
+        }
+        if self.write_buf.len() >= FLUSH_THRESHOLD {
+            self.flush().await?;
+        }
+        Ok(length)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        let write = self.socket.write_all(&self.write_buf);
+        match tokio::time::timeout(self.handler.config.timeouts.io, write).await {
+            Ok(result) => result?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+        }
+        self.write_buf.clear();
+        Ok(())
+    }
+
+    /// Answers a refused request with its status and closes the connection.
+    async fn reject(&mut self, error: RequestError) {
+        tracing::info!("rejected request from {}: {error}", self.peer);
+        let status = error.status();
+        let response = Response::error_page(status);
+        if self.write_response(response, false, false).await.is_ok() {
+            if self.handler.config.access_log {
+                tracing::info!(target: ACCESS_TARGET, "{} \"-\" {status} 0 0us", self.peer);
+            }
+            self.linger_close().await;
+        }
+    }
+
+    /// Sends what is buffered, half-closes, and drains the client's leftovers for a moment, so the
+    /// kernel does not answer unread data with a reset that destroys our last response.
+    async fn linger_close(&mut self) {
+        if self.flush().await.is_err() {
+            return;
+        }
+        let _ = self.socket.shutdown().await;
+        let mut drained = 0;
+        let mut scratch = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + LINGER_TIME;
+        while drained < LINGER_BYTES {
+            match tokio::time::timeout_at(deadline, self.socket.read(&mut scratch)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! HTTP/1.1: one module per layer, from bytes to responses.
+//!
+//! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
+//! head; [`body`] frames a body; [`router`] picks the handler; [`response`] writes the answer;
+//! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
+//! Date header.
+
+pub mod body;
+pub mod conn;
+pub mod date;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod sendfile;
+
+pub use conn::HttpHandler;

@@ -1,0 +1,350 @@
+//! Parsing a request head (RFC 9112 §2–§3) out of the connection's read buffer.
+//!
+//! "Need more bytes" is `Ok(None)`, not an error. A complete head is split off the buffer into an
+//! owned [`RequestHead`] that keeps offsets into its bytes, so handlers can borrow names and values
+//! without copying and without holding the connection's buffer.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::HttpLimits;
+use crate::error::RequestError;
+use crate::http::body::BodyFraming;
+
+/// Upper bound for `--max-headers`: header slots live on the stack while parsing.
+pub const MAX_HEADERS_CAP: usize = 256;
+
+/// A byte range inside [`RequestHead::bytes`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    /// Any other token; its text is in [`RequestHead::method_str`].
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// A parsed request line and header section.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The raw head, ending with the blank line.
+    bytes: Bytes,
+    pub method: Method,
+    method_span: Span,
+    target: Span,
+    pub version: Version,
+    /// (name, value) spans in arrival order.
+    headers: Vec<(Span, Span)>,
+    /// Whether the client lets the connection stay open after this request (RFC 9112 §9.3).
+    pub keep_alive: bool,
+    /// How the body, if any, is delimited.
+    pub framing: BodyFraming,
+    /// The client sent `Expect: 100-continue` and waits before sending the body.
+    pub expect_continue: bool,
+}
+
+impl RequestHead {
+    pub fn method_str(&self) -> &str {
+        self.str_of(self.method_span)
+    }
+
+    /// The request target as sent (origin-form: path and query, still percent-encoded).
+    pub fn target(&self) -> &str {
+        self.str_of(self.target)
+    }
+
+    /// The target split into path and query (without the '?'); any fragment is dropped, and an
+    /// absolute-form target (`http://host/path`, RFC 9112 §3.2.2) is reduced to its path.
+    pub fn path_and_query(&self) -> (&str, Option<&str>) {
+        let mut target = self.target();
+        for scheme in ["http://", "https://"] {
+            if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+                let after_authority = &target[scheme.len()..];
+                target = after_authority.find('/').map_or("/", |slash| &after_authority[slash..]);
+                break;
+            }
+        }
+        let target = target.split_once('#').map_or(target, |(before, _)| before);
+        match target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (target, None),
+        }
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The first value of header `name` if it is valid UTF-8.
+    pub fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every header as (name, value), in arrival order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|&(name, value)| (self.str_of(name), self.bytes_of(value)))
+    }
+
+    pub fn version_str(&self) -> &'static str {
+        match self.version {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+
+    fn bytes_of(&self, span: Span) -> &[u8] {
+        &self.bytes[span.start as usize..span.end as usize]
+    }
+
+    fn str_of(&self, span: Span) -> &str {
+        // Method, target and names were checked to be tokens or visible ASCII by httparse.
+        std::str::from_utf8(self.bytes_of(span)).unwrap_or("")
+    }
+}
+
+/// Parses a head from the front of `buf`. On success the head's bytes are removed from `buf`.
+pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHead>, RequestError> {
+    if buf.first() == Some(&b'\n') {
+        return Err(RequestError::Malformed("empty line instead of a request line"));
+    }
+    check_request_line_length(buf, limits.max_request_line)?;
+
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let slots = &mut slots[..limits.max_headers.clamp(1, MAX_HEADERS_CAP)];
+    let mut request = httparse::Request::new(&mut []);
+    let head_len = match request.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_header_size {
+                return Err(RequestError::HeadersTooLarge);
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(classify_version_error(buf)),
+        Err(error) => return Err(RequestError::Malformed(describe(error))),
+    };
+    if head_len > limits.max_header_size {
+        return Err(RequestError::HeadersTooLarge);
+    }
+
+    let base = buf.as_ptr() as usize;
+    let span = |part: &[u8]| {
+        let start = part.as_ptr() as usize - base;
+        Span { start: start as u32, end: (start + part.len()) as u32 }
+    };
+    let method_text = request.method.unwrap_or("");
+    let method = match method_text {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        _ => Method::Other,
+    };
+    let version = if request.version == Some(0) { Version::Http10 } else { Version::Http11 };
+    let method_span = span(method_text.as_bytes());
+    let target_span = span(request.path.unwrap_or("").as_bytes());
+    let headers: Vec<(Span, Span)> =
+        request.headers.iter().map(|h| (span(h.name.as_bytes()), span(h.value))).collect();
+    let semantics = HeadSemantics::read(request.headers, version)?;
+    drop(request);
+
+    let bytes = buf.split_to(head_len).freeze();
+    Ok(Some(RequestHead {
+        bytes,
+        method,
+        method_span,
+        target: target_span,
+        version,
+        headers,
+        keep_alive: semantics.keep_alive,
+        framing: semantics.framing,
+        expect_continue: semantics.expect_continue,
+    }))
+}
+
+/// 414 as soon as the request line is known to be too long, even before it ends.
+fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError> {
+    let window = &buf[..buf.len().min(max + 1)];
+    match memchr::memchr(b'\n', window) {
+        Some(_) => Ok(()),
+        None if buf.len() > max => Err(RequestError::RequestLineTooLong),
+        None => Ok(()),
+    }
+}
+
+/// httparse says "Version" both for `HTTP/2.0` (505) and for a missing or mangled version (400).
+fn classify_version_error(buf: &[u8]) -> RequestError {
+    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
+    let line = buf[..line_end].strip_suffix(b"\r").unwrap_or(&buf[..line_end]);
+    let last_word = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
+    let well_formed = last_word.len() == 8
+        && last_word.starts_with(b"HTTP/")
+        && last_word[5].is_ascii_digit()
+        && last_word[6] == b'.'
+        && last_word[7].is_ascii_digit();
+    if well_formed && line.contains(&b' ') {
+        RequestError::UnsupportedVersion
+    } else {
+        RequestError::Malformed("missing or invalid HTTP version")
+    }
+}
+
+fn describe(error: httparse::Error) -> &'static str {
+    match error {
+        httparse::Error::HeaderName => "invalid header name (or obsolete line folding)",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid token in the request line",
+        _ => "invalid request",
+    }
+}
+
+/// What the connection layer needs to know from the headers.
+struct HeadSemantics {
+    keep_alive: bool,
+    framing: BodyFraming,
+    expect_continue: bool,
+}
+
+impl HeadSemantics {
+    fn read(headers: &[httparse::Header<'_>], version: Version) -> Result<HeadSemantics, RequestError> {
+        let mut close = false;
+        let mut keep_alive_token = false;
+        let mut content_length: Option<u64> = None;
+        let mut transfer_encoding: Option<&[u8]> = None;
+        let mut expect_continue = false;
+        let mut has_host = false;
+        for header in headers {
+            let name = header.name;
+            if name.eq_ignore_ascii_case("connection") {
+                for token in header.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
+                content_length = Some(merge_content_length(content_length, header.value)?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                if transfer_encoding.is_some() {
+                    return Err(RequestError::Malformed("repeated Transfer-Encoding"));
+                }
+                transfer_encoding = Some(header.value);
+            } else if name.eq_ignore_ascii_case("expect") {
+                expect_continue = header.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            } else if name.eq_ignore_ascii_case("host") {
+                if has_host {
+                    return Err(RequestError::Malformed("repeated Host"));
+                }
+                has_host = true;
+            }
+        }
+        // RFC 9112 §3.2: a 1.1 request without Host is answered with 400.
+        if version == Version::Http11 && !has_host {
+            return Err(RequestError::Malformed("missing Host header"));
+        }
+        // RFC 9112 §6.1: both framings at once is a smuggling attempt; reject and close.
+        let framing = match (transfer_encoding, content_length) {
+            (Some(_), Some(_)) => {
+                return Err(RequestError::Malformed("both Content-Length and Transfer-Encoding"))
+            }
+            (Some(_), None) if version == Version::Http10 => {
+                return Err(RequestError::Malformed("Transfer-Encoding in an HTTP/1.0 request"))
+            }
+            (Some(coding), None) => {
+                if coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    BodyFraming::Chunked
+                } else {
+                    return Err(RequestError::UnsupportedTransferCoding);
+                }
+            }
+            (None, Some(0)) | (None, None) => BodyFraming::Empty,
+            (None, Some(length)) => BodyFraming::Length(length),
+        };
+        let keep_alive = match version {
+            Version::Http11 => !close,
+            Version::Http10 => keep_alive_token && !close,
+        };
+        Ok(HeadSemantics { keep_alive, framing, expect_continue })
+    }
+}
+
+/// Content-Length may repeat (or be a list) only with one identical value (RFC 9110 §8.6).
+fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, RequestError> {
+    let mut merged = seen;
+    for item in value.split(|&b| b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return Err(RequestError::Malformed("invalid Content-Length"));
+        }
+        let length: u64 = std::str::from_utf8(item).ok().and_then(|s| s.parse().ok()).ok_or(RequestError::Malformed("invalid Content-Length"))?;
+        match merged {
+            Some(previous) if previous != length => {
+                return Err(RequestError::Malformed("conflicting Content-Length values"))
+            }
+            _ => merged = Some(length),
+        }
+    }
+    merged.ok_or(RequestError::Malformed("invalid Content-Length"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Option<RequestHead>, RequestError> {
+        parse(&mut BytesMut::from(text), &HttpLimits::default())
+    }
+
+    #[test]
+    fn parses_a_simple_get() {
+        let head = parse_text("GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.method, Method::Get);
+        assert_eq!(head.path_and_query(), ("/a%20b", Some("x=1")));
+        assert_eq!(head.header("x-a"), Some(&b"1"[..]));
+        assert!(head.keep_alive);
+        assert_eq!(head.framing, BodyFraming::Empty);
+    }
+
+    #[test]
+    fn partial_head_needs_more() {
+        assert!(parse_text("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(parse_text("GET / HTTP/2.0\r\n\r\n").unwrap_err().status(), 505);
+        assert_eq!(parse_text("GET /\r\n\r\n").unwrap_err().status(), 400);
+        assert_eq!(parse_text("\n").unwrap_err().status(), 400);
+        assert_eq!(parse_text("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n").unwrap_err().status(), 400);
+        assert_eq!(
+            parse_text("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            parse_text("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
+        assert_eq!(parse_text(&long).unwrap_err().status(), 414);
+    }
+
+    #[test]
+    fn http10_closes_unless_asked() {
+        assert!(!parse_text("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap().keep_alive);
+        assert!(parse_text("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap().keep_alive);
+    }
+}

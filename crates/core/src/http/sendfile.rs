@@ -1,0 +1,50 @@
+//! Sending a byte range of a file with sendfile(2): the bytes go from the page cache to the socket
+//! without passing through user space, so a multi-gigabyte download costs no memory.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use tokio::io::Interest;
+
+use crate::socket::Socket;
+
+/// Most bytes handed to one sendfile call, so one fast download cannot hold the event loop long.
+const MAX_CHUNK: u64 = 1024 * 1024;
+
+/// Sends `len` bytes of `file` from `offset`. Fails if the socket makes no progress for
+/// `stall_timeout`, or if the file is shorter than promised (it shrank while being served).
+pub async fn send_file<S: Socket>(socket: &S, file: &File, offset: u64, len: u64, stall_timeout: Duration) -> io::Result<()> {
+    let mut position = offset;
+    let end = offset + len;
+    while position < end {
+        let chunk = (end - position).min(MAX_CHUNK) as usize;
+        let sent = socket.try_io(Interest::WRITABLE, || {
+            let mut file_offset = position as libc::off_t;
+            // SAFETY: both descriptors are open for the duration of the call; the kernel updates
+            // `file_offset`, a local.
+            let n = unsafe { libc::sendfile(socket.as_raw_fd(), file.as_raw_fd(), &mut file_offset, chunk) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as u64)
+            }
+        });
+        match sent {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length")),
+            Ok(n) => {
+                position += n;
+                tokio::task::consume_budget().await;
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(stall_timeout, socket.writable())
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! tern-core: the event-driven core of tern, with no knowledge of Python or of the command line.
+//!
+//! The principal types and the path of a request:
+//! - [`config::Config`] is the one validated configuration; the CLI builds it, everything else reads it.
+//! - [`listener::bind_all`] binds the sockets once, in the [`supervisor`], before any worker exists.
+//! - [`supervisor::run`] forks the worker processes; each runs a single-threaded tokio runtime and
+//!   calls [`server::serve`], which accepts connections (with a connection limit and back-off when file
+//!   descriptors run out) and hands each one to a [`server::ConnectionHandler`].
+//! - HTTP: [`http::HttpHandler`] reads a request head ([`http::request`]), frames the body
+//!   ([`http::body`]), routes it to a static mount ([`static_files`]) and writes the response
+//!   ([`http::response`]).
+//! - Line services: [`lines::LineHandler`] splits the stream into lines ([`lines::codec`]) and passes each
+//!   to a [`lines::LineProtocol`] (echo, calc, eval, hello).
+//! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod lines;
+pub mod listener;
+pub mod logging;
+pub mod rlimit;
+pub mod server;
+pub mod shutdown;
+pub mod socket;
+pub mod static_files;
+pub mod supervisor;
+pub mod worker;

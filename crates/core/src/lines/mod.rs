@@ -1,0 +1,174 @@
+//! Line-protocol TCP services on the same core as HTTP: each protocol is a small module that turns
+//! one line into one reply, and [`LineHandler`] runs any of them over a connection.
+//!
+//! A protocol plugs in by implementing [`LineProtocol`]; it never sees sockets, buffers or
+//! timeouts, so it can be read (and tested) as a pure function of its input.
+
+pub mod arithmetic;
+pub mod calc;
+pub mod client;
+pub mod codec;
+pub mod echo;
+pub mod eval;
+pub mod hello;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::config::LineConfig;
+use crate::logging::ACCESS_TARGET;
+use crate::server::ConnectionHandler;
+use crate::shutdown::ShutdownWatch;
+use crate::socket::{Peer, Socket};
+use codec::{LineEvent, LineReader};
+
+/// A text protocol: one reply per line, with optional per-connection state.
+pub trait LineProtocol: Send + Sync + 'static {
+    /// State kept for one connection (the calculator's mode, say).
+    type Session: Send;
+
+    /// Sent once when a client connects, if any.
+    fn greeting(&self) -> Option<String> {
+        None
+    }
+
+    fn start_session(&self) -> Self::Session;
+
+    /// The answer to one line (without its line ending).
+    fn respond(&self, session: &mut Self::Session, line: &str) -> Reply;
+
+    /// How long each answer is held back (`eval --delay`); the connection waits, nobody else does.
+    fn delay(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// One answer, and whether the connection ends after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    pub close: bool,
+}
+
+impl Reply {
+    pub fn line(text: impl Into<String>) -> Self {
+        Reply { text: text.into(), close: false }
+    }
+
+    pub fn closing(text: impl Into<String>) -> Self {
+        Reply { text: text.into(), close: true }
+    }
+}
+
+/// Serves a [`LineProtocol`] on every connection it is given.
+pub struct LineHandler<P> {
+    protocol: P,
+    config: LineConfig,
+}
+
+impl<P: LineProtocol> LineHandler<P> {
+    pub fn new(protocol: P, config: LineConfig) -> Self {
+        LineHandler { protocol, config }
+    }
+}
+
+impl<P: LineProtocol> ConnectionHandler for LineHandler<P> {
+    async fn handle<S: Socket>(self: Arc<Self>, mut socket: S, peer: Peer, mut shutdown: ShutdownWatch) {
+        let started = Instant::now();
+        let mut lines_answered = 0u64;
+        let outcome = self.converse(&mut socket, &mut shutdown, &mut lines_answered).await;
+        if let Err(error) = &outcome {
+            tracing::debug!("connection from {peer} failed: {error}");
+        }
+        if self.config.access_log {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                "{peer} {lines_answered} lines in {:.3}s ({})",
+                started.elapsed().as_secs_f64(),
+                match outcome {
+                    Ok(why) => why,
+                    Err(_) => "connection error",
+                }
+            );
+        }
+    }
+}
+
+impl<P: LineProtocol> LineHandler<P> {
+    /// Runs the conversation; returns why it ended.
+    async fn converse<S: Socket>(
+        &self,
+        socket: &mut S,
+        shutdown: &mut ShutdownWatch,
+        lines_answered: &mut u64,
+    ) -> io::Result<&'static str> {
+        let mut session = self.protocol.start_session();
+        let mut reader = LineReader::new(self.config.max_line);
+        let mut out = Vec::new();
+        if let Some(greeting) = self.protocol.greeting() {
+            push_line(&mut out, &greeting);
+        }
+        loop {
+            let line_buffered = reader.has_line();
+            if !line_buffered {
+                self.write_out(socket, &mut out).await?;
+            }
+            let event = tokio::select! {
+                event = reader.next_line(socket, self.config.idle_timeout) => event?,
+                _ = shutdown.recv(), if !line_buffered => return Ok("server shutting down"),
+            };
+            match event {
+                LineEvent::Line(line) => {
+                    if let Some(delay) = self.protocol.delay() {
+                        self.write_out(socket, &mut out).await?;
+                        tokio::time::sleep(delay).await;
+                    }
+                    let reply = self.protocol.respond(&mut session, &line);
+                    push_line(&mut out, &reply.text);
+                    *lines_answered += 1;
+                    if reply.close {
+                        self.write_out(socket, &mut out).await?;
+                        return Ok("closed by request");
+                    }
+                }
+                LineEvent::InvalidUtf8 => push_line(&mut out, "error: invalid UTF-8"),
+                LineEvent::TooLong => {
+                    tracing::info!("line longer than {} bytes; closing", self.config.max_line);
+                    push_line(&mut out, &format!("error: line too long (limit {} bytes)", self.config.max_line));
+                    self.write_out(socket, &mut out).await?;
+                    return Ok("line too long");
+                }
+                LineEvent::Idle => {
+                    push_line(&mut out, "error: idle timeout");
+                    self.write_out(socket, &mut out).await?;
+                    return Ok("idle timeout");
+                }
+                LineEvent::Closed => {
+                    self.write_out(socket, &mut out).await?;
+                    return Ok("closed by client");
+                }
+            }
+        }
+    }
+
+    async fn write_out<S: Socket>(&self, socket: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(self.config.io_timeout, socket.write_all(out)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+        }
+        out.clear();
+        Ok(())
+    }
+}
+
+/// Appends `text` and the CRLF every reply ends with.
+fn push_line(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}

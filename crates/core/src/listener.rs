@@ -1,0 +1,138 @@
+//! Parsing bind addresses and binding the listening sockets, once, before any worker is forked.
+//!
+//! Workers inherit these sockets, so all of them accept from one queue: a worker that stops
+//! (SIGHUP, SIGTERM) leaves queued connections to its siblings instead of resetting them.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+
+use socket2::{Domain, Socket, Type};
+
+/// Length of the kernel's accept queue we ask for (the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Where to listen: a TCP address or a Unix socket path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// A bound, listening socket, still in blocking std form so it survives `fork`.
+#[derive(Debug)]
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl BindAddr {
+    /// Parses `HOST:PORT`, `[V6]:PORT` or `unix:/path.sock`; host names are resolved here.
+    pub fn parse(text: &str) -> Result<BindAddr, String> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a socket path, as in unix:/run/tern.sock".into());
+            }
+            return Ok(BindAddr::Unix(PathBuf::from(path)));
+        }
+        let mut addrs = text
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot use '{text}' as HOST:PORT: {e}"))?;
+        addrs.next().map(BindAddr::Tcp).ok_or_else(|| format!("'{text}' resolves to no address"))
+    }
+
+    /// The address made of `--host` and `--port`.
+    pub fn from_host_port(host: &str, port: u16) -> Result<BindAddr, String> {
+        let text = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        BindAddr::parse(&text)
+    }
+}
+
+impl fmt::Display for BindAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindAddr::Tcp(addr) => write!(f, "{addr}"),
+            BindAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl Listener {
+    /// The address actually bound (port 0 becomes the port the kernel chose).
+    pub fn local_addr(&self) -> BindAddr {
+        match self {
+            Listener::Tcp(listener) => match listener.local_addr() {
+                Ok(addr) => BindAddr::Tcp(addr),
+                Err(_) => BindAddr::Unix(PathBuf::from("?")),
+            },
+            Listener::Unix(_, path) => BindAddr::Unix(path.clone()),
+        }
+    }
+
+    /// Duplicates the socket (a new descriptor on the same listening socket).
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Listener::Tcp(listener) => Listener::Tcp(listener.try_clone()?),
+            Listener::Unix(listener, path) => Listener::Unix(listener.try_clone()?, path.clone()),
+        })
+    }
+}
+
+/// Binds every address; the first failure is returned with the address it concerns.
+pub fn bind_all(addrs: &[BindAddr]) -> Result<Vec<Listener>, String> {
+    addrs
+        .iter()
+        .map(|addr| bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}")))
+        .collect()
+}
+
+fn bind(addr: &BindAddr) -> io::Result<Listener> {
+    match addr {
+        BindAddr::Tcp(addr) => {
+            let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                socket.set_only_v6(true)?;
+            }
+            socket.bind(&(*addr).into())?;
+            socket.listen(LISTEN_BACKLOG)?;
+            Ok(Listener::Tcp(socket.into()))
+        }
+        BindAddr::Unix(path) => {
+            remove_stale_socket(path)?;
+            let listener = UnixListener::bind(path)?;
+            Ok(Listener::Unix(listener, path.clone()))
+        }
+    }
+}
+
+/// Removes a socket file left by an earlier run, but never a regular file of the user's.
+fn remove_stale_socket(path: &PathBuf) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
+        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket is in the way")),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_forms() {
+        assert_eq!(BindAddr::parse("127.0.0.1:80").unwrap(), BindAddr::Tcp("127.0.0.1:80".parse().unwrap()));
+        assert_eq!(BindAddr::parse("[::1]:80").unwrap(), BindAddr::Tcp("[::1]:80".parse().unwrap()));
+        assert_eq!(BindAddr::parse("unix:/tmp/t.sock").unwrap(), BindAddr::Unix("/tmp/t.sock".into()));
+        assert!(BindAddr::parse("unix:").is_err());
+        assert!(BindAddr::parse("nonsense").is_err());
+        assert_eq!(BindAddr::from_host_port("::1", 8).unwrap(), BindAddr::Tcp("[::1]:8".parse().unwrap()));
+    }
+}

@@ -1,0 +1,135 @@
+//! The accept loop: take connections from a listening socket and give each its own task.
+//!
+//! The loop owns the limits that protect a worker as a whole: at most `max_connections` open
+//! connections (a permit moves into each connection task; without one the loop stops accepting and
+//! the kernel's queue holds newcomers), and back-off when the process runs out of file descriptors,
+//! so the acceptor neither spins nor dies and recovers as soon as connections close.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::listener::Listener;
+use crate::shutdown::{Shutdown, ShutdownWatch};
+use crate::socket::{Peer, Socket};
+
+/// How long the acceptor pauses after the process ran out of descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one "out of file descriptors" warning per this interval, so a storm cannot flood the log.
+const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A protocol that serves one accepted connection to its end.
+pub trait ConnectionHandler: Send + Sync + 'static {
+    fn handle<S: Socket>(
+        self: Arc<Self>,
+        socket: S,
+        peer: Peer,
+        shutdown: ShutdownWatch,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Starts one accept loop per listener on the current runtime. They stop when `shutdown` begins;
+/// the connections they started keep `shutdown` from draining until they end.
+pub fn serve<H: ConnectionHandler>(
+    listeners: Vec<Listener>,
+    handler: Arc<H>,
+    max_connections: usize,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+    for listener in listeners {
+        let watch = shutdown.watch();
+        match listener {
+            Listener::Tcp(std_listener) => {
+                std_listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(std_listener)?;
+                tokio::spawn(accept_loop(listener, handler.clone(), permits.clone(), watch));
+            }
+            Listener::Unix(std_listener, _) => {
+                std_listener.set_nonblocking(true)?;
+                let listener = tokio::net::UnixListener::from_std(std_listener)?;
+                tokio::spawn(accept_loop(listener, handler.clone(), permits.clone(), watch));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A tokio listener of either kind.
+trait Acceptor: Send + 'static {
+    type Stream: Socket;
+    fn accept_one(&self) -> impl Future<Output = io::Result<(Self::Stream, Peer)>> + Send;
+}
+
+impl Acceptor for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept_one(&self) -> io::Result<(Self::Stream, Peer)> {
+        let (stream, addr) = self.accept().await?;
+        // Responses are written whole; Nagle's algorithm would only delay them.
+        stream.set_nodelay(true)?;
+        Ok((stream, Peer::Tcp(addr)))
+    }
+}
+
+impl Acceptor for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept_one(&self) -> io::Result<(Self::Stream, Peer)> {
+        let (stream, _) = self.accept().await?;
+        Ok((stream, Peer::Unix))
+    }
+}
+
+async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
+    listener: A,
+    handler: Arc<H>,
+    permits: Arc<Semaphore>,
+    mut watch: ShutdownWatch,
+) {
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            _ = watch.recv() => return,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept_one() => accepted,
+            _ = watch.recv() => return,
+        };
+        match accepted {
+            Ok((socket, peer)) => {
+                let handler = handler.clone();
+                let connection_watch = watch.clone();
+                tokio::spawn(async move {
+                    handler.handle(socket, peer, connection_watch).await;
+                    drop(permit);
+                });
+            }
+            Err(error) if is_resource_exhaustion(&error) => {
+                if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
+                    tracing::warn!("accept failed ({error}); backing off until connections close");
+                    last_warning = Some(Instant::now());
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = watch.recv() => return,
+                }
+            }
+            // The peer gave up before we accepted (ECONNABORTED and friends): nothing to do.
+            Err(error) => tracing::debug!("accept failed: {error}"),
+        }
+    }
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would fail again, so wait.
+fn is_resource_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}

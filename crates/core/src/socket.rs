@@ -1,0 +1,63 @@
+//! What the protocol code needs from an accepted connection, whether TCP or Unix-domain.
+//!
+//! Besides async reads and writes, the static server sends file bytes with `sendfile(2)` straight
+//! from the page cache, which needs the raw descriptor and tokio's readiness API.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use tokio::io::{AsyncRead, AsyncWrite, Interest};
+use tokio::net::{TcpStream, UnixStream};
+
+/// An accepted, non-blocking stream socket.
+pub trait Socket: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + Sync + 'static {
+    /// Waits until the socket may accept more bytes.
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Waits until the socket has bytes (or EOF) to read, without reading them.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Runs a raw syscall, clearing readiness when it reports `WouldBlock`.
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+impl Socket for TcpStream {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::writable(self)
+    }
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        TcpStream::try_io(self, interest, f)
+    }
+}
+
+impl Socket for UnixStream {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        UnixStream::writable(self)
+    }
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        UnixStream::readable(self)
+    }
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        UnixStream::try_io(self, interest, f)
+    }
+}
+
+/// Who is on the other end: shown in logs and, for WSGI, in REMOTE_ADDR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(std::net::SocketAddr),
+    /// Unix-domain peers have no useful address.
+    Unix,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{}", addr.ip()),
+            Peer::Unix => f.write_str("unix"),
+        }
+    }
+}

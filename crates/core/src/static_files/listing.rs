@@ -1,0 +1,45 @@
+//! The optional directory listing (`--list-dirs`): a plain HTML page of links.
+
+use std::io;
+use std::path::Path;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+/// Characters escaped in a link's path segment.
+const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'/').add(b'\\');
+
+/// Renders the entries of `dir`, shown under the URL path `url_path`.
+pub fn render(dir: &Path, url_path: &str) -> io::Result<String> {
+    let mut names: Vec<(String, bool)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            (entry.file_name().to_string_lossy().into_owned(), is_dir)
+        })
+        .collect();
+    names.sort();
+    let title = escape_html(&percent_encoding::percent_decode_str(url_path).decode_utf8_lossy());
+    let mut page = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
+    for (name, is_dir) in names {
+        let slash = if is_dir { "/" } else { "" };
+        let href = utf8_percent_encode(&name, SEGMENT);
+        page.push_str(&format!("<li><a href=\"{href}{slash}\">{}{slash}</a></li>\n", escape_html(&name)));
+    }
+    page.push_str("</ul></body></html>\n");
+    Ok(page)
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,312 @@
+//! The supervisor process: forks the workers, replaces any that die, restarts them one by one on
+//! SIGHUP, and drains them on SIGTERM/SIGINT.
+//!
+//! The supervisor is single-threaded and blocks its signals, taking them with `sigtimedwait` in a
+//! plain loop: no async runtime exists in this process, so `fork` is safe. Each worker gets the
+//! listening sockets (inherited, one shared accept queue) and a pipe on which it reports "ready"
+//! once it accepts; a rolling restart waits for that before stopping the worker it replaces, so
+//! clients never find nobody accepting.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::config::ServerConfig;
+use crate::listener::Listener;
+
+/// How long a rolling restart waits for a new worker to report ready before giving up.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A worker that dies sooner than this after starting is crash-looping: wait before the next one.
+const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(1);
+/// Extra time past the grace timeout before still-running workers are killed.
+const KILL_MARGIN: Duration = Duration::from_secs(5);
+/// The longest the supervisor sleeps in one `sigtimedwait`.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Given to each worker: it calls [`ReadySignal::notify`] once it is accepting connections.
+pub struct ReadySignal(Option<OwnedFd>);
+
+impl ReadySignal {
+    /// A signal that goes nowhere (for a worker run without a supervisor).
+    pub fn none() -> Self {
+        ReadySignal(None)
+    }
+
+    pub fn notify(&mut self) {
+        if let Some(fd) = self.0.take() {
+            // SAFETY: writes one byte from a valid buffer to a descriptor we own.
+            unsafe { libc::write(fd.as_raw_fd(), b"R".as_ptr().cast(), 1) };
+        }
+    }
+}
+
+/// One running worker, as the supervisor sees it.
+struct Worker {
+    pid: libc::pid_t,
+    started: Instant,
+}
+
+/// The function each forked worker runs; its return value is the worker's exit status.
+pub type WorkerMain<'a> = &'a dyn Fn(Vec<Listener>, ReadySignal) -> i32;
+
+struct Supervisor<'a> {
+    config: &'a ServerConfig,
+    listeners: &'a [Listener],
+    worker_main: WorkerMain<'a>,
+    /// Workers serving traffic; kept at `config.workers`.
+    active: Vec<Worker>,
+    /// Workers told to stop (SIGHUP) that have not exited yet.
+    retiring: Vec<libc::pid_t>,
+    /// The signals this process takes synchronously.
+    signals: libc::sigset_t,
+    /// No replacement is forked before this instant (crash-loop brake).
+    respawn_not_before: Instant,
+}
+
+/// Runs the supervisor until SIGTERM/SIGINT; returns the process exit status.
+pub fn run(config: &ServerConfig, listeners: Vec<Listener>, worker_main: WorkerMain<'_>) -> i32 {
+    let signals = blocked_signal_set();
+    let mut supervisor = Supervisor {
+        config,
+        listeners: &listeners,
+        worker_main,
+        active: Vec::new(),
+        retiring: Vec::new(),
+        signals,
+        respawn_not_before: Instant::now(),
+    };
+    for _ in 0..config.workers {
+        match supervisor.spawn_worker() {
+            Ok((worker, _ready)) => supervisor.active.push(worker),
+            Err(error) => {
+                tracing::error!("cannot start a worker: {error}");
+                supervisor.stop_all();
+                return 1;
+            }
+        }
+    }
+    let status = supervisor.run_loop();
+    remove_unix_socket_files(&listeners);
+    status
+}
+
+/// Blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP in this process and returns that set.
+fn blocked_signal_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; sigprocmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+impl Supervisor<'_> {
+    fn run_loop(&mut self) -> i32 {
+        loop {
+            match self.wait_signal(TICK) {
+                Some(libc::SIGTERM) | Some(libc::SIGINT) => {
+                    tracing::info!("shutting down: draining workers");
+                    self.stop_all();
+                    tracing::info!("stopped");
+                    return 0;
+                }
+                Some(libc::SIGHUP) => self.rolling_restart(),
+                _ => {}
+            }
+            self.reap();
+            self.replace_missing_workers();
+        }
+    }
+
+    /// Waits up to `timeout` for one of our signals.
+    fn wait_signal(&self, timeout: Duration) -> Option<i32> {
+        let spec = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: the set was initialised in `blocked_signal_set`; a null info pointer is allowed.
+        let signal = unsafe { libc::sigtimedwait(&self.signals, std::ptr::null_mut(), &spec) };
+        (signal > 0).then_some(signal)
+    }
+
+    /// Collects every exited child; an active worker that exited is logged and left for replacement.
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into our local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if let Some(index) = self.retiring.iter().position(|&p| p == pid) {
+                self.retiring.swap_remove(index);
+                tracing::debug!("old worker {pid} exited ({})", describe_status(status));
+            } else if let Some(index) = self.active.iter().position(|w| w.pid == pid) {
+                let worker = self.active.swap_remove(index);
+                tracing::warn!("worker {pid} died ({}); starting a replacement", describe_status(status));
+                if worker.started.elapsed() < CRASH_LOOP_WINDOW {
+                    self.respawn_not_before = Instant::now() + CRASH_LOOP_WINDOW;
+                }
+            }
+        }
+    }
+
+    fn replace_missing_workers(&mut self) {
+        while self.active.len() < self.config.workers && Instant::now() >= self.respawn_not_before {
+            match self.spawn_worker() {
+                Ok((worker, _ready)) => self.active.push(worker),
+                Err(error) => {
+                    tracing::error!("cannot start a worker: {error}");
+                    self.respawn_not_before = Instant::now() + CRASH_LOOP_WINDOW;
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: for each worker, start its replacement, wait until it accepts, then stop the old one.
+    fn rolling_restart(&mut self) {
+        tracing::info!("SIGHUP: replacing {} worker(s) one by one", self.active.len());
+        let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();
+        for old_pid in old {
+            let (worker, ready) = match self.spawn_worker() {
+                Ok(spawned) => spawned,
+                Err(error) => {
+                    tracing::error!("rolling restart stopped: cannot start a worker: {error}");
+                    return;
+                }
+            };
+            let new_pid = worker.pid;
+            self.active.push(worker);
+            if !wait_ready(&ready, READY_TIMEOUT) {
+                tracing::error!("rolling restart stopped: new worker {new_pid} did not become ready");
+                return;
+            }
+            self.active.retain(|w| w.pid != old_pid);
+            self.retiring.push(old_pid);
+            send_signal(old_pid, libc::SIGTERM);
+        }
+        tracing::info!("rolling restart done");
+    }
+
+    /// SIGTERM to every worker, then wait for them (grace timeout plus a margin), then SIGKILL.
+    fn stop_all(&mut self) {
+        let mut remaining: Vec<libc::pid_t> = self.active.drain(..).map(|w| w.pid).collect();
+        remaining.append(&mut self.retiring);
+        for &pid in &remaining {
+            send_signal(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + self.config.grace_timeout + KILL_MARGIN;
+        while !remaining.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                for &pid in &remaining {
+                    tracing::warn!("worker {pid} did not stop in time; killing it");
+                    send_signal(pid, libc::SIGKILL);
+                    // SAFETY: blocking wait for a child we just killed.
+                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                }
+                return;
+            }
+            self.wait_signal(TICK.min(deadline - now));
+            remaining.retain(|&pid| {
+                // SAFETY: non-blocking wait for one of our children.
+                let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                reaped == 0
+            });
+        }
+    }
+
+    /// Forks one worker. Returns it and the read end of its ready pipe.
+    fn spawn_worker(&mut self) -> io::Result<(Worker, OwnedFd)> {
+        let (ready_read, ready_write) = pipe()?;
+        let listeners = self.listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
+        // SAFETY: this process is single-threaded (no runtime, no helper threads), so the child
+        // starts in a consistent state; it only calls `child_main`, which never returns.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            drop(ready_read);
+            self.child_main(listeners, ReadySignal(Some(ready_write)));
+        }
+        drop(ready_write);
+        drop(listeners);
+        tracing::info!("worker {pid} started");
+        Ok((Worker { pid, started: Instant::now() }, ready_read))
+    }
+
+    /// The body of a freshly forked worker process.
+    fn child_main(&self, listeners: Vec<Listener>, ready: ReadySignal) -> ! {
+        crate::logging::refresh_pid();
+        // SAFETY: prctl and sigprocmask with valid arguments; the set was initialised by us.
+        unsafe {
+            // Die with the supervisor, even if it is killed with SIGKILL.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
+        }
+        let status = (self.worker_main)(listeners, ready);
+        crate::logging::flush();
+        // SAFETY: leave without running the parent's exit handlers a second time.
+        unsafe { libc::_exit(status) }
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// True once the worker wrote its ready byte; false on timeout or if it exited first.
+fn wait_ready(ready: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut poll = libc::pollfd { fd: ready.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        // SAFETY: reads at most one byte into our buffer.
+        let read = unsafe { libc::read(ready.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+        return read == 1;
+    }
+}
+
+fn send_signal(pid: libc::pid_t, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions; pid is one of our children.
+    unsafe { libc::kill(pid, signal) };
+}
+
+fn describe_status(status: i32) -> String {
+    if libc::WIFSIGNALED(status) {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    } else {
+        format!("exit status {}", libc::WEXITSTATUS(status))
+    }
+}
+
+fn remove_unix_socket_files(listeners: &[Listener]) {
+    for listener in listeners {
+        if let Listener::Unix(_, path) = listener {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
