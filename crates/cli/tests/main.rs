@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real `tern` binary and talks to it over real sockets.
+
+mod support;
+
+mod concurrency;
+mod http_basics;
+mod http_protocol;
+mod lines;
+mod static_files;
+mod workers;
