@@ -31,6 +31,11 @@ impl Server {
         for (key, value) in env {
             command.env(key, value);
         }
+        Server::from_command(command)
+    }
+
+    /// Spawns a prepared command (stderr must be piped) and waits for its "listening on" line.
+    pub fn from_command(mut command: Command) -> Server {
         let mut child = command.spawn().expect("start tern");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(String::new()));

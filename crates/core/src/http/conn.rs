@@ -180,21 +180,25 @@ impl<S: Socket> Connection<'_, S> {
     }
 
     /// Waits, holding no buffers, for the first byte of the next request. False: give up.
+    ///
+    /// On shutdown an idle keep-alive connection is closed at once, but a freshly accepted one
+    /// still gets its first request served: its client has already sent it, or is about to.
     async fn wait_for_request(&mut self) -> io::Result<bool> {
-        if self.shutdown.is_shutting_down() {
+        let fresh = self.requests_served == 0;
+        if self.shutdown.is_shutting_down() && !fresh {
             return Ok(false);
         }
         self.read_buf = BytesMut::new();
         self.write_buf = Vec::new();
         let timeouts = &self.handler.config.timeouts;
-        let idle_limit = if self.requests_served == 0 { timeouts.header } else { timeouts.keepalive };
+        let idle_limit = if fresh { timeouts.header } else { timeouts.keepalive };
         tokio::select! {
             ready = self.socket.readable() => ready.map(|_| true),
             _ = tokio::time::sleep(idle_limit) => {
                 tracing::debug!("closing idle connection from {}", self.peer);
                 Ok(false)
             }
-            _ = self.shutdown.recv() => Ok(false),
+            _ = self.shutdown.recv(), if !fresh => Ok(false),
         }
     }
 
