@@ -195,7 +195,7 @@ fn unix_socket_bind_and_warning_level_hide_info_lines() {
     let site = site_with_index();
     let socket = site.dir.path().join("tern.sock");
     let bind = format!("unix:{}", socket.display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(["serve", "-r", &site.root_str(), "--bind", &bind, "--log", "warning"])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())

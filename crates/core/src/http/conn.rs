@@ -311,9 +311,9 @@ impl<S: Socket> Connection<'_, S> {
         tracing::info!("rejected request from {}: {error}", self.peer);
         let status = error.status();
         let response = Response::error_page(status);
-        if self.write_response(response, false, false).await.is_ok() {
+        if let Ok(sent) = self.write_response(response, false, false).await {
             if self.handler.config.access_log {
-                tracing::info!(target: ACCESS_TARGET, "{} \"-\" {status} 0 0us", self.peer);
+                tracing::info!(target: ACCESS_TARGET, "{} \"-\" {status} {sent} 0us", self.peer);
             }
             self.linger_close().await;
         }
@@ -327,7 +327,8 @@ impl<S: Socket> Connection<'_, S> {
         }
         let _ = self.socket.shutdown().await;
         let mut drained = 0;
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would enlarge every connection's task, idle or not.
+        let mut scratch = vec![0u8; 4096];
         let deadline = tokio::time::Instant::now() + LINGER_TIME;
         while drained < LINGER_BYTES {
             match tokio::time::timeout_at(deadline, self.socket.read(&mut scratch)).await {

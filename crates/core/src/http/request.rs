@@ -158,7 +158,6 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
     let headers: Vec<(Span, Span)> =
         request.headers.iter().map(|h| (span(h.name.as_bytes()), span(h.value))).collect();
     let semantics = HeadSemantics::read(request.headers, version)?;
-    drop(request);
 
     let bytes = buf.split_to(head_len).freeze();
     Ok(Some(RequestHead {
@@ -174,13 +173,19 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
     }))
 }
 
-/// 414 as soon as the request line is known to be too long, even before it ends.
+/// 414 as soon as the request line is known to be longer than `max` bytes, even before it ends.
+/// The line ending (CRLF, or a bare LF) does not count toward the limit.
 fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError> {
-    let window = &buf[..buf.len().min(max + 1)];
-    match memchr::memchr(b'\n', window) {
-        Some(_) => Ok(()),
-        None if buf.len() > max => Err(RequestError::RequestLineTooLong),
-        None => Ok(()),
+    // A line of exactly `max` bytes has its LF at index `max`, or at `max + 1` after a CR.
+    let window = &buf[..buf.len().min(max + 2)];
+    let too_long = match memchr::memchr(b'\n', window) {
+        Some(lf) => lf > max && !(lf == max + 1 && window[max] == b'\r'),
+        None => buf.len() > max + 1 || (buf.len() == max + 1 && buf[max] != b'\r'),
+    };
+    if too_long {
+        Err(RequestError::RequestLineTooLong)
+    } else {
+        Ok(())
     }
 }
 
@@ -340,6 +345,18 @@ mod tests {
         );
         let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
         assert_eq!(parse_text(&long).unwrap_err().status(), 414);
+    }
+
+    #[test]
+    fn the_request_line_limit_excludes_the_line_ending() {
+        let limits = HttpLimits { max_request_line: 20, ..HttpLimits::default() };
+        let line = |len: usize, ending: &str| format!("GET /{} HTTP/1.1{ending}", "a".repeat(len - 14));
+        for ending in ["\r\n", "\n", ""] {
+            let at_limit = parse(&mut BytesMut::from(line(20, ending).as_str()), &limits);
+            assert!(at_limit.is_ok(), "20 bytes + {ending:?}");
+            let over = parse(&mut BytesMut::from(line(21, ending).as_str()), &limits);
+            assert_eq!(over.unwrap_err(), RequestError::RequestLineTooLong, "21 bytes + {ending:?}");
+        }
     }
 
     #[test]
