@@ -2,13 +2,15 @@
 //!
 //! The buffer never grows past the limit (plus one read), so a client that sends an endless line,
 //! or vanishes mid-line, costs only that much. While no partial line is pending the reader holds
-//! no buffer at all.
+//! no buffer at all: it waits for readability first and allocates only when bytes are there.
 
 use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
+
+use crate::socket::Socket;
 
 /// Bytes requested per read.
 const READ_CHUNK: usize = 4096;
@@ -46,18 +48,22 @@ impl LineReader {
         memchr::memchr(b'\n', &self.buf).is_some()
     }
 
-    /// The next line, reading from `reader` as needed. Cancel-safe: dropping the future loses no data.
-    pub async fn next_line<R: AsyncRead + Unpin>(&mut self, reader: &mut R, idle_timeout: Duration) -> io::Result<LineEvent> {
+    /// The next line, reading from `socket` as needed. Cancel-safe: dropping the future loses no data.
+    pub async fn next_line<S: Socket>(&mut self, socket: &mut S, idle_timeout: Duration) -> io::Result<LineEvent> {
         loop {
             if let Some(event) = self.take_line() {
                 return Ok(event);
             }
-            if self.buf.is_empty() {
-                // Release the allocation while waiting for a quiet client.
-                self.buf = BytesMut::new();
-            }
-            self.buf.reserve(READ_CHUNK);
-            match tokio::time::timeout(idle_timeout, reader.read_buf(&mut self.buf)).await {
+            let read = async {
+                if self.buf.is_empty() {
+                    // Wait for a quiet client without holding a buffer.
+                    self.buf = BytesMut::new();
+                    socket.readable().await?;
+                }
+                self.buf.reserve(READ_CHUNK);
+                socket.read_buf(&mut self.buf).await
+            };
+            match tokio::time::timeout(idle_timeout, read).await {
                 Err(_) => return Ok(LineEvent::Idle),
                 Ok(Ok(0)) => {
                     if self.buf.is_empty() {
@@ -106,12 +112,22 @@ fn decode(line: &[u8]) -> LineEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixStream;
+
+    /// A socket whose peer sent `input` and closed.
+    async fn socket_with(input: &[u8]) -> UnixStream {
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        peer.write_all(input).await.unwrap();
+        peer.shutdown().await.unwrap();
+        ours
+    }
 
     #[tokio::test]
     async fn splits_lines_with_either_ending() {
-        let mut input: &[u8] = b"one\r\ntwo\nthree";
+        let mut input = socket_with(b"one\r\ntwo\nthree").await;
         let mut reader = LineReader::new(16);
-        let t = Duration::from_secs(1);
+        let t = Duration::from_secs(5);
         assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("one".into()));
         assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("two".into()));
         assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("three".into()));
@@ -120,12 +136,12 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_long_lines_and_bad_utf8() {
-        let t = Duration::from_secs(1);
-        let mut input: &[u8] = b"\xff\xfe\nabcdefghij\n";
+        let t = Duration::from_secs(5);
+        let mut input = socket_with(b"\xff\xfe\nabcdefghij\n").await;
         let mut reader = LineReader::new(4);
         assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::InvalidUtf8);
         assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::TooLong);
-        let mut exact: &[u8] = b"abcd\r\n";
+        let mut exact = socket_with(b"abcd\r\n").await;
         assert_eq!(LineReader::new(4).next_line(&mut exact, t).await.unwrap(), LineEvent::Line("abcd".into()));
     }
 }

@@ -25,6 +25,9 @@ use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
 use codec::{LineEvent, LineReader};
 
+/// Reply buffers larger than this are freed after use rather than kept for the next reply.
+const OUT_BUFFER_KEEP: usize = 4096;
+
 /// A text protocol: one reply per line, with optional per-connection state.
 pub trait LineProtocol: Send + Sync + 'static {
     /// State kept for one connection (the calculator's mode, say).
@@ -88,10 +91,7 @@ impl<P: LineProtocol> ConnectionHandler for LineHandler<P> {
                 target: ACCESS_TARGET,
                 "{peer} {lines_answered} lines in {:.3}s ({})",
                 started.elapsed().as_secs_f64(),
-                match outcome {
-                    Ok(why) => why,
-                    Err(_) => "connection error",
-                }
+                outcome.unwrap_or("connection error")
             );
         }
     }
@@ -162,7 +162,12 @@ impl<P: LineProtocol> LineHandler<P> {
             Ok(result) => result?,
             Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
         }
-        out.clear();
+        // Keep a small buffer for the next reply, but do not let one huge answer pin memory.
+        if out.capacity() > OUT_BUFFER_KEEP {
+            *out = Vec::new();
+        } else {
+            out.clear();
+        }
         Ok(())
     }
 }
