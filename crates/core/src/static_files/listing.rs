@@ -5,8 +5,23 @@ use std::path::Path;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
-/// Characters escaped in a link's path segment.
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'/').add(b'\\');
+/// Characters escaped in a link's path segment. `&` and `'` too: the href is not HTML-escaped, and
+/// a name like `a&amp;b` would otherwise link to `a&b`.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'\'')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'\\');
 
 /// Renders the entries of `dir`, shown under the URL path `url_path`.
 pub fn render(dir: &Path, url_path: &str) -> io::Result<String> {

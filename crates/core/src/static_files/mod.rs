@@ -75,7 +75,8 @@ impl StaticFiles {
 
     fn respond_directory(&self, request: &StaticRequest<'_>) -> Response {
         if !request.path.trailing_slash {
-            let mut location = format!("{}/", request.raw_path);
+            // One leading slash only: "//name/" would be a protocol-relative URL (another host).
+            let mut location = format!("/{}/", request.raw_path.trim_start_matches('/'));
             if let Some(query) = request.query {
                 location.push('?');
                 location.push_str(query);
