@@ -1,0 +1,242 @@
+"""Runs tern and its peers side by side and prints a markdown table of ratios.
+
+Method (see shared design notes): each server runs one worker pinned to CPU 0, wrk runs pinned to
+CPU 1 with one thread; 2 s warm-up, then 3 measured runs of 8 s, the median reported, with every
+non-2xx response and socket error shown next to its number. Everything on 127.0.0.1; every server
+is started and stopped by its PID.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TERN = ROOT / "target" / "release" / "tern"
+RESULTS = ROOT / "bench" / "results"
+SERVER_CPU = "0"
+CLIENT_CPU = "1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class Server:
+    """A server process started pinned to the server CPU, stopped by PID."""
+
+    def __init__(self, name, argv, port, cwd=None):
+        self.name, self.port = name, port
+        self.process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *argv],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(port)
+
+    def worker_pid(self):
+        """The process that serves (tern's and nginx's worker, a child of the master)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return int(children[0]) if children else self.process.pid
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wrk(url, connections, seconds, script=None):
+    argv = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        argv += ["-s", script]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    problems = []
+    if non2xx:
+        problems.append(f"{non2xx.group(1)} non-2xx")
+    if errors and any(int(n) for n in errors.groups()):
+        problems.append("socket errors c/r/w/t " + "/".join(errors.groups()))
+    return rps, ", ".join(problems)
+
+
+def measure(url, connections, args, script=None):
+    wrk(url, connections, args.warmup, script)
+    runs = [wrk(url, connections, args.duration, script) for _ in range(args.runs)]
+    rates = sorted(r for r, _ in runs)
+    problems = "; ".join(p for _, p in runs if p)
+    return statistics.median(rates), problems
+
+
+def make_site(directory):
+    site = Path(directory)
+    (site / "index.html").write_bytes(b"Hello, benchmark!!\n")  # 19 bytes
+    line = b"body { margin: 0 auto; padding: 1rem; font-family: sans-serif; color: #333; }\n"
+    (site / "style.css").write_bytes((line * (98_000 // len(line) + 1))[:98_000])
+    para = b"<p>tern serves this paragraph as part of a large page, over and over again.</p>\n"
+    (site / "page.html").write_bytes((para * (954_000 // len(para) + 1))[:954_000])
+    return site
+
+
+def nginx_config(directory, site, port):
+    conf = Path(directory) / "nginx.conf"
+    conf.write_text(f"""
+worker_processes 1;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/nginx-error.log;
+worker_rlimit_nofile 30000;
+events {{ worker_connections 20000; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    sendfile on;
+    open_file_cache max=1000 inactive=20s;
+    keepalive_timeout 300s;
+    keepalive_requests 1000000;
+    client_body_temp_path {directory}/body;
+    server {{ listen 127.0.0.1:{port}; root {site}; }}
+}}
+""")
+    return ["nginx", "-c", str(conf), "-p", str(directory)]
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def idle_memory_per_connection(server, count):
+    """RSS growth of the worker per idle keep-alive connection that made one request."""
+    pid = server.worker_pid()
+    before = rss_kib(pid)
+    sockets = []
+    request = b"GET /index.html HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(request)
+        sockets.append(s)
+    for s in sockets:
+        s.settimeout(30)
+        if not s.recv(4096).startswith(b"HTTP/1.1 200"):
+            raise RuntimeError("idle-memory request failed")
+    time.sleep(1)
+    after = rss_kib(pid)
+    for s in sockets:
+        s.close()
+    return (after - before) * 1024 / count
+
+
+def line_echo(args):
+    port = free_port()
+    server = Server("tern echo", [str(TERN), "echo", "--port", str(port), "--no-access-log"], port)
+    try:
+        out = subprocess.run(
+            ["taskset", "-c", CLIENT_CPU, str(TERN), "client", f"127.0.0.1:{port}", "-c", "1000",
+             "--duration", str(args.duration), "--message", "ping", "--expect", "ping"],
+            capture_output=True, text=True,
+        ).stdout
+    finally:
+        server.stop()
+    rate = float(re.search(r"throughput: ([\d.]+)", out).group(1))
+    p99 = float(re.search(r"p99 ([\d.]+) ms", out).group(1))
+    failed = re.search(r"(\d+) failed", out.split("messages:")[1]).group(1)
+    return rate, p99, failed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", type=int, default=10_000, help="idle connections for the memory case")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        os.chmod(work, 0o755)  # nginx's workers run as an unprivileged user and must read the site
+        (Path(work) / "site").mkdir()
+        site = make_site(Path(work) / "site")
+        static_cases = [("static 19 B", "/index.html", 64, 1.2), ("static 98 KB", "/style.css", 64, 1.0),
+                        ("static 954 KB", "/page.html", 64, 0.95)]
+        results = {}
+        for name, argv_for in [
+            ("tern", lambda port: [str(TERN), "serve", "-r", str(site), "--port", str(port)]),
+            ("nginx", lambda port: nginx_config(work, site, port)),
+        ]:
+            port = free_port()
+            server = Server(name, argv_for(port), port)
+            try:
+                for case, path, connections, _ in static_cases:
+                    results[(case, name)] = measure(f"http://127.0.0.1:{port}{path}", connections, args)
+                    print(f"{case:14} {name:6} {results[(case, name)][0]:>10.0f} req/s {results[(case, name)][1]}",
+                          file=sys.stderr)
+                results[("idle memory", name)] = idle_memory_per_connection(server, args.idle)
+                print(f"idle memory    {name:6} {results[('idle memory', name)]:.0f} B/conn", file=sys.stderr)
+            finally:
+                server.stop()
+        for case, _, _, target in static_cases:
+            ours, peer = results[(case, "tern")], results[(case, "nginx")]
+            rows.append((case, "nginx", f"{ours[0]:.0f}", f"{peer[0]:.0f}", ours[0] / peer[0], f">= {target}",
+                         "; ".join(x for x in (ours[1] and f"tern: {ours[1]}", peer[1] and f"nginx: {peer[1]}") if x)))
+        ours, peer = results[("idle memory", "tern")], results[("idle memory", "nginx")]
+        rows.append(("idle keep-alive memory (bytes/conn)", "nginx", f"{ours:.0f}", f"{peer:.0f}",
+                     peer / ours if ours > 0 else float("inf"), ">= 1.0 (nginx/tern)", ""))
+    rate, p99, failed = line_echo(args)
+    print(f"line echo: {rate:.0f} msg/s, p99 {p99} ms, {failed} failed", file=sys.stderr)
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"# tern benchmark, {stamp}",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}. "
+        f"Server pinned to CPU {SERVER_CPU} (one worker), `wrk -t1` pinned to CPU {CLIENT_CPU}; "
+        f"{args.warmup} s warm-up, median of {args.runs} runs of {args.duration} s.",
+        "",
+        "| case | peer | tern | peer | ratio | target | errors |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for case, peer, ours, theirs, ratio, target, errors in rows:
+        lines.append(f"| {case} | {peer} | {ours} | {theirs} | {ratio:.2f} | {target} | {errors} |")
+    lines += ["", f"Line echo (`tern client -c 1000 --duration {args.duration}` against `tern echo`): "
+              f"{rate:.0f} messages/s, p99 {p99} ms, {failed} failed.", ""]
+    report = "\n".join(lines)
+    (RESULTS / "latest.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
