@@ -1030,3 +1030,40 @@ fn precompressed_sibling_supports_validators_and_ranges() {
     assert_eq!(response.header("content-range"), Some("bytes 2-5/21"));
     assert_eq!(response.header("content-encoding"), Some("gzip"));
 }
+
+// ---- The small-file cache never serves stale or escaped bytes ----
+
+#[test]
+fn a_changed_file_is_served_fresh_after_being_cached() {
+    let site = Site::new();
+    site.file("page.html", b"first version");
+    site.file("dir/index.html", b"first index");
+    let server = serve(&site);
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/page.html").body, b"first version");
+        assert_eq!(get(server.addr, "/dir/").body, b"first index");
+    }
+    // Same length, new contents: the cache must notice through the modification time or inode.
+    std::thread::sleep(Duration::from_millis(20));
+    site.file("page.html", b"other version");
+    let replacement = site.root().join("dir/index.new");
+    std::fs::write(&replacement, b"second index, longer").unwrap();
+    std::fs::rename(&replacement, site.root().join("dir/index.html")).unwrap();
+    assert_eq!(get(server.addr, "/page.html").body, b"other version");
+    assert_eq!(get(server.addr, "/dir/").body, b"second index, longer");
+    std::fs::remove_file(site.root().join("page.html")).unwrap();
+    assert_eq!(get(server.addr, "/page.html").status, 404);
+}
+
+#[test]
+fn a_cached_file_replaced_by_a_symlink_outside_is_refused() {
+    let site = site_with_secret();
+    site.file("swap.txt", b"harmless");
+    let server = serve(&site);
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/swap.txt").body, b"harmless");
+    }
+    std::fs::remove_file(site.root().join("swap.txt")).unwrap();
+    symlink(site.dir.path().join("secret.txt"), site.root().join("swap.txt"));
+    assert_refused(server.addr, &raw_get("/swap.txt"));
+}

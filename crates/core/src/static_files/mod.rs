@@ -4,6 +4,7 @@
 //! Path safety is in two steps, each in its own module: [`path`] keeps only normal segments, and
 //! [`root`] opens them with the kernel proving the result is inside the root.
 
+pub mod cache;
 pub mod conditional;
 pub mod listing;
 pub mod mime;
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, FileBody, Response};
+use bytes::Bytes;
+use cache::{CacheKey, FileCache};
 use conditional::{parse_range, RangeRequest, Validators};
 use path::SafePath;
 use root::{OpenError, Root};
@@ -31,6 +34,8 @@ const PRECOMPRESSED: [(&str, &str, &str); 2] = [("br", "br", "-br"), ("gz", "gzi
 pub struct StaticFiles {
     root: Root,
     list_dirs: bool,
+    /// Small files recently served, revalidated on every hit.
+    cache: FileCache,
 }
 
 /// What the static server needs to know about a request.
@@ -45,7 +50,7 @@ pub struct StaticRequest<'a> {
 
 impl StaticFiles {
     pub fn new(root: &Path, list_dirs: bool) -> io::Result<Self> {
-        Ok(StaticFiles { root: Root::open(root)?, list_dirs })
+        Ok(StaticFiles { root: Root::open(root)?, list_dirs, cache: FileCache::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -55,6 +60,15 @@ impl StaticFiles {
     /// Answers a GET or HEAD request.
     pub fn respond(&self, request: &StaticRequest<'_>) -> Response {
         let relative = &request.path.relative;
+        let key: CacheKey = (relative.clone(), request.path.trailing_slash);
+        // The cache holds identity encodings only; clients that may get a sibling take the full path.
+        let wants_sibling = request.head.header("accept-encoding").is_some_and(accepts_any_precompressed);
+        if !wants_sibling {
+            if let Some(hit) = self.cache.lookup(&self.root, &key) {
+                let contents = Contents::Cached(hit.contents.clone());
+                return answer(contents, &hit.validators, hit.content_type, None, request.head);
+            }
+        }
         let file = match self.root.open_beneath(relative) {
             Ok(file) => file,
             Err(error) => return open_error_page(error),
@@ -70,7 +84,7 @@ impl StaticFiles {
             // "/file.html/" names a directory that does not exist.
             return Response::error_page(404);
         }
-        self.respond_file(relative, file, meta, request.head)
+        self.respond_file(key, relative, file, meta, request.head)
     }
 
     fn respond_directory(&self, request: &StaticRequest<'_>) -> Response {
@@ -86,7 +100,10 @@ impl StaticFiles {
         let index = request.path.relative.join(INDEX_FILE);
         match self.root.open_beneath(&index) {
             Ok(file) => match file.metadata() {
-                Ok(meta) if meta.is_file() => return self.respond_file(&index, file, meta, request.head),
+                Ok(meta) if meta.is_file() => {
+                    let key = (request.path.relative.clone(), true);
+                    return self.respond_file(key, &index, file, meta, request.head);
+                }
                 _ => {}
             },
             Err(OpenError::Forbidden) => return Response::error_page(403),
@@ -101,45 +118,19 @@ impl StaticFiles {
         }
     }
 
-    fn respond_file(&self, relative: &Path, file: File, meta: Metadata, head: &RequestHead) -> Response {
+    fn respond_file(&self, key: CacheKey, relative: &Path, file: File, meta: Metadata, head: &RequestHead) -> Response {
         let content_type = mime::content_type(relative);
-        let (file, meta, encoding) = match self.precompressed_sibling(relative, head) {
-            Some((file, meta, encoding)) => (file, meta, Some(encoding)),
-            None => (file, meta, None),
-        };
-        let size = meta.len();
-        let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
-        let validators = Validators::new(modified, size, encoding.map_or("", |(_, suffix)| suffix));
-
-        let mut headers: Vec<(&'static str, crate::http::response::HeaderValue)> = Vec::with_capacity(7);
-        headers.push(("Content-Type", content_type.into()));
-        headers.push(("Last-Modified", validators.last_modified.clone().into()));
-        headers.push(("ETag", validators.etag.clone().into()));
-        if let Some((coding, _)) = encoding {
-            headers.push(("Content-Encoding", coding.into()));
-            headers.push(("Vary", "Accept-Encoding".into()));
+        if let Some((file, meta, encoding)) = self.precompressed_sibling(relative, head) {
+            let validators = Validators::new(modified(&meta), meta.len(), encoding.1);
+            return answer(Contents::File(file, meta.len()), &validators, content_type, Some(encoding.0), head);
         }
-
-        if validators.not_modified(head.header("if-none-match"), head.header_str("if-modified-since")) {
-            return Response { status: 304, headers, body: Body::Empty };
-        }
-        headers.push(("Accept-Ranges", "bytes".into()));
-        let range = if validators.if_range_holds(head.header("if-range")) {
-            parse_range(head.header("range"), size)
-        } else {
-            RangeRequest::Full
-        };
-        match range {
-            RangeRequest::Full => Response { status: 200, headers, body: Body::File(FileBody { file, offset: 0, len: size }) },
-            RangeRequest::Partial { start, end } => {
-                headers.push(("Content-Range", format!("bytes {start}-{end}/{size}").into()));
-                let body = Body::File(FileBody { file, offset: start, len: end - start + 1 });
-                Response { status: 206, headers, body }
-            }
-            RangeRequest::Unsatisfiable => {
-                Response::error_page(416).header("Content-Range", format!("bytes */{size}"))
+        let validators = Validators::new(modified(&meta), meta.len(), "");
+        if meta.len() <= cache::MAX_CACHED_FILE {
+            if let Some(entry) = self.cache.admit(key, relative, &file, &meta, validators.clone(), content_type) {
+                return answer(Contents::Cached(entry.contents.clone()), &validators, content_type, None, head);
             }
         }
+        answer(Contents::File(file, meta.len()), &validators, content_type, None, head)
     }
 
     /// `name.br` or `name.gz`, when the client accepts that coding and the sibling is a file.
@@ -166,6 +157,76 @@ impl StaticFiles {
         }
         None
     }
+}
+
+/// Where a representation's bytes come from.
+enum Contents {
+    /// An open file and its size: sent with sendfile (or copied, when small).
+    File(File, u64),
+    /// A cached copy of a small file.
+    Cached(Bytes),
+}
+
+impl Contents {
+    fn len(&self) -> u64 {
+        match self {
+            Contents::File(_, size) => *size,
+            Contents::Cached(bytes) => bytes.len() as u64,
+        }
+    }
+
+    /// The body for bytes `start..start + len`.
+    fn body(self, start: u64, len: u64) -> Body {
+        match self {
+            Contents::File(file, _) => Body::File(FileBody { file, offset: start, len }),
+            Contents::Cached(bytes) => Body::Bytes(bytes.slice(start as usize..(start + len) as usize)),
+        }
+    }
+}
+
+/// The response to GET/HEAD for one representation: 200, 206, 304 or 416.
+fn answer(
+    contents: Contents,
+    validators: &Validators,
+    content_type: &'static str,
+    content_encoding: Option<&'static str>,
+    head: &RequestHead,
+) -> Response {
+    let size = contents.len();
+    let mut headers: Vec<(&'static str, crate::http::response::HeaderValue)> = Vec::with_capacity(7);
+    headers.push(("Content-Type", content_type.into()));
+    headers.push(("Last-Modified", validators.last_modified.clone().into()));
+    headers.push(("ETag", validators.etag.clone().into()));
+    if let Some(coding) = content_encoding {
+        headers.push(("Content-Encoding", coding.into()));
+        headers.push(("Vary", "Accept-Encoding".into()));
+    }
+    if validators.not_modified(head.header("if-none-match"), head.header_str("if-modified-since")) {
+        return Response { status: 304, headers, body: Body::Empty };
+    }
+    headers.push(("Accept-Ranges", "bytes".into()));
+    let range = if validators.if_range_holds(head.header("if-range")) {
+        parse_range(head.header("range"), size)
+    } else {
+        RangeRequest::Full
+    };
+    match range {
+        RangeRequest::Full => Response { status: 200, headers, body: contents.body(0, size) },
+        RangeRequest::Partial { start, end } => {
+            headers.push(("Content-Range", format!("bytes {start}-{end}/{size}").into()));
+            Response { status: 206, headers, body: contents.body(start, end - start + 1) }
+        }
+        RangeRequest::Unsatisfiable => Response::error_page(416).header("Content-Range", format!("bytes */{size}")),
+    }
+}
+
+fn modified(meta: &Metadata) -> std::time::SystemTime {
+    meta.modified().unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// Whether the client would take one of the precompressed codings we look for.
+fn accepts_any_precompressed(accept_encoding: &[u8]) -> bool {
+    PRECOMPRESSED.iter().any(|(_, coding, _)| accepts_coding(accept_encoding, coding))
 }
 
 fn open_error_page(error: OpenError) -> Response {

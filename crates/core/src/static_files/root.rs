@@ -23,6 +23,16 @@ pub struct Root {
     path: PathBuf,
 }
 
+/// What makes a file the same file: if any of these changed, cached bytes are stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub device: u64,
+    pub inode: u64,
+    pub size: u64,
+    pub modified_seconds: i64,
+    pub modified_nanos: i64,
+}
+
 /// Why a file could not be opened beneath the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenError {
@@ -58,6 +68,29 @@ impl Root {
             }
         }
         self.open_checked(relative).map_err(classify)
+    }
+
+    /// Identity of the regular file `relative` names now (following symlinks), or None.
+    ///
+    /// Used only to revalidate bytes that were read through [`Root::open_beneath`]; it never
+    /// decides on its own that a file may be served.
+    pub fn identity_beneath(&self, relative: &Path) -> Option<FileIdentity> {
+        let c_path = CString::new(relative.as_os_str().as_bytes()).ok()?;
+        // SAFETY: stat is plain data; fstatat fills it from a valid dirfd and NUL-terminated path.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstatat(self.dir.as_raw_fd(), c_path.as_ptr(), &mut stat, 0) } != 0 {
+            return None;
+        }
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return None;
+        }
+        Some(FileIdentity {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+            size: stat.st_size as u64,
+            modified_seconds: stat.st_mtime,
+            modified_nanos: stat.st_mtime_nsec,
+        })
     }
 
     fn openat2(&self, c_path: &CString) -> io::Result<File> {
