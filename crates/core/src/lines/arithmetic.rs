@@ -9,11 +9,12 @@
 //!   numbers and a fixed set of operators. Letters are never names, so there
 //!   are no variables, function calls or attribute lookups. Anything else is
 //!   rejected.
-//! * **Memory and CPU are bounded.** Integers are arbitrary precision, but
-//!   every operation that could make one grow (`*`, `**`, `+`, `-`) is
-//!   checked against [`MAX_INT_BITS`] *before* the expensive work.
-//!   Literals are capped by [`MAX_LITERAL_DIGITS`], and nesting by
-//!   [`MAX_NESTING_DEPTH`]. Parsing (shunting-yard to postfix) and
+//! * **Memory and CPU are bounded.** Integers are arbitrary precision but
+//!   capped at `MAX_INT_BITS` (100 000 bits): `*` and `**` are checked
+//!   *before* they are computed, from the operands' sizes; `+` and `-`
+//!   (linear cost) are checked on their result. Integer literals are capped
+//!   at `MAX_LITERAL_DIGITS` (10 000 digits) and nesting at
+//!   `MAX_NESTING_DEPTH` (100). Parsing (shunting-yard to postfix) and
 //!   evaluation (a value stack) are both iterative, so no input can overflow
 //!   the thread's stack. The line length itself is limited by the caller.
 //! * **Semantics are Python's** for this subset: int/float promotion, true
@@ -22,7 +23,7 @@
 //!   associating to the right, and float output in `repr` style (shortest
 //!   round-trip digits). The only deliberate differences: results that
 //!   Python would print as `inf`, `nan` or a complex number are errors, and
-//!   integers are limited to [`MAX_INT_BITS`] bits.
+//!   integers are limited to 100 000 bits.
 //!
 //! Entry point: [`evaluate_line`].
 
@@ -85,11 +86,11 @@ pub enum EvalErrorKind {
     UnexpectedEnd,
     /// A `(` that is never closed; the column is that of the `(`.
     UnclosedParenthesis,
-    /// More than [`MAX_NESTING_DEPTH`] parentheses / unary operators open.
+    /// More than 100 parentheses / unary operators open at once.
     NestingTooDeep,
-    /// An integer would exceed [`MAX_INT_BITS`] bits, an integer literal
-    /// exceeds [`MAX_LITERAL_DIGITS`] digits, a float literal is infinite,
-    /// or an integer is too large to convert to a float.
+    /// An integer result would exceed 100 000 bits, an integer literal
+    /// exceeds 10 000 digits, a float literal overflows to infinity, or an
+    /// integer is too large to convert to a float.
     NumberTooLarge,
     /// A float result is too large to represent (Python: `inf` or
     /// `OverflowError`).
@@ -110,8 +111,9 @@ impl EvalError {
     }
 }
 
-impl fmt::Display for EvalErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl EvalErrorKind {
+    /// The reason, without position.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EvalErrorKind::EmptyExpression => f.write_str("empty expression"),
             EvalErrorKind::InvalidCharacter(c) => {
@@ -138,9 +140,10 @@ impl fmt::Display for EvalErrorKind {
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind.describe(f)?;
         match self.column {
-            Some(column) => write!(f, "{} at column {}", self.kind, column),
-            None => write!(f, "{}", self.kind),
+            Some(column) => write!(f, " at column {column}"),
+            None => Ok(()),
         }
     }
 }
@@ -283,7 +286,8 @@ fn number_token(literal: &[char], column: usize) -> Result<Token, EvalError> {
     let text: String = literal.iter().collect();
     let is_float = literal.iter().any(|c| matches!(c, '.' | 'e' | 'E'));
     let kind = if is_float {
-        // Rust's parser is correctly rounded, like Python's.
+        // Rust's parser is correctly rounded, like Python's. No digit cap is
+        // needed: parsing is linear in the (caller-bounded) line length.
         let value: f64 = text
             .parse()
             .map_err(|_| EvalError::at(column, EvalErrorKind::InvalidNumber(text.clone())))?;
@@ -874,12 +878,73 @@ fn format_float(x: f64) -> String {
         None => ("", mantissa),
     };
     let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
+    let digits = break_tie_to_even(x.abs(), digits, exponent);
     let body = if (-4..16).contains(&exponent) {
         positional(&digits, exponent)
     } else {
         exponential(&digits, exponent)
     };
     format!("{sign}{body}")
+}
+
+/// Rust's shortest digits resolve an exact decimal tie upwards, Python's
+/// (David Gay's algorithm) to the even digit. Example: 917156460191106.25 is
+/// exactly halfway between the shortest candidates ...106.2 and ...106.3;
+/// Python prints ...106.2. If `x` (non-negative) lies exactly halfway
+/// between `digits` and an adjacent candidate of the same length that also
+/// round-trips, this returns the even one.
+fn break_tie_to_even(x: f64, digits: String, exponent: i64) -> String {
+    let Ok(current) = digits.parse::<u64>() else {
+        return digits;
+    };
+    if current % 2 == 0 {
+        return digits;
+    }
+    // value = current × 10^scale
+    let scale = exponent - (digits.len() as i64 - 1);
+    for neighbour in [current - 1, current + 1] {
+        let candidate = neighbour.to_string();
+        if candidate.len() == digits.len()
+            && is_exact_midpoint(x, current + neighbour, scale)
+            && format!("{candidate}e{scale}").parse::<f64>() == Ok(x)
+        {
+            return candidate;
+        }
+    }
+    digits
+}
+
+/// Whether `2 × x == sum × 10^scale` exactly, for finite non-negative `x`.
+fn is_exact_midpoint(x: f64, sum: u64, scale: i64) -> bool {
+    let (mantissa, exp2) = decompose(x);
+    // 2x = mantissa × 2^(exp2 + 1); bring both sides to integers.
+    let exp2 = exp2 + 1;
+    let mut lhs = BigUint::from(mantissa);
+    let mut rhs = BigUint::from(sum);
+    if exp2 >= 0 {
+        lhs <<= exp2 as u64;
+    } else {
+        rhs <<= exp2.unsigned_abs();
+    }
+    let power = BigUint::from(10u32).pow(scale.unsigned_abs() as u32);
+    if scale >= 0 {
+        rhs *= power;
+    } else {
+        lhs *= power;
+    }
+    lhs == rhs
+}
+
+/// Splits a finite non-negative f64 into `mantissa × 2^exponent` exactly.
+fn decompose(x: f64) -> (u64, i64) {
+    let bits = x.to_bits();
+    let fraction = bits & ((1 << 52) - 1);
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    if biased == 0 {
+        (fraction, -1074) // zero or subnormal
+    } else {
+        (fraction | (1 << 52), biased - 1075)
+    }
 }
 
 /// `digits` (d1 d2 d3 ...) meaning d1.d2d3... × 10^exponent, written out.
@@ -1271,7 +1336,7 @@ mod tests {
 
     #[test]
     fn float_formatting() {
-        let cases: [(f64, &str); 16] = [
+        let cases = [
             (0.0, "0.0"),
             (-0.0, "-0.0"),
             (1.0, "1.0"),
@@ -1288,6 +1353,9 @@ mod tests {
             (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
             (5e-324, "5e-324"),
             (123456.789, "123456.789"),
+            // Exact decimal ties: Python picks the even last digit.
+            (917156460191106.2, "917156460191106.2"),
+            (-917156460191106.2, "-917156460191106.2"),
         ];
         for (value, expected) in cases {
             assert_eq!(format_float(value), expected, "{value:e}");
