@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,
+    /// Seconds a cached small file is served before checking it changed (0: check on every request).
+    #[arg(long, value_name = "SECONDS", env = "TERN_FILE_CACHE_VALIDITY", default_value = "1")]
+    pub file_cache_validity: f64,
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, value_name = "SECONDS", env = "TERN_KEEPALIVE_TIMEOUT", default_value = "75")]
     pub keepalive_timeout: f64,

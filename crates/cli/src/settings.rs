@@ -79,7 +79,11 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         io: seconds("io-timeout", args.io_timeout)?,
     };
     let mounts = vec![StaticMount { prefix: "/".into(), root: args.docroot.clone(), list_dirs: args.list_dirs }];
-    Ok(HttpConfig { limits, timeouts, mounts, access_log: !args.server.no_access_log })
+    if !(args.file_cache_validity.is_finite() && (0.0..1e6).contains(&args.file_cache_validity)) {
+        return Err("--file-cache-validity must be a number of seconds, 0 or more".into());
+    }
+    let file_cache_validity = Duration::from_secs_f64(args.file_cache_validity);
+    Ok(HttpConfig { limits, timeouts, mounts, access_log: !args.server.no_access_log, file_cache_validity })
 }
 
 pub fn line_config(args: &LineServiceArgs) -> Result<LineConfig, String> {

@@ -816,7 +816,8 @@ fn every_file_response_has_etag_and_last_modified() {
     for name in ["index.html", "data.txt", "large.bin"] {
         set_fixed_mtime(&site.root().join(name));
     }
-    let server = serve(&site);
+    // Validity 0, so the change at the end is seen at once.
+    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
     let mut etags = Vec::new();
     for (target, extra) in [
         ("/", ""),
@@ -1038,7 +1039,8 @@ fn a_changed_file_is_served_fresh_after_being_cached() {
     let site = Site::new();
     site.file("page.html", b"first version");
     site.file("dir/index.html", b"first index");
-    let server = serve(&site);
+    // Validity 0: every hit is checked against the file, so a change shows at once.
+    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/page.html").body, b"first version");
         assert_eq!(get(server.addr, "/dir/").body, b"first index");
@@ -1059,11 +1061,26 @@ fn a_changed_file_is_served_fresh_after_being_cached() {
 fn a_cached_file_replaced_by_a_symlink_outside_is_refused() {
     let site = site_with_secret();
     site.file("swap.txt", b"harmless");
-    let server = serve(&site);
+    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/swap.txt").body, b"harmless");
     }
     std::fs::remove_file(site.root().join("swap.txt")).unwrap();
     symlink(site.dir.path().join("secret.txt"), site.root().join("swap.txt"));
     assert_refused(server.addr, &raw_get("/swap.txt"));
+}
+
+#[test]
+fn with_the_default_validity_a_change_is_seen_after_the_window() {
+    let site = site_with_secret();
+    site.file("news.txt", b"old news");
+    let server = serve(&site);
+    assert_eq!(get(server.addr, "/news.txt").body, b"old news");
+    site.file("news.txt", b"new news");
+    std::fs::remove_file(site.root().join("sub/page.html")).unwrap();
+    symlink(site.dir.path().join("secret.txt"), site.root().join("sub/page.html"));
+    // The default window is one second; wait it out, then the cache must check again.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(get(server.addr, "/news.txt").body, b"new news");
+    assert_refused(server.addr, &raw_get("/sub/page.html"));
 }

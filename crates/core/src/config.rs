@@ -29,6 +29,9 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a line-service connection may stay silent before it is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a cached small file is trusted before it is checked again (nginx's
+/// open_file_cache_valid is 60 s).
+pub const DEFAULT_FILE_CACHE_VALIDITY: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for in-flight requests before it exits anyway.
 pub const DEFAULT_GRACE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -75,6 +78,8 @@ pub struct HttpConfig {
     pub mounts: Vec<StaticMount>,
     /// Log one line per request.
     pub access_log: bool,
+    /// How long a cached small file is served without checking that it is unchanged.
+    pub file_cache_validity: Duration,
 }
 
 /// One static mount: requests whose path starts with `prefix` are served from `root`.

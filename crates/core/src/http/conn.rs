@@ -49,7 +49,7 @@ pub struct HttpHandler {
 
 impl HttpHandler {
     pub fn new(config: HttpConfig) -> io::Result<Self> {
-        Ok(HttpHandler { router: Router::new(&config.mounts)?, config })
+        Ok(HttpHandler { router: Router::new(&config.mounts, config.file_cache_validity)?, config })
     }
 
     pub fn router(&self) -> &Router {

@@ -30,11 +30,11 @@ pub struct Routed {
 }
 
 impl Router {
-    pub fn new(mounts: &[StaticMount]) -> io::Result<Router> {
+    pub fn new(mounts: &[StaticMount], cache_validity: std::time::Duration) -> io::Result<Router> {
         let mut built = mounts
             .iter()
             .map(|m| {
-                let files = StaticFiles::new(&m.root, m.list_dirs)
+                let files = StaticFiles::new(&m.root, m.list_dirs, cache_validity)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.root.display())))?;
                 Ok(Mount { prefix: m.prefix.clone(), files })
             })

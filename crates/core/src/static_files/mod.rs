@@ -49,8 +49,9 @@ pub struct StaticRequest<'a> {
 }
 
 impl StaticFiles {
-    pub fn new(root: &Path, list_dirs: bool) -> io::Result<Self> {
-        Ok(StaticFiles { root: Root::open(root)?, list_dirs, cache: FileCache::default() })
+    /// `cache_validity`: how long a cached small file is trusted before it is stat'ed again.
+    pub fn new(root: &Path, list_dirs: bool, cache_validity: std::time::Duration) -> io::Result<Self> {
+        Ok(StaticFiles { root: Root::open(root)?, list_dirs, cache: FileCache::new(cache_validity) })
     }
 
     pub fn root(&self) -> &Path {
