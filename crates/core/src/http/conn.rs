@@ -21,7 +21,7 @@ use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
 use crate::http::router::Router;
-use crate::http::sendfile::send_file;
+use crate::http::sendfile::{send_all_with_more, send_file};
 use crate::logging::ACCESS_TARGET;
 use crate::server::ConnectionHandler;
 use crate::shutdown::ShutdownWatch;
@@ -283,7 +283,9 @@ impl<S: Socket> Connection<'_, S> {
                 }
             }
             Body::File(file) => {
-                self.flush().await?;
+                let io_timeout = self.handler.config.timeouts.io;
+                send_all_with_more(&self.socket, &self.write_buf, io_timeout).await?;
+                self.write_buf.clear();
                 send_file(&self.socket, &file.file, file.offset, file.len, self.handler.config.timeouts.io).await?;
             }
         }

@@ -48,3 +48,34 @@ pub async fn send_file<S: Socket>(socket: &S, file: &File, offset: u64, len: u64
     }
     Ok(())
 }
+
+/// Writes all of `bytes` with `MSG_MORE`, telling the kernel more data follows at once (the file),
+/// so the head and the first file bytes leave in the same segments instead of a small one first.
+pub async fn send_all_with_more<S: Socket>(socket: &S, bytes: &[u8], stall_timeout: Duration) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let rest = &bytes[sent..];
+        let result = socket.try_io(Interest::WRITABLE, || {
+            // SAFETY: `rest` is a valid buffer for the duration of the call.
+            let n = unsafe {
+                libc::send(socket.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL)
+            };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match result {
+            Ok(n) => sent += n,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(stall_timeout, socket.writable())
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
