@@ -38,9 +38,7 @@ pub async fn send_file<S: Socket>(socket: &S, file: &File, offset: u64, len: u64
                 tokio::task::consume_budget().await;
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::timeout(stall_timeout, socket.writable())
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+                wait_writable(socket, stall_timeout).await?;
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
@@ -69,13 +67,19 @@ pub async fn send_all_with_more<S: Socket>(socket: &S, bytes: &[u8], stall_timeo
         match result {
             Ok(n) => sent += n,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::timeout(stall_timeout, socket.writable())
-                    .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+                wait_writable(socket, stall_timeout).await?;
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) => return Err(error),
         }
     }
     Ok(())
+}
+
+/// Waits until the socket takes more bytes; a client that reads nothing for `stall_timeout` fails.
+async fn wait_writable<S: Socket>(socket: &S, stall_timeout: Duration) -> io::Result<()> {
+    match tokio::time::timeout(stall_timeout, socket.writable()).await {
+        Ok(ready) => ready,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+    }
 }
