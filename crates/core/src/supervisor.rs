@@ -247,6 +247,9 @@ impl Supervisor<'_> {
         unsafe {
             // Die with the supervisor, even if it is killed with SIGKILL.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            // SIGHUP is the supervisor's business (rolling restart); a terminal hang-up sent to the
+            // whole process group must not kill the workers behind its back.
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
             libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
         }
         let status = (self.worker_main)(listeners, ready);
