@@ -1,0 +1,61 @@
+"""Starting the pip-installed ``tern`` as a real process on 127.0.0.1 and stopping it by its PID."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+STARTUP_TIMEOUT = 20
+
+
+class Server:
+    """A running tern process; ``address`` is (host, port) from its start-up line."""
+
+    def __init__(self, argv):
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.log_lines = []
+        found = threading.Event()
+        self.address = None
+
+        def read_log():
+            for line in self.process.stderr:
+                self.log_lines.append(line)
+                match = re.search(r"listening on (?:http|tcp)://([\d.]+):(\d+)", line)
+                if match and not found.is_set():
+                    self.address = (match.group(1), int(match.group(2)))
+                    found.set()
+
+        threading.Thread(target=read_log, daemon=True).start()
+        if not found.wait(STARTUP_TIMEOUT):
+            self.stop()
+            raise RuntimeError("tern did not start:\n" + "".join(self.log_lines))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_server():
+    """Starts servers for one test and stops every one of them afterwards."""
+    started = []
+
+    def start(*args, use_module=False):
+        launcher = [sys.executable, "-m", "tern"] if use_module else [os.path.join(os.path.dirname(sys.executable), "tern")]
+        server = Server([*launcher, *args, "--port", "0"])
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
