@@ -174,24 +174,64 @@ def line_echo(args):
     return rate, p99, failed
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--idle", type=int, default=10_000, help="idle connections for the memory case")
-    args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    RESULTS.mkdir(parents=True, exist_ok=True)
+VENV_BIN = ROOT / "bench" / ".venv" / "bin"
 
+
+def wsgi_peers(app, port):
+    """Peer command lines for one WSGI app (bench/apps.py), each with one worker."""
+    python = str(VENV_BIN / "python")
+    bench_dir = str(ROOT / "bench")
+    return {
+        "bjoern": [python, "-c", f"import bjoern, apps; bjoern.run(apps.{app}, '127.0.0.1', {port})"],
+        "granian": [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1",
+                    "--port", str(port), "--no-ws", "--log-level", "warning", f"apps:{app}"],
+        "gunicorn sync": [str(VENV_BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", f"apps:{app}"],
+        "gunicorn gthread 64": [str(VENV_BIN / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "64",
+                                "-b", f"127.0.0.1:{port}", f"apps:{app}"],
+        "uwsgi": [str(VENV_BIN / "uwsgi"), "--http11-socket", f"127.0.0.1:{port}", "--wsgi-file", "apps.py",
+                  "--callable", app, "--processes", "1", "--disable-logging", "--chdir", bench_dir],
+        "uwsgi 64 threads": [str(VENV_BIN / "uwsgi"), "--http11-socket", f"127.0.0.1:{port}", "--wsgi-file",
+                             "apps.py", "--callable", app, "--processes", "1", "--threads", "64",
+                             "--disable-logging", "--chdir", bench_dir],
+    }
+
+
+# (case, app in bench/apps.py, connections, wrk script, peers) — tern joins once its WSGI host exists.
+WSGI_CASES = [
+    ("WSGI hello", "hello", 64, None, ["bjoern", "granian", "gunicorn sync", "uwsgi"]),
+    ("WSGI slow app", "slow", 256, None, ["granian", "gunicorn gthread 64", "uwsgi 64 threads"]),
+    ("WSGI echo 10 KB", "echo", 64, "post10k.lua", ["bjoern", "granian"]),
+]
+
+
+def measure_wsgi_peers(args):
+    """Requests/s of each peer on each WSGI case (the tern column is still missing)."""
+    rows = []
+    for case, app, connections, script, peers in WSGI_CASES:
+        for peer in peers:
+            port = free_port()
+            server = Server(peer, wsgi_peers(app, port)[peer], port, cwd=str(ROOT / "bench"))
+            try:
+                script_path = str(ROOT / "bench" / script) if script else None
+                rate, problems = measure(f"http://127.0.0.1:{port}/", connections, args, script_path)
+            finally:
+                server.stop()
+            print(f"{case:16} {peer:20} {rate:>10.0f} req/s {problems}", file=sys.stderr)
+            rows.append((case, peer, rate, problems))
+    return rows
+
+
+STATIC_CASES = [("static 19 B", "/index.html", 64, 1.2), ("static 98 KB", "/style.css", 64, 1.0),
+                ("static 954 KB", "/page.html", 64, 0.95)]
+
+
+def static_rows(args):
+    """tern against nginx on the three static files, plus memory per idle connection."""
     rows = []
     with tempfile.TemporaryDirectory() as work:
         os.chmod(work, 0o755)  # nginx's workers run as an unprivileged user and must read the site
         (Path(work) / "site").mkdir()
         site = make_site(Path(work) / "site")
-        static_cases = [("static 19 B", "/index.html", 64, 1.2), ("static 98 KB", "/style.css", 64, 1.0),
-                        ("static 954 KB", "/page.html", 64, 0.95)]
         results = {}
         for name, argv_for in [
             ("tern", lambda port: [str(TERN), "serve", "-r", str(site), "--port", str(port)]),
@@ -200,7 +240,7 @@ def main():
             port = free_port()
             server = Server(name, argv_for(port), port)
             try:
-                for case, path, connections, _ in static_cases:
+                for case, path, connections, _ in STATIC_CASES:
                     results[(case, name)] = measure(f"http://127.0.0.1:{port}{path}", connections, args)
                     print(f"{case:14} {name:6} {results[(case, name)][0]:>10.0f} req/s {results[(case, name)][1]}",
                           file=sys.stderr)
@@ -208,15 +248,27 @@ def main():
                 print(f"idle memory    {name:6} {results[('idle memory', name)]:.0f} B/conn", file=sys.stderr)
             finally:
                 server.stop()
-        for case, _, _, target in static_cases:
-            ours, peer = results[(case, "tern")], results[(case, "nginx")]
-            rows.append((case, "nginx", f"{ours[0]:.0f}", f"{peer[0]:.0f}", ours[0] / peer[0], f">= {target}",
-                         "; ".join(x for x in (ours[1] and f"tern: {ours[1]}", peer[1] and f"nginx: {peer[1]}") if x)))
-        ours, peer = results[("idle memory", "tern")], results[("idle memory", "nginx")]
-        rows.append(("idle keep-alive memory (bytes/conn)", "nginx", f"{ours:.0f}", f"{peer:.0f}",
-                     peer / ours if ours > 0 else float("inf"), ">= 1.0 (nginx/tern)", ""))
-    rate, p99, failed = line_echo(args)
-    print(f"line echo: {rate:.0f} msg/s, p99 {p99} ms, {failed} failed", file=sys.stderr)
+    for case, _, _, target in STATIC_CASES:
+        ours, peer = results[(case, "tern")], results[(case, "nginx")]
+        errors = "; ".join(x for x in (ours[1] and f"tern: {ours[1]}", peer[1] and f"nginx: {peer[1]}") if x)
+        rows.append(f"| {case} | nginx | {ours[0]:.0f} | {peer[0]:.0f} | {ours[0] / peer[0]:.2f} | >= {target} | {errors} |")
+    ours, peer = results[("idle memory", "tern")], results[("idle memory", "nginx")]
+    rows.append(f"| idle keep-alive memory (bytes/conn) | nginx | {ours:.0f} | {peer:.0f} | "
+                f"{peer / ours:.2f} | >= 1.0 (nginx/tern) | |")
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", type=int, default=10_000, help="idle connections for the memory case")
+    parser.add_argument("--only", choices=["static", "wsgi", "lines"], help="run one group of cases")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    RESULTS.mkdir(parents=True, exist_ok=True)
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -226,13 +278,20 @@ def main():
         f"Server pinned to CPU {SERVER_CPU} (one worker), `wrk -t1` pinned to CPU {CLIENT_CPU}; "
         f"{args.warmup} s warm-up, median of {args.runs} runs of {args.duration} s.",
         "",
-        "| case | peer | tern | peer | ratio | target | errors |",
-        "|---|---|---:|---:|---:|---|---|",
     ]
-    for case, peer, ours, theirs, ratio, target, errors in rows:
-        lines.append(f"| {case} | {peer} | {ours} | {theirs} | {ratio:.2f} | {target} | {errors} |")
-    lines += ["", f"Line echo (`tern client -c 1000 --duration {args.duration}` against `tern echo`): "
-              f"{rate:.0f} messages/s, p99 {p99} ms, {failed} failed.", ""]
+    if args.only in (None, "static"):
+        lines += ["| case | peer | tern | peer | ratio | target | errors |", "|---|---|---:|---:|---:|---|---|"]
+        lines += static_rows(args)
+        lines.append("")
+    if args.only in (None, "wsgi"):
+        lines += ["WSGI peers (tern's WSGI host is not built yet, so these are the baselines it will be held to):",
+                  "", "| case | server | req/s | errors |", "|---|---|---:|---|"]
+        lines += [f"| {case} | {peer} | {rate:.0f} | {problems} |" for case, peer, rate, problems in measure_wsgi_peers(args)]
+        lines.append("")
+    if args.only in (None, "lines"):
+        rate, p99, failed = line_echo(args)
+        lines += [f"Line echo (`tern client -c 1000 --duration {args.duration}` against `tern echo`): "
+                  f"{rate:.0f} messages/s, p99 {p99} ms, {failed} failed.", ""]
     report = "\n".join(lines)
     (RESULTS / "latest.md").write_text(report)
     print(report)
