@@ -182,7 +182,10 @@ impl Supervisor<'_> {
             let new_pid = worker.pid;
             self.active.push(worker);
             if !wait_ready(&ready, READY_TIMEOUT) {
-                tracing::error!("rolling restart stopped: new worker {new_pid} did not become ready");
+                tracing::error!("rolling restart stopped: new worker {new_pid} did not become ready; killing it");
+                self.active.retain(|w| w.pid != new_pid);
+                self.retiring.push(new_pid);
+                send_signal(new_pid, libc::SIGKILL);
                 return;
             }
             self.active.retain(|w| w.pid != old_pid);
@@ -223,6 +226,8 @@ impl Supervisor<'_> {
     /// Forks one worker. Returns it and the read end of its ready pipe.
     fn spawn_worker(&mut self) -> io::Result<(Worker, OwnedFd)> {
         let (ready_read, ready_write) = pipe()?;
+        // SAFETY: getpid has no preconditions.
+        let supervisor_pid = unsafe { libc::getpid() };
         let listeners = self.listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
         // SAFETY: this process is single-threaded (no runtime, no helper threads), so the child
         // starts in a consistent state; it only calls `child_main`, which never returns.
@@ -232,7 +237,7 @@ impl Supervisor<'_> {
         }
         if pid == 0 {
             drop(ready_read);
-            self.child_main(listeners, ReadySignal(Some(ready_write)));
+            self.child_main(supervisor_pid, listeners, ReadySignal(Some(ready_write)));
         }
         drop(ready_write);
         drop(listeners);
@@ -241,12 +246,16 @@ impl Supervisor<'_> {
     }
 
     /// The body of a freshly forked worker process.
-    fn child_main(&self, listeners: Vec<Listener>, ready: ReadySignal) -> ! {
+    fn child_main(&self, supervisor_pid: libc::pid_t, listeners: Vec<Listener>, ready: ReadySignal) -> ! {
         crate::logging::refresh_pid();
-        // SAFETY: prctl and sigprocmask with valid arguments; the set was initialised by us.
+        // SAFETY: prctl, getppid, _exit and sigprocmask with valid arguments; the set is ours.
         unsafe {
-            // Die with the supervisor, even if it is killed with SIGKILL.
+            // Die with the supervisor, even if it is killed with SIGKILL...
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            // ...including if it died before the line above took effect.
+            if libc::getppid() != supervisor_pid {
+                libc::_exit(0);
+            }
             // SIGHUP is the supervisor's business (rolling restart); a terminal hang-up sent to the
             // whole process group must not kill the workers behind its back.
             libc::signal(libc::SIGHUP, libc::SIG_IGN);

@@ -32,6 +32,8 @@ pub struct BodyDecoder {
     received: u64,
     /// Most body bytes allowed (`--max-body-size`).
     limit: u64,
+    /// Trailer bytes seen so far; bounded by [`MAX_TRAILERS`] as a whole, not per line.
+    trailer_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,7 @@ impl BodyDecoder {
             BodyFraming::Length(n) => State::Length(n),
             BodyFraming::Chunked => State::ChunkSize,
         };
-        BodyDecoder { state, received: 0, limit }
+        BodyDecoder { state, received: 0, limit, trailer_bytes: 0 }
     }
 
     /// True once the whole body has been decoded.
@@ -128,9 +130,13 @@ impl BodyDecoder {
                     self.state = State::ChunkSize;
                 }
                 State::Trailers => {
-                    let Some(line_end) = find_crlf(buf, MAX_TRAILERS)? else {
+                    let Some(line_end) = find_crlf(buf, MAX_TRAILERS - self.trailer_bytes)? else {
                         return Ok(Decoded::NeedMore);
                     };
+                    self.trailer_bytes += line_end + 2;
+                    if self.trailer_bytes >= MAX_TRAILERS {
+                        return Err(RequestError::Malformed("trailer section too large"));
+                    }
                     buf.advance(line_end + 2);
                     if line_end == 0 {
                         self.state = State::Done;
@@ -171,7 +177,11 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, RequestError> {
     if digits.is_empty() || digits.len() > 15 {
         return Err(RequestError::Malformed("invalid chunk size"));
     }
-    let rest = rest.trim_ascii_start();
+    // Only spaces and tabs may precede extensions (a bare CR here is how parsers get desynchronised).
+    let rest = match rest.iter().position(|&b| b != b' ' && b != b'\t') {
+        Some(start) => &rest[start..],
+        None => &[][..],
+    };
     if !rest.is_empty() && rest[0] != b';' {
         return Err(RequestError::Malformed("invalid chunk size"));
     }
@@ -212,6 +222,16 @@ mod tests {
         assert!(decode_all(BodyFraming::Chunked, b"zz\r\n").is_err());
         assert!(decode_all(BodyFraming::Chunked, b"5\r\nhelloXX").is_err());
         assert!(decode_all(BodyFraming::Chunked, b"5\nhello").is_err());
+    }
+
+    #[test]
+    fn rejects_a_bare_cr_before_extensions_and_endless_trailers() {
+        assert!(decode_all(BodyFraming::Chunked, b"5\r;x\r\nhello\r\n0\r\n\r\n").is_err());
+        let mut endless = b"0\r\n".to_vec();
+        for _ in 0..2000 {
+            endless.extend_from_slice(b"X-Trailer: 0123456789\r\n");
+        }
+        assert!(decode_all(BodyFraming::Chunked, &endless).is_err());
     }
 
     #[test]

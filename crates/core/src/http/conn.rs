@@ -172,6 +172,8 @@ impl<S: Socket> Connection<'_, S> {
             self.read_buf.reserve(READ_CHUNK);
             let deadline = deadline.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now);
             match tokio::time::timeout_at(deadline, self.socket.read_buf(&mut self.read_buf)).await {
+                // Nothing of a request arrived (a stale readiness woke us): close quietly, no 408.
+                Err(_) if self.read_buf.is_empty() => return Ok(None),
                 Err(_) => return Err(RequestError::HeaderTimeout.into()),
                 Ok(Ok(0)) if self.read_buf.is_empty() => return Ok(None),
                 Ok(Ok(0)) => return Err(RequestError::Malformed("connection closed before the end of the head").into()),
@@ -268,6 +270,7 @@ impl<S: Socket> Connection<'_, S> {
     async fn write_response(&mut self, response: Response, is_head: bool, keep_alive: bool) -> io::Result<u64> {
         let has_body = status_has_body(response.status);
         let length = response.body.len();
+        let response_start = self.write_buf.len();
         write_head(&mut self.write_buf, response.status, &response.headers, has_body.then_some(length), keep_alive);
         if is_head || !has_body {
             return Ok(0);
@@ -279,8 +282,10 @@ impl<S: Socket> Connection<'_, S> {
                 let start = self.write_buf.len();
                 self.write_buf.resize(start + file.len as usize, 0);
                 if let Err(error) = file.file.read_exact_at(&mut self.write_buf[start..], file.offset) {
-                    // The promised length cannot be honoured: drop this response and close.
-                    self.write_buf.truncate(0);
+                    // The promised length cannot be honoured: drop this response (keeping the
+                    // answers to earlier pipelined requests), send what is complete, and close.
+                    self.write_buf.truncate(response_start);
+                    let _ = self.flush().await;
                     return Err(error);
                 }
             }

@@ -70,7 +70,9 @@ impl RequestHead {
     pub fn path_and_query(&self) -> (&str, Option<&str>) {
         let mut target = self.target();
         for scheme in ["http://", "https://"] {
-            if target.len() > scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            // Compare bytes: slicing the str could split a multi-byte character and panic.
+            let prefix = target.as_bytes().get(..scheme.len());
+            if target.len() > scheme.len() && prefix.is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes())) {
                 let after_authority = &target[scheme.len()..];
                 target = after_authority.find('/').map_or("/", |slash| &after_authority[slash..]);
                 break;
@@ -356,6 +358,24 @@ mod tests {
             assert!(at_limit.is_ok(), "20 bytes + {ending:?}");
             let over = parse(&mut BytesMut::from(line(21, ending).as_str()), &limits);
             assert_eq!(over.unwrap_err(), RequestError::RequestLineTooLong, "21 bytes + {ending:?}");
+        }
+    }
+
+    #[test]
+    fn absolute_form_targets_reduce_to_their_path() {
+        let head = parse_text("GET HTTP://example.org/a?b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.path_and_query(), ("/a", Some("b")));
+        let head = parse_text("GET http://example.org HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.path_and_query(), ("/", None));
+    }
+
+    #[test]
+    fn multibyte_targets_do_not_panic() {
+        // 'é' spans bytes 6 and 7, where the scheme comparison would cut a str slice.
+        match parse_text("GET /aaaaa\u{e9}bbb HTTP/1.1\r\nHost: h\r\n\r\n") {
+            Ok(Some(head)) => assert_eq!(head.path_and_query().0, "/aaaaa\u{e9}bbb"),
+            Err(error) => assert_eq!(error.status(), 400),
+            Ok(None) => panic!("a complete head must parse"),
         }
     }
 

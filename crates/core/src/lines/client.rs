@@ -151,7 +151,10 @@ async fn converse(mut stream: TcpStream, config: &ClientConfig, counters: &Count
     let mut latencies = Vec::new();
     for _ in 0..config.greeting_lines {
         if !matches!(read_answer(&mut reader, &mut stream, config).await, Some(LineEvent::Line(_))) {
-            counters.failed.fetch_add(config.messages, Ordering::Relaxed);
+            // A fixed number of messages was planned on this connection; none can be sent now.
+            if config.duration.is_none() {
+                counters.failed.fetch_add(config.messages, Ordering::Relaxed);
+            }
             return latencies;
         }
     }

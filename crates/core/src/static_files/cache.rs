@@ -3,7 +3,8 @@
 //!
 //! A hit is revalidated once the entry is older than the validity window (`--file-cache-validity`,
 //! default 1 s; nginx's open_file_cache_valid is 60 s): the path is stat'ed beneath the root and
-//! must still name the same file (device, inode, size, modification time) that was read. Skipping
+//! must still name the same file (device, inode, size, modification and status-change times) that
+//! was read. Skipping
 //! that stat within the window is worth about a third more requests per second on small files
 //! (measured: 97k → 131k req/s for a 19-byte file); a changed file is seen within the window. Bytes only ever enter the cache through
 //! the openat2-checked opener, so a path later swapped for a symlink that leads elsewhere names a
@@ -126,6 +127,8 @@ impl FileIdentity {
             size: meta.size(),
             modified_seconds: meta.mtime(),
             modified_nanos: meta.mtime_nsec(),
+            changed_seconds: meta.ctime(),
+            changed_nanos: meta.ctime_nsec(),
         }
     }
 }

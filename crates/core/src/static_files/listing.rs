@@ -1,7 +1,8 @@
 //! The optional directory listing (`--list-dirs`): a plain HTML page of links.
 
+use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::os::fd::AsRawFd;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -23,9 +24,12 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'/')
     .add(b'\\');
 
-/// Renders the entries of `dir`, shown under the URL path `url_path`.
-pub fn render(dir: &Path, url_path: &str) -> io::Result<String> {
-    let mut names: Vec<(String, bool)> = std::fs::read_dir(dir)?
+/// Renders the entries of the open directory `dir`, shown under the URL path `url_path`.
+///
+/// The directory is read through its descriptor (the one the checked opener returned), not by
+/// name, so swapping the path for a symlink after the check cannot list another directory.
+pub fn render(dir: &File, url_path: &str) -> io::Result<String> {
+    let mut names: Vec<(String, bool)> = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
         .filter_map(Result::ok)
         .map(|entry| {
             let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -38,7 +42,8 @@ pub fn render(dir: &Path, url_path: &str) -> io::Result<String> {
     for (name, is_dir) in names {
         let slash = if is_dir { "/" } else { "" };
         let href = utf8_percent_encode(&name, SEGMENT);
-        page.push_str(&format!("<li><a href=\"{href}{slash}\">{}{slash}</a></li>\n", escape_html(&name)));
+        // "./" keeps a name like "javascript:..." or "http:..." a relative link, never a scheme.
+        page.push_str(&format!("<li><a href=\"./{href}{slash}\">{}{slash}</a></li>\n", escape_html(&name)));
     }
     page.push_str("</ul></body></html>\n");
     Ok(page)

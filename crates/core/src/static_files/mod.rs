@@ -76,7 +76,7 @@ impl StaticFiles {
         };
         let Ok(meta) = file.metadata() else { return Response::error_page(404) };
         if meta.is_dir() {
-            return self.respond_directory(request);
+            return self.respond_directory(request, &file);
         }
         if !meta.is_file() {
             return Response::error_page(403);
@@ -88,7 +88,7 @@ impl StaticFiles {
         self.respond_file(key, relative, file, meta, request.head)
     }
 
-    fn respond_directory(&self, request: &StaticRequest<'_>) -> Response {
+    fn respond_directory(&self, request: &StaticRequest<'_>, dir: &File) -> Response {
         if !request.path.trailing_slash {
             // One leading slash only: "//name/" would be a protocol-relative URL (another host).
             let mut location = format!("/{}/", request.raw_path.trim_start_matches('/'));
@@ -113,7 +113,7 @@ impl StaticFiles {
         if !self.list_dirs {
             return Response::error_page(404);
         }
-        match listing::render(&self.root.path().join(&request.path.relative), request.raw_path) {
+        match listing::render(dir, request.raw_path) {
             Ok(page) => Response::new(200, Body::Bytes(page.into())).header("Content-Type", "text/html; charset=utf-8"),
             Err(_) => Response::error_page(403),
         }
