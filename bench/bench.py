@@ -221,12 +221,53 @@ def measure_wsgi_peers(args):
     return rows
 
 
+CHART = ROOT / "bench" / "chart.svg"
+
+
+def svg_chart(ratios, stamp, machine, command, args):
+    """A horizontal bar per case: tern's ratio to the peer, with the target marked."""
+    def esc(text):
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    label_width, bar_width, row_height, top = 260, 420, 34, 40
+    scale_max = max(2.0, max(r for _, r, _ in ratios) * 1.1)
+    height = top + row_height * len(ratios) + 90
+    width = label_width + bar_width + 80
+    x = lambda value: label_width + bar_width * min(value, scale_max) / scale_max
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="10" y="24" font-size="16" font-weight="bold">tern / peer (higher is better; | marks the target)</text>',
+    ]
+    for index, (case, ratio, target) in enumerate(ratios):
+        y = top + index * row_height
+        color = "#2f855a" if ratio >= target else "#c53030"
+        parts += [
+            f'<text x="10" y="{y + 20}">{esc(case)}</text>',
+            f'<rect x="{label_width}" y="{y + 6}" width="{x(ratio) - label_width:.1f}" height="20" fill="{color}"/>',
+            f'<line x1="{x(target):.1f}" y1="{y + 2}" x2="{x(target):.1f}" y2="{y + 30}" stroke="black" stroke-width="2"/>',
+            f'<text x="{x(ratio) + 6:.1f}" y="{y + 21}">{ratio:.2f}</text>',
+        ]
+    base = top + row_height * len(ratios) + 20
+    parts += [
+        f'<line x1="{x(1.0):.1f}" y1="{top}" x2="{x(1.0):.1f}" y2="{base - 14}" stroke="#999" stroke-dasharray="4"/>',
+        f'<text x="10" y="{base + 4}">{esc(stamp)}; {esc(machine)}</text>',
+        f'<text x="10" y="{base + 24}">server on CPU {SERVER_CPU} (1 worker, defaults), wrk -t1 on CPU {CLIENT_CPU}; '
+        f'{args.warmup} s warm-up, median of {args.runs} x {args.duration} s</text>',
+        f'<text x="10" y="{base + 44}">command: {esc(command)}</text>',
+        "</svg>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
 STATIC_CASES = [("static 19 B", "/index.html", 64, 1.2), ("static 98 KB", "/style.css", 64, 1.0),
                 ("static 954 KB", "/page.html", 64, 0.95)]
 
 
-def static_rows(args):
-    """tern against nginx on the three static files, plus memory per idle connection."""
+def static_rows(args, ratios):
+    """tern against nginx on the three static files, plus memory per idle connection.
+
+    Appends (case, ratio, target) to `ratios` for the chart and returns the table rows."""
     rows = []
     with tempfile.TemporaryDirectory() as work:
         os.chmod(work, 0o755)  # nginx's workers run as an unprivileged user and must read the site
@@ -252,9 +293,11 @@ def static_rows(args):
         ours, peer = results[(case, "tern")], results[(case, "nginx")]
         errors = "; ".join(x for x in (ours[1] and f"tern: {ours[1]}", peer[1] and f"nginx: {peer[1]}") if x)
         rows.append(f"| {case} | nginx | {ours[0]:.0f} | {peer[0]:.0f} | {ours[0] / peer[0]:.2f} | >= {target} | {errors} |")
+        ratios.append((f"{case} vs nginx", ours[0] / peer[0], target))
     ours, peer = results[("idle memory", "tern")], results[("idle memory", "nginx")]
     rows.append(f"| idle keep-alive memory (bytes/conn) | nginx | {ours:.0f} | {peer:.0f} | "
                 f"{peer / ours:.2f} | >= 1.0 (nginx/tern) | |")
+    ratios.append(("idle memory, nginx/tern", peer / ours, 1.0))
     return rows
 
 
@@ -271,6 +314,7 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    ratios = []
     lines = [
         f"# tern benchmark, {stamp}",
         "",
@@ -281,7 +325,7 @@ def main():
     ]
     if args.only in (None, "static"):
         lines += ["| case | peer | tern | peer | ratio | target | errors |", "|---|---|---:|---:|---:|---|---|"]
-        lines += static_rows(args)
+        lines += static_rows(args, ratios)
         lines.append("")
     if args.only in (None, "wsgi"):
         lines += ["WSGI peers (tern's WSGI host is not built yet, so these are the baselines it will be held to):",
@@ -295,6 +339,11 @@ def main():
     report = "\n".join(lines)
     (RESULTS / "latest.md").write_text(report)
     print(report)
+    if ratios:
+        machine = f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}"
+        command = "bench/run.sh " + " ".join(sys.argv[1:])
+        CHART.write_text(svg_chart(ratios, stamp, machine, command.strip(), args))
+        print(f"chart: {CHART.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
