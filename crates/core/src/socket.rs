@@ -17,6 +17,9 @@ pub trait Socket: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + Sync + 'stat
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Waits until the socket has bytes (or EOF) to read, without reading them.
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Polls read readiness without a stored future (an idle connection keeps no 150-byte
+    /// readiness future in its task; the waker lives in the socket's registration).
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
     /// Runs a raw syscall, clearing readiness when it reports `WouldBlock`.
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
 }
@@ -27,6 +30,9 @@ impl Socket for TcpStream {
     }
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         TcpStream::readable(self)
+    }
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
     }
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         TcpStream::try_io(self, interest, f)
@@ -39,6 +45,9 @@ impl Socket for UnixStream {
     }
     fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
         UnixStream::readable(self)
+    }
+    fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        UnixStream::poll_read_ready(self, cx)
     }
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         UnixStream::try_io(self, interest, f)
