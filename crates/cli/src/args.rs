@@ -4,11 +4,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The default cap on Python threads per worker: enough for hundreds of blocking requests at once
+/// (a thread exists only while the load needs it).
+pub const DEFAULT_MAX_THREADS: usize = 512;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tern",
     version,
-    about = "An event-driven server: static files over HTTP/1.1 and line-protocol TCP services",
+    about = "An event-driven server: static files over HTTP/1.1, Python WSGI applications and line-protocol TCP services",
     long_about = None,
     propagate_version = true
 )]
@@ -19,7 +23,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve static files over HTTP/1.1.
+    /// Serve static files and, optionally, a Python WSGI application over HTTP/1.1.
     Serve(ServeArgs),
     /// Line service: send every line back, after an optional prefix.
     Echo(EchoArgs),
@@ -69,9 +73,33 @@ pub struct ServerArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Document root.
-    #[arg(short = 'r', long = "docroot", value_name = "DOCROOT", env = "TERN_DOCROOT", default_value = ".")]
-    pub docroot: PathBuf,
+    /// The WSGI application, as module:attribute (attribute defaults to `application`;
+    /// `module:create_app()` calls a factory). Needs the Python package (`pip install .`).
+    #[arg(value_name = "APP", env = "TERN_APP")]
+    pub app: Option<String>,
+    /// Document root: served at / without an APP, under --static-url with one [default: .
+    /// without an APP].
+    #[arg(short = 'r', long = "docroot", value_name = "DOCROOT", env = "TERN_DOCROOT")]
+    pub docroot: Option<PathBuf>,
+    /// With an APP: the URL prefix under which DOCROOT is served (by tern, not the app).
+    #[arg(long, value_name = "PREFIX", env = "TERN_STATIC_URL", default_value = "/static/")]
+    pub static_url: String,
+    /// Serve directory DIR under URL PREFIX; repeatable (e.g. --static /media/=uploads).
+    #[arg(long = "static", value_name = "PREFIX=DIR", env = "TERN_STATIC", value_delimiter = ',')]
+    pub static_mounts: Vec<String>,
+    /// Change to DIR before importing the APP.
+    #[arg(long, value_name = "DIR", env = "TERN_CHDIR")]
+    pub chdir: Option<PathBuf>,
+    /// Put DIR at the front of Python's import path; repeatable.
+    #[arg(long, value_name = "DIR", env = "TERN_PYTHONPATH", value_delimiter = ',')]
+    pub pythonpath: Vec<PathBuf>,
+    /// The URL prefix the APP is mounted at behind a proxy: becomes SCRIPT_NAME.
+    #[arg(long, value_name = "PREFIX", env = "TERN_ROOT_PATH", default_value = "")]
+    pub root_path: String,
+    /// Most Python threads per worker running APP calls at once (the pool grows and shrinks
+    /// with the load up to this cap).
+    #[arg(long, env = "TERN_THREADS", default_value_t = DEFAULT_MAX_THREADS)]
+    pub threads: usize,
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,

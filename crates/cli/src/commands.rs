@@ -15,15 +15,17 @@ use tern_core::lines::hello::Hello;
 use tern_core::lines::{LineHandler, LineProtocol};
 use tern_core::listener::{self, BindAddr, Listener};
 use tern_core::server::ConnectionHandler;
+use tern_core::supervisor::{ForkHooks, NoForkHooks};
 use tern_core::{logging, rlimit, supervisor, worker};
 
+use crate::app_host::{AppHost, AppOptions};
 use crate::args::{ClientArgs, Cli, Command, LineServiceArgs, ServeArgs};
 use crate::settings;
 use crate::EXIT_USAGE;
 
-pub fn run(cli: Cli) -> i32 {
+pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args, app_host),
         Command::Echo(args) => serve_lines(&args.service, "echo", Echo { prefix: args.prefix }),
         Command::Calc(args) => serve_lines(&args, "calc", Calc),
         Command::Eval(args) => {
@@ -51,14 +53,42 @@ fn usage_error(message: &str) -> i32 {
     EXIT_USAGE
 }
 
-fn serve(args: ServeArgs) -> Result<i32, String> {
+fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String> {
     let server = settings::server_config(&args.server)?;
     let http = settings::http_config(&args)?;
+    let app = match &args.app {
+        Some(spec) => {
+            let host = app_host.ok_or(
+                "this tern binary cannot run Python applications; install the Python package (pip install .) and run its tern command",
+            )?;
+            if args.threads == 0 {
+                return Err("--threads must be at least 1".into());
+            }
+            let options = AppOptions {
+                spec: spec.clone(),
+                chdir: args.chdir.clone(),
+                pythonpath: args.pythonpath.clone(),
+                root_path: settings::root_path(&args.root_path)?,
+                max_threads: args.threads,
+                workers: server.workers,
+            };
+            Some((host, options))
+        }
+        None => None,
+    };
     logging::init(&server.log)?;
-    let handler = HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
-    let roots: Vec<String> = handler.router().roots().map(|(_, root)| root.display().to_string()).collect();
-    let description = format!("docroot {}", roots.join(", "));
-    Ok(start(&server, Arc::new(handler), "http", &description))
+    let mut handler = HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
+    let mut parts: Vec<String> =
+        handler.router().roots().map(|(prefix, root)| format!("{prefix} from {}", root.display())).collect();
+    let mut fork_hooks: &dyn ForkHooks = &NoForkHooks;
+    if let Some((host, options)) = app {
+        let service = host.load(&options)?;
+        handler = handler.with_service(service);
+        parts.push(format!("app {}", options.spec));
+        fork_hooks = host;
+    }
+    let description = parts.join(", ");
+    Ok(start(&server, Arc::new(handler), "http", &description, fork_hooks))
 }
 
 fn serve_lines<P: LineProtocol>(args: &LineServiceArgs, name: &str, protocol: P) -> Result<i32, String> {
@@ -66,11 +96,17 @@ fn serve_lines<P: LineProtocol>(args: &LineServiceArgs, name: &str, protocol: P)
     let config = settings::line_config(args)?;
     logging::init(&server.log)?;
     let handler = LineHandler::new(protocol, config);
-    Ok(start(&server, Arc::new(handler), "tcp", &format!("{name} service")))
+    Ok(start(&server, Arc::new(handler), "tcp", &format!("{name} service"), &NoForkHooks))
 }
 
 /// Binds, logs the start-up line, and runs the supervisor and its workers.
-fn start<H: ConnectionHandler>(server: &ServerConfig, handler: Arc<H>, scheme: &str, what: &str) -> i32 {
+fn start<H: ConnectionHandler>(
+    server: &ServerConfig,
+    handler: Arc<H>,
+    scheme: &str,
+    what: &str,
+    fork_hooks: &dyn ForkHooks,
+) -> i32 {
     rlimit::raise_fd_limit();
     let listeners = match listener::bind_all(&server.binds) {
         Ok(listeners) => listeners,
@@ -88,7 +124,7 @@ fn start<H: ConnectionHandler>(server: &ServerConfig, handler: Arc<H>, scheme: &
         if workers == 1 { "" } else { "s" }
     );
     let worker_main = |listeners: Vec<Listener>, ready| worker::run(listeners, handler.clone(), server, ready);
-    supervisor::run(server, listeners, &worker_main)
+    supervisor::run(server, listeners, &worker_main, fork_hooks)
 }
 
 fn display_address(scheme: &str, addr: &BindAddr) -> String {

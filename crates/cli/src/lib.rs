@@ -1,6 +1,7 @@
 //! tern-cli: the command line of tern. [`args`] is the one clap definition (shared with the Python
 //! package), [`settings`] validates arguments into core configuration, [`commands`] runs them.
 
+pub mod app_host;
 pub mod args;
 pub mod commands;
 pub mod settings;
@@ -18,6 +19,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    run_with(argv, None)
+}
+
+/// Like [`run`], with a host for `tern serve APP` (the Python package passes its WSGI host).
+pub fn run_with<I, T>(argv: I, app_host: Option<&dyn app_host::AppHost>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match args::Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(error) => {
@@ -25,5 +35,5 @@ where
             return error.exit_code();
         }
     };
-    commands::run(cli)
+    commands::run(cli, app_host)
 }

@@ -58,9 +58,6 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
 }
 
 pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
-    if !args.docroot.is_dir() {
-        return Err(format!("-r/--docroot: {} is not a directory", args.docroot.display()));
-    }
     if args.max_headers == 0 || args.max_headers > MAX_HEADERS_CAP {
         return Err(format!("--max-headers must be between 1 and {MAX_HEADERS_CAP}"));
     }
@@ -78,12 +75,58 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         keepalive: seconds("keepalive-timeout", args.keepalive_timeout)?,
         io: seconds("io-timeout", args.io_timeout)?,
     };
-    let mounts = vec![StaticMount { prefix: "/".into(), root: args.docroot.clone(), list_dirs: args.list_dirs }];
+    let mounts = static_mounts(args)?;
     if !(args.file_cache_validity.is_finite() && (0.0..1e6).contains(&args.file_cache_validity)) {
         return Err("--file-cache-validity must be a number of seconds, 0 or more".into());
     }
     let file_cache_validity = Duration::from_secs_f64(args.file_cache_validity);
     Ok(HttpConfig { limits, timeouts, mounts, access_log: !args.server.no_access_log, file_cache_validity })
+}
+
+/// The static mounts: DOCROOT at / (no APP) or at --static-url, plus every --static PREFIX=DIR.
+fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
+    let mut mounts = Vec::new();
+    let docroot = match (&args.docroot, &args.app) {
+        (Some(docroot), _) => Some(docroot.clone()),
+        (None, None) => Some(".".into()),
+        (None, Some(_)) => None,
+    };
+    if let Some(root) = docroot {
+        let prefix = if args.app.is_some() { url_prefix("static-url", &args.static_url)? } else { "/".into() };
+        mounts.push(StaticMount { prefix, root, list_dirs: args.list_dirs });
+    }
+    for mount in &args.static_mounts {
+        let (prefix, dir) = mount
+            .split_once('=')
+            .ok_or_else(|| format!("--static: '{mount}' is not PREFIX=DIR (example: /media/=uploads)"))?;
+        mounts.push(StaticMount { prefix: url_prefix("static", prefix)?, root: dir.into(), list_dirs: args.list_dirs });
+    }
+    for mount in &mounts {
+        if !mount.root.is_dir() {
+            let flag = if mount.prefix == "/" || args.docroot.as_ref() == Some(&mount.root) { "-r/--docroot" } else { "--static" };
+            return Err(format!("{flag}: {} is not a directory", mount.root.display()));
+        }
+    }
+    Ok(mounts)
+}
+
+/// A URL prefix as the router wants it: starting and ending with '/'.
+fn url_prefix(flag: &str, text: &str) -> Result<String, String> {
+    if !text.starts_with('/') || text.contains(['?', '#', ' ']) || text.split('/').any(|s| s == "..") {
+        return Err(format!("--{flag}: '{text}' is not a URL path prefix (example: /static/)"));
+    }
+    Ok(if text.ends_with('/') { text.to_string() } else { format!("{text}/") })
+}
+
+/// A --root-path: empty, or a path starting with '/' and not ending with one.
+pub fn root_path(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
+        return Err(format!("--root-path: '{text}' is not a URL path (example: /app)"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 pub fn line_config(args: &LineServiceArgs) -> Result<LineConfig, String> {

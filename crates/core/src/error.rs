@@ -21,6 +21,8 @@ pub enum RequestError {
     BodyTooLarge,
     /// The head did not arrive within `--header-timeout` (408).
     HeaderTimeout,
+    /// The application broke its side of the exchange before answering (500).
+    Internal,
 }
 
 impl RequestError {
@@ -34,6 +36,7 @@ impl RequestError {
             RequestError::HeadersTooLarge | RequestError::TooManyHeaders => 431,
             RequestError::UnsupportedTransferCoding => 501,
             RequestError::UnsupportedVersion => 505,
+            RequestError::Internal => 500,
         }
     }
 }
@@ -49,6 +52,7 @@ impl fmt::Display for RequestError {
             RequestError::UnsupportedTransferCoding => f.write_str("unsupported transfer coding"),
             RequestError::BodyTooLarge => f.write_str("request body too large"),
             RequestError::HeaderTimeout => f.write_str("request head not received in time"),
+            RequestError::Internal => f.write_str("the application failed to answer"),
         }
     }
 }

@@ -11,6 +11,7 @@
 //!   ([`http::response`]).
 //! - Line services: [`lines::LineHandler`] splits the stream into lines ([`lines::codec`]) and passes each
 //!   to a [`lines::LineProtocol`] (echo, calc, eval, hello).
+//! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
 pub mod config;
@@ -21,6 +22,7 @@ pub mod listener;
 pub mod logging;
 pub mod rlimit;
 pub mod server;
+pub mod service;
 pub mod shutdown;
 pub mod socket;
 pub mod static_files;

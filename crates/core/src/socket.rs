@@ -22,6 +22,8 @@ pub trait Socket: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + Sync + 'stat
     fn poll_read_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>>;
     /// Runs a raw syscall, clearing readiness when it reports `WouldBlock`.
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    /// The address the client connected to (none for Unix-domain sockets).
+    fn local_addr(&self) -> Option<std::net::SocketAddr>;
 }
 
 impl Socket for TcpStream {
@@ -37,6 +39,9 @@ impl Socket for TcpStream {
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         TcpStream::try_io(self, interest, f)
     }
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        TcpStream::local_addr(self).ok()
+    }
 }
 
 impl Socket for UnixStream {
@@ -51,6 +56,9 @@ impl Socket for UnixStream {
     }
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         UnixStream::try_io(self, interest, f)
+    }
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        None
     }
 }
 

@@ -49,10 +49,28 @@ struct Worker {
 /// The function each forked worker runs; its return value is the worker's exit status.
 pub type WorkerMain<'a> = &'a dyn Fn(Vec<Listener>, ReadySignal) -> i32;
 
+/// What must happen around each `fork()`: an embedded interpreter (Python) has to be told, or
+/// its locks and thread state are inconsistent in the child.
+pub trait ForkHooks {
+    /// In the supervisor, just before forking.
+    fn before_fork(&self) {}
+    /// In the supervisor, just after forking (also when the fork failed).
+    fn after_fork_in_parent(&self) {}
+    /// First thing in a new worker.
+    fn after_fork_in_child(&self) {}
+}
+
+/// For servers with nothing embedded.
+#[derive(Debug)]
+pub struct NoForkHooks;
+
+impl ForkHooks for NoForkHooks {}
+
 struct Supervisor<'a> {
     config: &'a ServerConfig,
     listeners: &'a [Listener],
     worker_main: WorkerMain<'a>,
+    fork_hooks: &'a dyn ForkHooks,
     /// Workers serving traffic; kept at `config.workers`.
     active: Vec<Worker>,
     /// Workers told to stop (SIGHUP) that have not exited yet.
@@ -64,12 +82,13 @@ struct Supervisor<'a> {
 }
 
 /// Runs the supervisor until SIGTERM/SIGINT; returns the process exit status.
-pub fn run(config: &ServerConfig, listeners: Vec<Listener>, worker_main: WorkerMain<'_>) -> i32 {
+pub fn run(config: &ServerConfig, listeners: Vec<Listener>, worker_main: WorkerMain<'_>, fork_hooks: &dyn ForkHooks) -> i32 {
     let signals = blocked_signal_set();
     let mut supervisor = Supervisor {
         config,
         listeners: &listeners,
         worker_main,
+        fork_hooks,
         active: Vec::new(),
         retiring: Vec::new(),
         signals,
@@ -231,11 +250,16 @@ impl Supervisor<'_> {
         let listeners = self.listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
         // SAFETY: this process is single-threaded (no runtime, no helper threads), so the child
         // starts in a consistent state; it only calls `child_main`, which never returns.
+        self.fork_hooks.before_fork();
         let pid = unsafe { libc::fork() };
+        if pid != 0 {
+            self.fork_hooks.after_fork_in_parent();
+        }
         if pid < 0 {
             return Err(io::Error::last_os_error());
         }
         if pid == 0 {
+            self.fork_hooks.after_fork_in_child();
             drop(ready_read);
             self.child_main(supervisor_pid, listeners, ReadySignal(Some(ready_write)));
         }

@@ -1,16 +1,24 @@
-//! tern-python: the only crate that depends on pyo3. For now it exposes the tern command line to
-//! Python (`tern` console script, `python -m tern`), so the pip-installed package runs the very same
-//! clap definition as the Rust binary. The WSGI bridge will live here too.
+//! tern-python: the only crate that depends on pyo3. It gives the Python package the tern command
+//! line (`tern` console script, `python -m tern`: the very same clap definition as the Rust
+//! binary) and hosts WSGI applications for `tern serve APP`.
+//!
+//! [`host`] loads the application and keeps the interpreter consistent across fork; [`wsgi`] is
+//! the PEP 3333 bridge; [`threads`] runs application calls off the event loop.
+
+mod host;
+mod threads;
+mod wsgi;
 
 use pyo3::prelude::*;
 
 /// Runs the tern command line with `argv` (program name first); returns the exit status.
 ///
-/// The GIL is released for the whole run: the server never calls back into Python yet, and
-/// worker processes are forked from this call.
+/// The interpreter is released for the whole run: worker threads attach to it when they run
+/// application code, and the supervisor re-attaches around each fork.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| tern_cli::run(argv))
+    let host = host::WsgiHost::new();
+    py.detach(|| tern_cli::run_with(argv, Some(&host)))
 }
 
 #[pymodule]

@@ -24,8 +24,11 @@ use crate::http::router::Router;
 use crate::http::sendfile::{send_all_with_more, send_file};
 use crate::logging::ACCESS_TARGET;
 use crate::server::ConnectionHandler;
+use crate::service::Service;
 use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
+
+mod app;
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
@@ -45,11 +48,25 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 pub struct HttpHandler {
     router: Router,
     config: HttpConfig,
+    /// The application that answers what no static mount serves (else: 404).
+    service: Option<Arc<dyn Service>>,
+}
+
+impl std::fmt::Debug for dyn Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Service")
+    }
 }
 
 impl HttpHandler {
     pub fn new(config: HttpConfig) -> io::Result<Self> {
-        Ok(HttpHandler { router: Router::new(&config.mounts, config.file_cache_validity)?, config })
+        Ok(HttpHandler { router: Router::new(&config.mounts, config.file_cache_validity)?, config, service: None })
+    }
+
+    /// Sends every request outside the static mounts to `service`.
+    pub fn with_service(mut self, service: Arc<dyn Service>) -> Self {
+        self.service = Some(service);
+        self
     }
 
     pub fn router(&self) -> &Router {
@@ -214,6 +231,12 @@ impl<S: Socket> Connection<'_, S> {
         let mut body = BodyDecoder::new(head.framing, self.handler.config.limits.max_body_size);
         if body.declared_remaining().is_some_and(|n| n > self.handler.config.limits.max_body_size) {
             return Err(RequestError::BodyTooLarge.into());
+        }
+        if let Some(service) = &self.handler.service {
+            if !self.handler.router.has_mount_for(head.path_and_query().0) {
+                let service = service.clone();
+                return self.serve_app(service.as_ref(), head, body, after, started).await;
+            }
         }
         if !body.is_done() {
             if head.expect_continue {

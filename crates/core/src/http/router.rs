@@ -48,6 +48,11 @@ impl Router {
         self.mounts.iter().map(|m| (m.prefix.as_str(), m.files.root()))
     }
 
+    /// Whether a static mount answers this (still percent-encoded) path.
+    pub fn has_mount_for(&self, raw_path: &str) -> bool {
+        self.mounts.iter().any(|m| raw_path.starts_with(&m.prefix))
+    }
+
     pub fn respond(&self, head: &RequestHead) -> Routed {
         let (raw_path, query) = head.path_and_query();
         if !raw_path.starts_with('/') {

@@ -1,0 +1,31 @@
+//! The seam between the command line and an application host it cannot build itself. The pure
+//! Rust `tern` binary has none; the Python package passes its WSGI host to [`crate::run_with`],
+//! so this crate never names Python.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tern_core::service::Service;
+use tern_core::supervisor::ForkHooks;
+
+/// What the command line says about the application.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// `module:attribute` or `module:factory()`.
+    pub spec: String,
+    pub chdir: Option<PathBuf>,
+    pub pythonpath: Vec<PathBuf>,
+    /// The mount prefix ('' or '/app'): SCRIPT_NAME.
+    pub root_path: String,
+    /// Cap on concurrent application calls (threads) per worker.
+    pub max_threads: usize,
+    /// Worker processes (so the application can be told whether it runs in several).
+    pub workers: usize,
+}
+
+/// Loads applications and keeps an embedded interpreter consistent across fork().
+pub trait AppHost: ForkHooks + Sync {
+    /// Loads the application in the supervisor, before any worker exists, so a broken app stops
+    /// the server at once. The error is one line for the user, naming what failed and why.
+    fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String>;
+}

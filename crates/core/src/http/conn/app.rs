@@ -1,0 +1,358 @@
+//! The connection's side of a request answered by the application ([`Service`]), following the
+//! conversation described in [`crate::service`].
+//!
+//! Small Content-Length bodies are read before the application is called, so a slow uploader
+//! holds no application thread; larger and chunked bodies are read when the application asks.
+//! The response is framed here: Content-Length when known (and then enforced: a body that is
+//! shorter or longer closes the connection rather than corrupt the next response), chunked for
+//! an HTTP/1.1 client otherwise, or ended by closing the connection for HTTP/1.0.
+
+use std::future::poll_fn;
+use std::task::Poll;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{After, ConnError, Connection};
+use crate::error::RequestError;
+use crate::http::body::{BodyDecoder, BodyFraming, Decoded};
+use crate::http::date;
+use crate::http::request::{Method, RequestHead, Version};
+use crate::http::response::{status_has_body, FileBody, SERVER_NAME};
+use crate::http::sendfile::{send_all_with_more, send_file};
+use crate::logging::ACCESS_TARGET;
+use crate::service::{AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest};
+use crate::socket::Socket;
+
+/// Content-Length bodies up to this size are read in full before the application is called.
+const PREFETCH_LIMIT: u64 = 64 * 1024;
+/// When the application ignored the request body, at most this much is read and dropped to keep
+/// the connection open; a larger remainder closes it instead.
+const DISCARD_LIMIT: u64 = 256 * 1024;
+/// The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// How the response body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body bytes go out: HEAD, 1xx, 204, 304.
+    NoBody,
+    /// This many bytes are still owed.
+    Length(u64),
+    Chunked,
+    /// HTTP/1.0 without a length: the body ends when the connection closes.
+    UntilClose,
+}
+
+/// What the connection knows about the response so far.
+struct Progress {
+    /// None until the head is written.
+    framing: Option<Framing>,
+    status: u16,
+    /// Body bytes written.
+    sent: u64,
+    continue_sent: bool,
+}
+
+impl<S: Socket> Connection<'_, S> {
+    pub(super) async fn serve_app(
+        &mut self,
+        service: &dyn Service,
+        head: RequestHead,
+        mut body: BodyDecoder,
+        mut after: After,
+        started: Instant,
+    ) -> Result<After, ConnError> {
+        let is_head = head.method == Method::Head;
+        let http11 = head.version == Version::Http11;
+        let expect_continue = head.expect_continue;
+        let request_line = self
+            .handler
+            .config
+            .access_log
+            .then(|| format!("{} {} {}", head.method_str(), head.target(), head.version_str()));
+        let content_length = match head.framing {
+            BodyFraming::Length(n) => Some(n),
+            _ => None,
+        };
+        let mut prefetched = Bytes::new();
+        if let Some(length) = content_length.filter(|&n| n > 0 && n <= PREFETCH_LIMIT && !expect_continue) {
+            prefetched = self.read_whole_body(&mut body, length as usize).await?;
+        }
+        let local_addr = if head.header("host").is_none() { self.socket.local_addr() } else { None };
+        let request = ServiceRequest {
+            head,
+            peer: self.peer,
+            local_addr,
+            body: RequestBody { prefetched, complete: body.is_done(), content_length },
+        };
+        let mut call = service.call(request);
+        let mut progress = Progress { framing: None, status: 0, sent: 0, continue_sent: false };
+
+        loop {
+            // Take what is ready without waiting; write out what is buffered only when the
+            // application has nothing more for now (a whole small response goes in one write).
+            let event = match poll_fn(|cx| Poll::Ready(call.poll_event(cx))).await {
+                Poll::Ready(event) => event,
+                Poll::Pending => {
+                    self.flush().await?;
+                    poll_fn(|cx| call.poll_event(cx)).await
+                }
+            };
+            match event {
+                AppEvent::Head(response) => {
+                    let framing = if is_head || !status_has_body(response.status) {
+                        Framing::NoBody
+                    } else if let Some(length) = response.content_length {
+                        Framing::Length(length)
+                    } else if http11 {
+                        Framing::Chunked
+                    } else {
+                        after = After::Close;
+                        Framing::UntilClose
+                    };
+                    write_app_head(&mut self.write_buf, &response, framing, after == After::KeepAlive);
+                    progress.framing = Some(framing);
+                    progress.status = response.status;
+                }
+                AppEvent::Data(bytes) => {
+                    if !self.write_app_body(&mut progress, bytes)? {
+                        after = After::Close;
+                        break;
+                    }
+                    if self.write_buf.len() >= super::FLUSH_THRESHOLD {
+                        self.flush().await?;
+                    }
+                }
+                AppEvent::File(file) => {
+                    if !self.send_app_file(&mut progress, file).await? {
+                        after = After::Close;
+                        break;
+                    }
+                }
+                AppEvent::End => {
+                    match progress.framing {
+                        Some(Framing::Length(missing)) if missing > 0 => {
+                            tracing::error!(
+                                "application response for {} ended {missing} bytes short of its Content-Length; closing the connection",
+                                self.peer
+                            );
+                            after = After::Close;
+                        }
+                        Some(Framing::Chunked) => self.write_buf.extend_from_slice(b"0\r\n\r\n"),
+                        Some(_) => {}
+                        None => {
+                            // A service must send a head first; answer for it rather than hang.
+                            tracing::error!("application ended without a response head");
+                            return Err(RequestError::Internal.into());
+                        }
+                    }
+                    break;
+                }
+                AppEvent::Abort => {
+                    if progress.framing.is_none() {
+                        return Err(RequestError::Internal.into());
+                    }
+                    after = After::Close;
+                    break;
+                }
+                AppEvent::ReadBody { max, reply } => {
+                    if expect_continue && !progress.continue_sent && progress.framing.is_none() {
+                        self.write_buf.extend_from_slice(CONTINUE);
+                        self.flush().await?;
+                        progress.continue_sent = true;
+                    }
+                    match self.read_body_piece(&mut body, max).await {
+                        Ok(bytes) => {
+                            let _ = reply.send(Ok(bytes));
+                        }
+                        Err(error) => {
+                            let message = match &error {
+                                ConnError::Request(RequestError::BodyTooLarge) => {
+                                    "request body is larger than --max-body-size".to_string()
+                                }
+                                ConnError::Request(error) => error.to_string(),
+                                ConnError::Io(error) => format!("reading the request body failed: {error}"),
+                            };
+                            let _ = reply.send(Err(BodyReadError(message)));
+                            drop(call);
+                            return match error {
+                                // The client gets the status only if no response has started.
+                                ConnError::Request(_) if progress.framing.is_some() => {
+                                    let _ = self.flush().await;
+                                    Err(std::io::Error::other("bad request body after the response started").into())
+                                }
+                                error => Err(error),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        // Done with the application: dropping the call lets it release the response (close()).
+        drop(call);
+
+        if !body.is_done() {
+            let small = body.declared_remaining().is_some_and(|n| n <= DISCARD_LIMIT);
+            if after == After::KeepAlive && small && !(expect_continue && !progress.continue_sent) {
+                self.discard_body(&mut body).await?;
+            } else if after != After::Close {
+                // The client may still be sending (or waiting to send) the body we did not read.
+                after = After::LingerAndClose;
+            }
+        }
+        self.requests_served += 1;
+        if let Some(request_line) = request_line {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                "{} \"{request_line}\" {} {} {}us",
+                self.peer,
+                progress.status,
+                progress.sent,
+                started.elapsed().as_micros()
+            );
+        }
+        Ok(after)
+    }
+
+    /// Reads a whole Content-Length body of `length` bytes.
+    async fn read_whole_body(&mut self, body: &mut BodyDecoder, length: usize) -> Result<Bytes, ConnError> {
+        let mut collected = bytes::BytesMut::with_capacity(length);
+        loop {
+            match body.decode(&mut self.read_buf, usize::MAX)? {
+                Decoded::Data(piece) if collected.is_empty() && piece.len() == length => return Ok(piece),
+                Decoded::Data(piece) => collected.extend_from_slice(&piece),
+                Decoded::Done => return Ok(collected.freeze()),
+                Decoded::NeedMore => self.read_more().await?,
+            }
+        }
+    }
+
+    /// The next piece of the body, at most `max` bytes; empty at its end.
+    async fn read_body_piece(&mut self, body: &mut BodyDecoder, max: usize) -> Result<Bytes, ConnError> {
+        loop {
+            match body.decode(&mut self.read_buf, max.max(1))? {
+                Decoded::Data(piece) => return Ok(piece),
+                Decoded::Done => return Ok(Bytes::new()),
+                Decoded::NeedMore => self.read_more().await?,
+            }
+        }
+    }
+
+    /// Buffers one piece of the body in the response's framing. False: the application sent
+    /// more than its Content-Length; what fitted is buffered and the connection must close.
+    fn write_app_body(&mut self, progress: &mut Progress, bytes: Bytes) -> Result<bool, ConnError> {
+        match progress.framing {
+            None => {
+                tracing::error!("application sent body bytes before its head");
+                Err(RequestError::Internal.into())
+            }
+            Some(Framing::NoBody) => Ok(true),
+            Some(Framing::Length(remaining)) => {
+                let fits = (bytes.len() as u64).min(remaining) as usize;
+                self.write_buf.extend_from_slice(&bytes[..fits]);
+                progress.sent += fits as u64;
+                progress.framing = Some(Framing::Length(remaining - fits as u64));
+                if fits < bytes.len() {
+                    self.log_overlong();
+                    return Ok(false);
+                }
+                Ok(true)
+            }
+            Some(Framing::Chunked) => {
+                if !bytes.is_empty() {
+                    append_chunk_size(&mut self.write_buf, bytes.len() as u64);
+                    self.write_buf.extend_from_slice(&bytes);
+                    self.write_buf.extend_from_slice(b"\r\n");
+                    progress.sent += bytes.len() as u64;
+                }
+                Ok(true)
+            }
+            Some(Framing::UntilClose) => {
+                self.write_buf.extend_from_slice(&bytes);
+                progress.sent += bytes.len() as u64;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Sends a file range in the response's framing, with sendfile(2). False: as for
+    /// [`Self::write_app_body`].
+    async fn send_app_file(&mut self, progress: &mut Progress, file: FileBody) -> Result<bool, ConnError> {
+        let mut len = file.len;
+        let mut fits_whole = true;
+        match progress.framing {
+            None => {
+                tracing::error!("application sent a file before its head");
+                return Err(RequestError::Internal.into());
+            }
+            Some(Framing::NoBody) => return Ok(true),
+            Some(Framing::Length(remaining)) => {
+                if len > remaining {
+                    len = remaining;
+                    fits_whole = false;
+                }
+                progress.framing = Some(Framing::Length(remaining - len));
+            }
+            Some(Framing::Chunked) if len > 0 => append_chunk_size(&mut self.write_buf, len),
+            Some(_) => {}
+        }
+        let stall = self.handler.config.timeouts.io;
+        if len > 0 {
+            send_all_with_more(&self.socket, &self.write_buf, stall).await?;
+            self.write_buf.clear();
+            send_file(&self.socket, &file.file, file.offset, len, stall).await?;
+            progress.sent += len;
+            if progress.framing == Some(Framing::Chunked) {
+                self.write_buf.extend_from_slice(b"\r\n");
+            }
+        }
+        if !fits_whole {
+            self.log_overlong();
+        }
+        Ok(fits_whole)
+    }
+
+    fn log_overlong(&self) {
+        tracing::error!(
+            "application response for {} is longer than its Content-Length; sent the declared bytes and closing the connection",
+            self.peer
+        );
+    }
+}
+
+fn append_chunk_size(out: &mut Vec<u8>, size: u64) {
+    use std::io::Write;
+    let _ = write!(out, "{size:x}\r\n");
+}
+
+/// Appends the status line and headers of an application's response.
+fn write_app_head(out: &mut Vec<u8>, head: &ResponseHead, framing: Framing, keep_alive: bool) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(number.format(head.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if !head.has_server {
+        out.extend_from_slice(b"Server: ");
+        out.extend_from_slice(SERVER_NAME.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !head.has_date {
+        out.extend_from_slice(b"Date: ");
+        date::append_now(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&head.header_lines);
+    let counted_length = head.content_length.filter(|_| !head.length_in_headers && status_has_body(head.status));
+    if let Some(length) = counted_length {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(number.format(length).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    out.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n\r\n" } else { b"Connection: close\r\n\r\n" });
+}

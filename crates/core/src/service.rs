@@ -1,0 +1,104 @@
+//! The trait an HTTP application implements, so the core can hand it every request that no static
+//! mount answers. The WSGI bridge (crate tern-python) is one; the core knows nothing of Python.
+//!
+//! An application runs elsewhere (on its own threads), so the conversation is a stream of
+//! [`AppEvent`]s that the connection pulls one at a time with [`ServiceCall::poll_event`]:
+//! the response head, body pieces, the end; and, whenever the application wants more of the
+//! request body, a [`AppEvent::ReadBody`] the connection answers by reading the socket. The
+//! connection asks for the next event only after it has written the previous one, so a slow
+//! client slows the application down instead of filling memory. Dropping the call means the
+//! connection gave up on it (the client went away, a write failed): the application must then
+//! release what it holds (for WSGI: call the iterable's `close()`).
+
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::http::request::RequestHead;
+use crate::http::response::FileBody;
+use crate::socket::Peer;
+
+/// An HTTP application.
+pub trait Service: Send + Sync + 'static {
+    /// Starts handling one request. Runs on the worker's event loop, so it must not block.
+    fn call(&self, request: ServiceRequest) -> Box<dyn ServiceCall>;
+}
+
+/// One request, as the application gets it.
+#[derive(Debug)]
+pub struct ServiceRequest {
+    pub head: RequestHead,
+    pub peer: Peer,
+    /// The address the client connected to, when the request has no Host header to say it.
+    pub local_addr: Option<SocketAddr>,
+    pub body: RequestBody,
+}
+
+/// The request body as far as the connection has read it before calling the application.
+#[derive(Debug)]
+pub struct RequestBody {
+    /// Body bytes already received: the whole body when `complete`.
+    pub prefetched: Bytes,
+    /// Nothing more follows `prefetched`; otherwise ask with [`AppEvent::ReadBody`].
+    pub complete: bool,
+    /// The declared Content-Length (none for a chunked body or no body).
+    pub content_length: Option<u64>,
+}
+
+/// A request in progress, owned by the connection.
+pub trait ServiceCall: Send {
+    /// The application's next event. Called again only after the previous event was handled.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<AppEvent>;
+}
+
+/// What an application tells the connection.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// The status and headers; comes before any body event.
+    Head(ResponseHead),
+    /// A piece of the body, to be sent now.
+    Data(Bytes),
+    /// A range of a file, sent with sendfile(2).
+    File(FileBody),
+    /// The body is complete.
+    End,
+    /// The application failed after its head went out: the response cannot be completed, so the
+    /// connection must close rather than leave the client waiting for bytes that never come.
+    Abort,
+    /// The application wants up to `max` more request body bytes. The reply carries at least one
+    /// byte, or none at the end of the body.
+    ReadBody { max: usize, reply: oneshot::Sender<Result<Bytes, BodyReadError>> },
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone)]
+pub struct BodyReadError(pub String);
+
+impl std::fmt::Display for BodyReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated response head from an application.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// The reason phrase the application chose ("OK" in "200 OK").
+    pub reason: String,
+    /// The application's header lines, each `Name: value\r\n`, already checked for syntax,
+    /// CR/LF injection and hop-by-hop fields.
+    pub header_lines: Vec<u8>,
+    /// The body length, when known: from the application's own Content-Length header (then it
+    /// is among `header_lines`) or, for a body known in full, counted by the service.
+    pub content_length: Option<u64>,
+    /// `content_length` came from the application's headers; otherwise the connection writes
+    /// the Content-Length header itself.
+    pub length_in_headers: bool,
+    /// The application set its own `Server` header; the connection then adds none.
+    pub has_server: bool,
+    /// The application set its own `Date` header.
+    pub has_date: bool,
+}

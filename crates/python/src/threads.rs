@@ -1,0 +1,326 @@
+//! The Python threads that run application calls, and how results get back to the event loop.
+//!
+//! WSGI applications block, so calls cannot run on the event loop; but handing each call to a
+//! thread and back costs two wake-ups and two context switches, which on one core is more than a
+//! hello-world call itself. So the pool works in batches:
+//! - Jobs go into one queue. The first job of a burst schedules a wake-up at the end of the
+//!   loop's current turn (a task queued behind the connections that became ready together), so
+//!   one thread is woken per burst, not per job.
+//! - A woken thread takes jobs until the queue is empty, attached to the interpreter for the
+//!   whole batch, then sleeps. Results are handed back the same way: the connections' wakers are
+//!   collected and the loop is woken once per batch, through a dispatcher task on the loop that
+//!   wakes them locally.
+//! - A job that blocks (sleep, a database, a slow upload) must not hold up the queue: a watchdog
+//!   looks every millisecond and, when queued jobs have waited longer than that, wakes or starts
+//!   one more thread for each of them, up to `--threads`. Threads idle for a while exit, so the
+//!   pool follows the load.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use pyo3::Python;
+
+/// A unit of work that needs the interpreter.
+pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// How often the watchdog looks, and how long a queued job may wait before it gets a thread of
+/// its own.
+const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+/// Collected wake-ups older than this are delivered before the next job of a batch starts.
+const COMPLETION_DELAY: Duration = Duration::from_micros(100);
+/// A thread idle this long exits (one always stays).
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// The watchdog sleeps for good after this many ticks with nothing to do.
+const WATCHDOG_QUIET_TICKS: u32 = 200;
+/// Stack of each Python thread: deep framework call chains run on it.
+const THREAD_STACK: usize = 4 << 20;
+
+/// The pool of one worker process. Created on first use, after the fork.
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    completions: Mutex<Completions>,
+    max_threads: usize,
+}
+
+struct State {
+    queue: VecDeque<(Job, Instant)>,
+    /// Sleeping threads, the most recently active last.
+    idle: Vec<Arc<Sleeper>>,
+    /// Threads awake: running a job or about to look at the queue.
+    running: usize,
+    /// Threads alive.
+    threads: usize,
+    /// A wake-up is scheduled for the end of the loop's turn.
+    wake_scheduled: bool,
+    watchdog: Option<Thread>,
+    watchdog_asleep: bool,
+}
+
+/// Wakers of connections whose call has something for them, delivered in one go.
+struct Completions {
+    wakers: Vec<Waker>,
+    /// When the oldest of `wakers` was added.
+    since: Option<Instant>,
+    /// The loop's dispatcher task.
+    dispatcher: Option<Waker>,
+}
+
+struct Sleeper {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+/// When a waiting connection should learn that its call has something for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// At once: the call goes on (a streamed chunk, a body read).
+    Now,
+    /// With the rest of the batch: the call's job is ending.
+    WithBatch,
+}
+
+impl Pool {
+    /// Creates the pool; must run inside the worker's tokio runtime (it starts the dispatcher).
+    pub fn new(max_threads: usize) -> Pool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                idle: Vec::new(),
+                running: 0,
+                threads: 0,
+                wake_scheduled: false,
+                watchdog: None,
+                watchdog_asleep: false,
+            }),
+            completions: Mutex::new(Completions { wakers: Vec::new(), since: None, dispatcher: None }),
+            max_threads,
+        });
+        tokio::spawn(dispatch(shared.clone()));
+        Pool { shared }
+    }
+
+    /// Queues a job. Called on the event loop.
+    pub fn submit(&self, job: Job) {
+        let mut state = self.shared.lock_state();
+        state.queue.push_back((job, Instant::now()));
+        if state.running == 0 && !state.wake_scheduled {
+            state.wake_scheduled = true;
+            let shared = self.shared.clone();
+            match tokio::runtime::Handle::try_current() {
+                // Behind the connections already ready in this turn of the loop.
+                Ok(handle) => drop(handle.spawn(async move { shared.wake_for_queue() })),
+                Err(_) => {
+                    drop(state);
+                    shared.wake_for_queue();
+                    return;
+                }
+            }
+        }
+        if state.watchdog.is_none() {
+            let shared = self.shared.clone();
+            match std::thread::Builder::new().name("tern-watchdog".into()).spawn(move || watchdog(shared)) {
+                Ok(handle) => state.watchdog = Some(handle.thread().clone()),
+                Err(error) => tracing::error!("cannot start the thread-pool watchdog: {error}"),
+            }
+        } else if state.watchdog_asleep {
+            state.watchdog_asleep = false;
+            if let Some(watchdog) = &state.watchdog {
+                watchdog.unpark();
+            }
+        }
+    }
+
+    /// Tells the connection behind `waker` that its call has an event, now or with the batch.
+    pub fn wake(&self, waker: Waker, when: Wake) {
+        match when {
+            Wake::Now => waker.wake(),
+            Wake::WithBatch => {
+                let mut completions = self.shared.lock_completions();
+                completions.since.get_or_insert_with(Instant::now);
+                completions.wakers.push(waker);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_completions(&self) -> MutexGuard<'_, Completions> {
+        self.completions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn wake_for_queue(self: &Arc<Self>) {
+        let mut state = self.lock_state();
+        state.wake_scheduled = false;
+        if state.running == 0 && !state.queue.is_empty() {
+            self.wake_threads(&mut state, 1);
+        }
+    }
+
+    /// Wakes up to `count` sleeping threads, starting new ones while under the cap.
+    fn wake_threads(self: &Arc<Self>, state: &mut State, count: usize) {
+        for _ in 0..count {
+            if let Some(sleeper) = state.idle.pop() {
+                state.running += 1;
+                sleeper.woken.store(true, Ordering::Release);
+                sleeper.thread.unpark();
+            } else if state.threads < self.max_threads {
+                let shared = self.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("tern-python".into())
+                    .stack_size(THREAD_STACK)
+                    .spawn(move || shared.thread_main());
+                match spawned {
+                    Ok(_) => {
+                        state.threads += 1;
+                        state.running += 1;
+                    }
+                    Err(error) => {
+                        tracing::error!("cannot start a Python thread: {error}");
+                        return;
+                    }
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn next_job(&self) -> Option<Job> {
+        self.lock_state().queue.pop_front().map(|(job, _)| job)
+    }
+
+    fn thread_main(self: Arc<Self>) {
+        let sleeper = Arc::new(Sleeper { thread: std::thread::current(), woken: AtomicBool::new(false) });
+        Python::attach(|py| loop {
+            while let Some(job) = self.next_job() {
+                self.deliver_completions(Some(COMPLETION_DELAY));
+                // A job reports its own errors; a panic must not take the thread's count with it.
+                if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
+                    tracing::error!("a Python job panicked");
+                }
+            }
+            {
+                let mut state = self.lock_state();
+                if !state.queue.is_empty() {
+                    continue;
+                }
+                state.running -= 1;
+                sleeper.woken.store(false, Ordering::Release);
+                state.idle.push(sleeper.clone());
+            }
+            self.deliver_completions(None);
+            if !py.detach(|| self.sleep(&sleeper)) {
+                return;
+            }
+        });
+    }
+
+    /// Sleeps until woken (true) or idle long enough to exit (false).
+    fn sleep(&self, sleeper: &Arc<Sleeper>) -> bool {
+        let mut deadline = Instant::now() + IDLE_EXIT;
+        loop {
+            if sleeper.woken.load(Ordering::Acquire) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let mut state = self.lock_state();
+                if sleeper.woken.load(Ordering::Acquire) {
+                    return true;
+                }
+                if state.threads > 1 {
+                    state.idle.retain(|other| !Arc::ptr_eq(other, sleeper));
+                    state.threads -= 1;
+                    return false;
+                }
+                deadline = now + IDLE_EXIT;
+                continue;
+            }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Wakes the loop's dispatcher if wake-ups are collected (and older than `min_age`, if given).
+    fn deliver_completions(&self, min_age: Option<Duration>) {
+        let dispatcher = {
+            let mut completions = self.lock_completions();
+            let due = match (completions.since, min_age) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(since), Some(age)) => since.elapsed() >= age,
+            };
+            if !due {
+                return;
+            }
+            completions.since = None;
+            completions.dispatcher.clone()
+        };
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.wake();
+        }
+    }
+}
+
+/// On the event loop: wakes every connection whose call has an event (local wake-ups, no syscall).
+async fn dispatch(shared: Arc<Shared>) {
+    let mut batch = Vec::new();
+    std::future::poll_fn(|cx| {
+        {
+            let mut completions = shared.lock_completions();
+            if !completions.dispatcher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                completions.dispatcher = Some(cx.waker().clone());
+            }
+            std::mem::swap(&mut batch, &mut completions.wakers);
+            completions.since = None;
+        }
+        for waker in batch.drain(..) {
+            waker.wake();
+        }
+        Poll::<()>::Pending
+    })
+    .await;
+}
+
+/// Gives queued jobs more threads when they wait too long, and delivers stale wake-ups.
+fn watchdog(shared: Arc<Shared>) {
+    let mut quiet_ticks = 0;
+    loop {
+        std::thread::park_timeout(WATCHDOG_TICK);
+        {
+            let mut state = shared.lock_state();
+            let waiting = state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= WATCHDOG_TICK).count();
+            if waiting > 0 {
+                shared.wake_threads(&mut state, waiting);
+            }
+            if state.queue.is_empty() && state.running == 0 {
+                quiet_ticks += 1;
+            } else {
+                quiet_ticks = 0;
+            }
+            if quiet_ticks >= WATCHDOG_QUIET_TICKS {
+                state.watchdog_asleep = true;
+            }
+        }
+        shared.deliver_completions(Some(WATCHDOG_TICK));
+        if quiet_ticks >= WATCHDOG_QUIET_TICKS {
+            quiet_ticks = 0;
+            // Until `submit` unparks it (a stale unpark only costs one extra tick).
+            while shared.lock_state().watchdog_asleep {
+                std::thread::park();
+            }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! One request's journey through the application: calling it, turning its response iterable into
+//! events for the connection, and calling the iterable's `close()` exactly once on every path
+//! (normal end, application error, client gone).
+//!
+//! A streamed response is iterated by jobs on the thread pool, each sending at most
+//! [`RUN_BUDGET`] bytes before it parks the iterator and frees its thread; the connection resumes
+//! it once those bytes are written. So a slow client holds memory up to the budget and no thread.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyIterator, PyList, PyTuple};
+
+use tern_core::http::response::FileBody;
+use tern_core::service::{AppEvent, ResponseHead, ServiceCall, ServiceRequest};
+
+use super::environ;
+use super::errors::log_exception;
+use super::file_wrapper::FileWrapper;
+use super::input::Input;
+use super::start_response::StartResponse;
+use super::Wsgi;
+use crate::threads::Wake;
+
+/// Body bytes one job may hand to the connection before it must wait for them to be written.
+const RUN_BUDGET: usize = 256 * 1024;
+/// The short body of a 500 answer.
+const ERROR_BODY: &[u8] = b"Internal Server Error\n";
+
+/// State shared by the connection (through [`WsgiCall`]) and the jobs of one request.
+pub struct CallShared {
+    wsgi: Arc<Wsgi>,
+    state: Mutex<CallState>,
+    /// Signalled when the connection takes body bytes (a blocked `write()` may go on).
+    drained: Condvar,
+}
+
+struct CallState {
+    events: VecDeque<AppEvent>,
+    /// The connection task, while it waits for an event.
+    waker: Option<Waker>,
+    /// Body bytes queued and not yet taken by the connection.
+    queued_bytes: usize,
+    response: Response,
+    /// The connection gave up: stop iterating, close, and drop further events.
+    cancelled: bool,
+}
+
+/// Where the response iterable is.
+enum Response {
+    /// A job has it (or has not produced it yet).
+    InJob,
+    /// Parked between jobs until the connection wants more.
+    Parked(Stream),
+    /// Sent, but to be closed only when the connection is done (a file being sent).
+    CloseWhenDone(Py<PyAny>),
+    /// Closed, or never needed closing.
+    Done,
+}
+
+/// A response iterable being iterated.
+pub struct Stream {
+    iterable: Py<PyAny>,
+    iterator: Py<PyIterator>,
+    start: Py<StartResponse>,
+    /// Whether any body byte was produced (to count an empty body's length as 0).
+    produced: bool,
+}
+
+impl CallShared {
+    pub fn new(wsgi: Arc<Wsgi>) -> Self {
+        CallShared {
+            wsgi,
+            state: Mutex::new(CallState {
+                events: VecDeque::new(),
+                waker: None,
+                queued_bytes: 0,
+                response: Response::InJob,
+                cancelled: false,
+            }),
+            drained: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CallState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands an event to the connection. False: the connection is gone.
+    pub fn push(&self, event: AppEvent, when: Wake) -> bool {
+        let mut state = self.lock();
+        if state.cancelled {
+            return false;
+        }
+        if let AppEvent::Data(bytes) = &event {
+            state.queued_bytes += bytes.len();
+        }
+        state.events.push_back(event);
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            self.wsgi.pool().wake(waker, when);
+        }
+        true
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.lock().cancelled
+    }
+
+    /// Blocks (without the interpreter) while too many body bytes wait for the connection.
+    /// False: the connection is gone.
+    pub fn wait_until_drained(&self) -> bool {
+        let mut state = self.lock();
+        while state.queued_bytes > RUN_BUDGET && !state.cancelled {
+            state = self.drained.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        !state.cancelled
+    }
+
+    /// At the end of a job's budget: parks the stream until the connection asks for more and
+    /// returns None, or, if the connection has already taken everything, gives it back to go on.
+    fn park(&self, stream: Stream) -> Option<Stream> {
+        let mut state = self.lock();
+        if state.events.is_empty() || state.cancelled {
+            return Some(stream);
+        }
+        state.response = Response::Parked(stream);
+        None
+    }
+
+    fn submit_resume(self: &Arc<Self>, stream: Stream) {
+        let call = self.clone();
+        self.wsgi.pool().submit(Box::new(move |py| call.iterate(py, stream)));
+    }
+
+    fn finish(&self, response: Response) {
+        self.lock().response = response;
+    }
+
+    /// Runs the application for `request` (a job on the pool).
+    pub fn run_app(self: Arc<Self>, py: Python<'_>, request: ServiceRequest) {
+        let start = match Py::new(py, StartResponse::new(self.clone())) {
+            Ok(start) => start,
+            Err(error) => return self.fail(py, None, error, "creating start_response"),
+        };
+        let input = Input::new(self.clone(), request.body);
+        let environ = match environ::build(py, &self.wsgi, &request.head, request.peer, request.local_addr, input) {
+            Ok(environ) => environ,
+            Err(error) => return self.fail(py, Some(start.get()), error, "building the environ"),
+        };
+        let result = match self.wsgi.app.bind(py).call1((environ, start.clone_ref(py))) {
+            Ok(result) => result,
+            Err(error) => return self.fail(py, Some(start.get()), error, "calling the application"),
+        };
+        if let Ok(list) = result.cast::<PyList>() {
+            let items: Vec<_> = list.iter().collect();
+            return self.send_whole(py, &start, &result, items);
+        }
+        if let Ok(tuple) = result.cast::<PyTuple>() {
+            let items: Vec<_> = tuple.iter().collect();
+            return self.send_whole(py, &start, &result, items);
+        }
+        if let Ok(wrapper) = result.cast::<FileWrapper>() {
+            if let Some(file) = wrapper.get().as_file(py) {
+                return self.send_file(py, &start, &result, file);
+            }
+        }
+        let iterator = match result.try_iter() {
+            Ok(iterator) => iterator.unbind(),
+            Err(error) => {
+                self.fail(py, Some(start.get()), error, "iterating the response");
+                return close_iterable(py, &result);
+            }
+        };
+        self.iterate(py, Stream { iterable: result.unbind(), iterator, start, produced: false });
+    }
+
+    /// A list or tuple: the whole body is known, so it goes with a Content-Length in one batch.
+    fn send_whole(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, items: Vec<Bound<'_, PyAny>>) {
+        let body = if let [single] = items.as_slice() {
+            match single.cast::<PyBytes>() {
+                Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
+                Err(_) => Err(not_bytes(single)),
+            }
+        } else {
+            let mut body = BytesMut::new();
+            let mut failure = None;
+            for item in &items {
+                match item.cast::<PyBytes>() {
+                    Ok(bytes) => body.extend_from_slice(bytes.as_bytes()),
+                    Err(_) => {
+                        failure = Some(not_bytes(item));
+                        break;
+                    }
+                }
+            }
+            failure.map_or_else(|| Ok(body.freeze()), Err)
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(error) => {
+                self.fail(py, Some(start.get()), error, "reading the response");
+                return close_iterable(py, result);
+            }
+        };
+        close_iterable(py, result);
+        if let Err(error) = start.get().send_head(Some(body.len() as u64), Wake::WithBatch) {
+            return self.fail(py, Some(start.get()), error, "sending the response");
+        }
+        if !body.is_empty() {
+            self.push(AppEvent::Data(body), Wake::WithBatch);
+        }
+        self.push(AppEvent::End, Wake::WithBatch);
+        self.finish(Response::Done);
+    }
+
+    /// A wsgi.file_wrapper around a regular file: sent with sendfile, closed when sent.
+    fn send_file(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, file: FileBody) {
+        let length = file.len;
+        if let Err(error) = start.get().send_head(Some(length), Wake::WithBatch) {
+            self.fail(py, Some(start.get()), error, "sending the response");
+            return close_iterable(py, result);
+        }
+        self.finish(Response::CloseWhenDone(result.clone().unbind()));
+        self.push(AppEvent::File(file), Wake::WithBatch);
+        self.push(AppEvent::End, Wake::WithBatch);
+        if self.is_cancelled() {
+            // The connection left before it could take the file: it will not close it.
+            let mut state = self.lock();
+            if let Response::CloseWhenDone(iterable) = std::mem::replace(&mut state.response, Response::Done) {
+                drop(state);
+                close_iterable(py, iterable.bind(py));
+            }
+        }
+    }
+
+    /// Iterates a streamed response until it ends, fails, or has sent its budget for this job.
+    fn iterate(self: &Arc<Self>, py: Python<'_>, mut stream: Stream) {
+        let mut sent = 0;
+        loop {
+            if self.is_cancelled() {
+                return close_iterable(py, stream.iterable.bind(py));
+            }
+            if sent >= RUN_BUDGET {
+                match self.park(stream) {
+                    Some(back) => {
+                        stream = back;
+                        sent = 0;
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+            let next = stream.iterator.bind(py).clone().next();
+            match next {
+                None => {
+                    let start = stream.start.get();
+                    close_iterable(py, stream.iterable.bind(py));
+                    let empty_length = (!stream.produced).then_some(0);
+                    if let Err(error) = start.send_head(empty_length, Wake::WithBatch) {
+                        return self.fail(py, Some(start), error, "ending the response");
+                    }
+                    self.push(AppEvent::End, Wake::WithBatch);
+                    return self.finish(Response::Done);
+                }
+                Some(Err(error)) => {
+                    self.fail(py, Some(stream.start.get()), error, "iterating the response");
+                    return close_iterable(py, stream.iterable.bind(py));
+                }
+                Some(Ok(chunk)) => {
+                    let Ok(bytes) = chunk.cast::<PyBytes>() else {
+                        self.fail(py, Some(stream.start.get()), not_bytes(&chunk), "iterating the response");
+                        return close_iterable(py, stream.iterable.bind(py));
+                    };
+                    let bytes = bytes.as_bytes();
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    if let Err(error) = stream.start.get().send_head(None, Wake::Now) {
+                        self.fail(py, Some(stream.start.get()), error, "iterating the response");
+                        return close_iterable(py, stream.iterable.bind(py));
+                    }
+                    stream.produced = true;
+                    sent += bytes.len();
+                    self.push(AppEvent::Data(Bytes::copy_from_slice(bytes)), Wake::Now);
+                }
+            }
+        }
+    }
+
+    /// Logs an application error and answers 500 if no head went out, else aborts the response.
+    fn fail(&self, py: Python<'_>, start: Option<&StartResponse>, error: PyErr, doing: &str) {
+        log_exception(py, &error, &format!("application error while {doing}"));
+        let head_sent = start.is_some_and(StartResponse::head_sent);
+        if head_sent {
+            self.push(AppEvent::Abort, Wake::WithBatch);
+        } else {
+            let head = ResponseHead {
+                status: 500,
+                reason: "Internal Server Error".into(),
+                header_lines: b"Content-Type: text/plain; charset=utf-8\r\n".to_vec(),
+                content_length: Some(ERROR_BODY.len() as u64),
+                length_in_headers: false,
+                has_server: false,
+                has_date: false,
+            };
+            self.push(AppEvent::Head(head), Wake::WithBatch);
+            self.push(AppEvent::Data(Bytes::from_static(ERROR_BODY)), Wake::WithBatch);
+            self.push(AppEvent::End, Wake::WithBatch);
+        }
+        self.finish(Response::Done);
+    }
+}
+
+fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
+    let name = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    PyTypeError::new_err(format!("the response iterable yielded {name}, but WSGI bodies are bytes"))
+}
+
+/// Calls `close()` on a response iterable that has one, logging what it raises.
+pub fn close_iterable(py: Python<'_>, iterable: &Bound<'_, PyAny>) {
+    match iterable.getattr(pyo3::intern!(py, "close")) {
+        Ok(close) => {
+            if let Err(error) = close.call0() {
+                log_exception(py, &error, "the response's close() failed");
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// The connection's handle on a call.
+pub struct WsgiCall {
+    pub shared: Arc<CallShared>,
+}
+
+impl ServiceCall for WsgiCall {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<AppEvent> {
+        let mut state = self.shared.lock();
+        if let Some(event) = state.events.pop_front() {
+            if let AppEvent::Data(bytes) = &event {
+                state.queued_bytes -= bytes.len();
+                if state.queued_bytes <= RUN_BUDGET {
+                    self.shared.drained.notify_all();
+                }
+            }
+            return Poll::Ready(event);
+        }
+        if matches!(state.response, Response::Parked(_)) {
+            if let Response::Parked(stream) = std::mem::replace(&mut state.response, Response::InJob) {
+                drop(state);
+                self.shared.submit_resume(stream);
+                state = self.shared.lock();
+                if let Some(event) = state.events.pop_front() {
+                    return Poll::Ready(event);
+                }
+            }
+        }
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for WsgiCall {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.cancelled = true;
+        // Pending body-read replies are dropped too, so an application blocked on one wakes up.
+        state.events.clear();
+        state.waker = None;
+        let to_close = match std::mem::replace(&mut state.response, Response::Done) {
+            Response::Parked(stream) => Some(stream.iterable),
+            Response::CloseWhenDone(iterable) => Some(iterable),
+            other => {
+                state.response = other;
+                None
+            }
+        };
+        drop(state);
+        self.shared.drained.notify_all();
+        if let Some(iterable) = to_close {
+            self.shared.wsgi.pool().submit(Box::new(move |py| close_iterable(py, iterable.bind(py))));
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Building the PEP 3333 `environ` dict from a request head.
+//!
+//! Keys and constant values are made once per process as interned strings; per request only the
+//! values that vary are created. Strings are "bytes in a str": every byte becomes the code point
+//! of the same number (latin-1), as the PEP requires for PATH_INFO and header values.
+
+use std::net::SocketAddr;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{ffi, intern};
+
+use tern_core::http::request::{RequestHead, Version};
+use tern_core::socket::Peer;
+
+use super::errors::ErrorStream;
+use super::file_wrapper::FileWrapper;
+use super::input::Input;
+use super::Wsgi;
+
+/// Request headers common enough to keep their environ key ready.
+const COMMON_HEADERS: &[(&str, &str)] = &[
+    ("host", "HTTP_HOST"),
+    ("user-agent", "HTTP_USER_AGENT"),
+    ("accept", "HTTP_ACCEPT"),
+    ("accept-encoding", "HTTP_ACCEPT_ENCODING"),
+    ("accept-language", "HTTP_ACCEPT_LANGUAGE"),
+    ("connection", "HTTP_CONNECTION"),
+    ("cookie", "HTTP_COOKIE"),
+    ("referer", "HTTP_REFERER"),
+    ("origin", "HTTP_ORIGIN"),
+    ("cache-control", "HTTP_CACHE_CONTROL"),
+    ("if-none-match", "HTTP_IF_NONE_MATCH"),
+    ("if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
+    ("authorization", "HTTP_AUTHORIZATION"),
+    ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
+    ("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO"),
+    ("x-requested-with", "HTTP_X_REQUESTED_WITH"),
+    ("upgrade-insecure-requests", "HTTP_UPGRADE_INSECURE_REQUESTS"),
+    ("expect", "HTTP_EXPECT"),
+    ("transfer-encoding", "HTTP_TRANSFER_ENCODING"),
+    ("content-type", "CONTENT_TYPE"),
+    ("content-length", "CONTENT_LENGTH"),
+];
+
+/// The parts of every environ that do not change between requests.
+pub struct Template {
+    /// Keys and values shared by every request, copied into each new dict.
+    base: Py<PyDict>,
+    common_headers: Vec<(&'static str, Py<PyString>)>,
+    http10: Py<PyString>,
+    http11: Py<PyString>,
+    script_name: String,
+}
+
+impl Template {
+    pub fn new(py: Python<'_>, root_path: &str, multiprocess: bool) -> PyResult<Template> {
+        let base = PyDict::new(py);
+        base.set_item(intern!(py, "SCRIPT_NAME"), PyString::new(py, root_path))?;
+        base.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+        base.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
+        base.set_item(intern!(py, "wsgi.errors"), Py::new(py, ErrorStream::new())?)?;
+        base.set_item(intern!(py, "wsgi.multithread"), true)?;
+        base.set_item(intern!(py, "wsgi.multiprocess"), multiprocess)?;
+        base.set_item(intern!(py, "wsgi.run_once"), false)?;
+        base.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+        base.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+        let common_headers =
+            COMMON_HEADERS.iter().map(|&(name, key)| (name, PyString::intern(py, key).unbind())).collect();
+        Ok(Template {
+            base: base.unbind(),
+            common_headers,
+            http10: PyString::intern(py, "HTTP/1.0").unbind(),
+            http11: PyString::intern(py, "HTTP/1.1").unbind(),
+            script_name: root_path.to_string(),
+        })
+    }
+}
+
+/// A str holding `bytes` one byte per code point.
+fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the pointer and length describe a live slice; DecodeLatin1 copies it and cannot
+    // fail on content (every byte is a valid latin-1 character), only on memory.
+    unsafe {
+        Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t, std::ptr::null()))
+    }
+}
+
+/// Percent-decodes a path (no '+' rule: that is for query strings).
+fn decode_path(raw: &str) -> std::borrow::Cow<'_, [u8]> {
+    percent_encoding::percent_decode_str(raw).into()
+}
+
+pub fn build<'py>(
+    py: Python<'py>,
+    wsgi: &Wsgi,
+    head: &RequestHead,
+    peer: Peer,
+    local_addr: Option<SocketAddr>,
+    input: Input,
+) -> PyResult<Bound<'py, PyDict>> {
+    let template = &wsgi.template;
+    let environ = template.base.bind(py).copy()?;
+    environ.set_item(intern!(py, "REQUEST_METHOD"), method(py, head.method_str()))?;
+    let (raw_path, query) = head.path_and_query();
+    let path = decode_path(raw_path);
+    let root = template.script_name.as_bytes();
+    let below_root = if !root.is_empty() && path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/')) {
+        &path[root.len()..]
+    } else {
+        &path[..]
+    };
+    environ.set_item(intern!(py, "PATH_INFO"), latin1(py, below_root)?)?;
+    environ.set_item(intern!(py, "QUERY_STRING"), latin1(py, query.unwrap_or("").as_bytes())?)?;
+    let protocol = match head.version {
+        Version::Http10 => &template.http10,
+        Version::Http11 => &template.http11,
+    };
+    environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol.bind(py))?;
+    match peer {
+        Peer::Tcp(addr) => {
+            environ.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
+            environ.set_item(intern!(py, "REMOTE_PORT"), itoa::Buffer::new().format(addr.port()))?;
+        }
+        Peer::Unix => {
+            environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
+        }
+    }
+    let (server_name, server_port) = server_name_and_port(head, local_addr);
+    environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, server_name.as_bytes())?)?;
+    environ.set_item(intern!(py, "SERVER_PORT"), server_port)?;
+    environ.set_item(intern!(py, "wsgi.input"), Py::new(py, input)?)?;
+
+    let mut key = Vec::with_capacity(64);
+    for (name, value) in head.headers() {
+        // A name with '_' could pose as another header once '-' becomes '_' (HTTP_X_USER vs X-User).
+        if name.contains('_') {
+            continue;
+        }
+        let value = latin1(py, value)?;
+        let common = template.common_headers.iter().find(|(known, _)| known.eq_ignore_ascii_case(name));
+        let key = match common {
+            Some((_, key)) => key.bind(py).clone().into_any(),
+            None => {
+                key.clear();
+                key.extend_from_slice(b"HTTP_");
+                key.extend(name.bytes().map(|b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+                latin1(py, &key)?
+            }
+        };
+        match environ.get_item(&key)? {
+            // Repeated fields join with ", " (RFC 9110 §5.3); cookies with "; " (RFC 6265 §5.4).
+            Some(earlier) => {
+                let separator = if name.eq_ignore_ascii_case("cookie") { "; " } else { ", " };
+                let joined = format!("{}{separator}{}", earlier.extract::<String>()?, value.extract::<String>()?);
+                environ.set_item(key, joined)?;
+            }
+            None => environ.set_item(key, value)?,
+        }
+    }
+    Ok(environ)
+}
+
+/// The method as an interned str for the common ones.
+fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+    match method {
+        "GET" => intern!(py, "GET").clone(),
+        "POST" => intern!(py, "POST").clone(),
+        "HEAD" => intern!(py, "HEAD").clone(),
+        "PUT" => intern!(py, "PUT").clone(),
+        "DELETE" => intern!(py, "DELETE").clone(),
+        other => PyString::new(py, other),
+    }
+}
+
+/// SERVER_NAME and SERVER_PORT: from the Host header, else the address the client connected to.
+fn server_name_and_port(head: &RequestHead, local_addr: Option<SocketAddr>) -> (String, String) {
+    if let Some(host) = head.header("host").and_then(|h| std::str::from_utf8(h).ok()) {
+        let host = host.trim();
+        // "[::1]:8000", "example.com:8000", "example.com"
+        let (name, port) = match host.rfind(':') {
+            Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
+            _ => (host, "80"),
+        };
+        if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() {
+            return (name.to_string(), port.to_string());
+        }
+    }
+    match local_addr {
+        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
+        None => ("localhost".to_string(), "80".to_string()),
+    }
+}

@@ -1,0 +1,225 @@
+//! `start_response` and the legacy `write()` callable (PEP 3333), with the checks that keep a
+//! broken status or header from reaching the wire: a bad status, a non-str header, a hop-by-hop
+//! header or a line break in a value raises in the application, which then gets a 500.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use tern_core::service::{AppEvent, ResponseHead};
+
+use super::call::CallShared;
+use crate::threads::Wake;
+
+/// Headers only the server may set (RFC 9110 §7.6.1); PEP 3333 forbids them to applications.
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"];
+
+/// The `start_response` callable of one request.
+#[pyclass(frozen, module = "tern")]
+pub struct StartResponse {
+    call: Arc<CallShared>,
+    state: Mutex<HeadState>,
+}
+
+#[derive(Default)]
+struct HeadState {
+    /// The head from the latest start_response call, until it is sent.
+    pending: Option<ResponseHead>,
+    called: bool,
+    sent: bool,
+}
+
+impl StartResponse {
+    pub fn new(call: Arc<CallShared>) -> Self {
+        StartResponse { call, state: Mutex::new(HeadState::default()) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HeadState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn head_sent(&self) -> bool {
+        self.lock().sent
+    }
+
+    /// Queues the head if it has not gone yet; `body_length` is the whole body's length when
+    /// known. Fails if the application never called start_response.
+    pub fn send_head(&self, body_length: Option<u64>, when: Wake) -> PyResult<()> {
+        let mut state = self.lock();
+        if state.sent {
+            return Ok(());
+        }
+        let Some(mut head) = state.pending.take() else {
+            return Err(PyRuntimeError::new_err("the application did not call start_response before sending a body"));
+        };
+        if head.content_length.is_none() {
+            head.content_length = body_length;
+        }
+        state.sent = true;
+        drop(state);
+        self.call.push(AppEvent::Head(head), when);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info = None))]
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let this = slf.get();
+        let exc_info = exc_info.filter(|info| !info.is_none());
+        {
+            let state = this.lock();
+            match exc_info {
+                Some(info) if state.sent => {
+                    // PEP 3333: too late to change the head; re-raise the application's error.
+                    let value = info.get_item(1)?;
+                    return Err(PyErr::from_value(value));
+                }
+                None if state.called => {
+                    return Err(PyRuntimeError::new_err("start_response called a second time without exc_info"));
+                }
+                _ => {}
+            }
+        }
+        let head = parse_head(status, headers)?;
+        let mut state = this.lock();
+        state.pending = Some(head);
+        state.called = true;
+        drop(state);
+        slf.getattr("write")
+    }
+
+    /// The legacy write callable: sends `data` now, ahead of the iterable's body.
+    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        self.send_head(None, Wake::Now)?;
+        if bytes.as_bytes().is_empty() {
+            return Ok(());
+        }
+        if !self.call.push(AppEvent::Data(Bytes::copy_from_slice(bytes.as_bytes())), Wake::Now) {
+            return Err(PyOSError::new_err("the client disconnected"));
+        }
+        let call = self.call.clone();
+        if !py.detach(move || call.wait_until_drained()) {
+            return Err(PyOSError::new_err("the client disconnected"));
+        }
+        Ok(())
+    }
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Checks the status and headers and renders the header lines.
+fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
+    let status = status
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?;
+    let status = status.to_cow()?;
+    let (code, reason) = parse_status(&status)?;
+    let mut head = ResponseHead {
+        status: code,
+        reason: reason.to_string(),
+        header_lines: Vec::with_capacity(128),
+        content_length: None,
+        length_in_headers: false,
+        has_server: false,
+        has_date: false,
+    };
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = headers.cast::<pyo3::types::PyList>() {
+        list.iter().collect()
+    } else {
+        return Err(PyTypeError::new_err(format!("headers must be a list, not {}", type_name(headers))));
+    };
+    for item in items {
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", item.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+        let name = pair.get_item(0)?;
+        let value = pair.get_item(1)?;
+        let name = name
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("header name must be a str, not {}", type_name(&name))))?
+            .to_cow()?
+            .to_string();
+        let value = value
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("value of header {name} must be a str, not {}", type_name(&value))))?
+            .to_cow()?
+            .to_string();
+        check_header(&name, &value)?;
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "content-length" => {
+                let length = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| value.trim().bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| PyValueError::new_err(format!("Content-Length {value:?} is not a number")))?;
+                if head.length_in_headers && head.content_length != Some(length) {
+                    return Err(PyValueError::new_err("conflicting Content-Length headers"));
+                }
+                if head.length_in_headers {
+                    continue;
+                }
+                head.content_length = Some(length);
+                head.length_in_headers = true;
+            }
+            "server" => head.has_server = true,
+            "date" => head.has_date = true,
+            _ => {}
+        }
+        head.header_lines.extend_from_slice(name.as_bytes());
+        head.header_lines.extend_from_slice(b": ");
+        // Latin-1 per PEP 3333: each char is one byte.
+        head.header_lines.extend(value.chars().map(|c| c as u32 as u8));
+        head.header_lines.extend_from_slice(b"\r\n");
+    }
+    Ok(head)
+}
+
+/// "200 OK" → (200, "OK").
+fn parse_status(status: &str) -> PyResult<(u16, &str)> {
+    let bad = || PyValueError::new_err(format!("invalid status {status:?}: expected a 3-digit code, a space and a reason, like '200 OK'"));
+    let bytes = status.as_bytes();
+    if bytes.len() < 4 || bytes[3] != b' ' || !bytes[..3].iter().all(u8::is_ascii_digit) || bytes[0] == b'0' {
+        return Err(bad());
+    }
+    let reason = &status[4..];
+    if reason.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(bad());
+    }
+    let code = status[..3].parse().map_err(|_| bad())?;
+    Ok((code, reason))
+}
+
+fn check_header(name: &str, value: &str) -> PyResult<()> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(PyValueError::new_err(format!("invalid header name {name:?}")));
+    }
+    if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
+        return Err(PyValueError::new_err(format!("hop-by-hop header {name:?} is not allowed in a WSGI response")));
+    }
+    if let Some(bad) = value.chars().find(|&c| (c.is_control() && c != '\t') || c as u32 > 0xFF) {
+        let what = if bad == '\r' || bad == '\n' { "a line break" } else { "a character that is not latin-1 text" };
+        return Err(PyValueError::new_err(format!("value of header {name} contains {what}")));
+    }
+    Ok(())
+}
