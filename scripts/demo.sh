@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Builds tern in release mode and serves the example site on http://127.0.0.1:9000 (Ctrl-C stops).
+# Sets up tern (a virtualenv in .venv with the package built by `pip install .`) and serves the
+# demo: the WSGI app in examples/demo with its static files under /static/, and the static example
+# site under /site/, on http://127.0.0.1:9000 (Ctrl-C stops). Extra arguments go to `tern serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin tern
-exec ./target/release/tern serve -r examples/site "$@"
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet .
+exec .venv/bin/tern serve app:application --chdir examples/demo \
+    -r examples/demo/static --static-url /static/ --static /site/=examples/site "$@"

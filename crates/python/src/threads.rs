@@ -10,14 +10,16 @@
 //!   whole batch, then sleeps. Results are handed back the same way: the connections' wakers are
 //!   collected and the loop is woken once per batch, through a dispatcher task on the loop that
 //!   wakes them locally.
-//! - A job that blocks (sleep, a database, a slow upload) must not hold up the queue: a watchdog
-//!   looks every millisecond and, when queued jobs have waited longer than that, wakes or starts
-//!   one more thread for each of them, up to `--threads`. Threads idle for a while exit, so the
-//!   pool follows the load.
+//! - Applications whose calls block (sleep, a database, a slow upload) are told apart by the
+//!   average wall time of a job. Above [`BLOCKING_JOB`] every queued job gets a thread of its own
+//!   at once, up to `--threads`: batching would only make jobs wait behind sleeping ones.
+//! - A call that blocks in an otherwise fast application must not hold up the queue either: a
+//!   watchdog looks every millisecond and, when queued jobs have waited too long, wakes or starts
+//!   one more thread for each of them. Threads idle for a while exit, so the pool follows the load.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::Thread;
@@ -28,9 +30,16 @@ use pyo3::Python;
 /// A unit of work that needs the interpreter.
 pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
-/// How often the watchdog looks, and how long a queued job may wait before it gets a thread of
-/// its own.
+/// How often the watchdog looks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
+/// How long a queued job may wait before the watchdog gives it a thread of its own, when calls
+/// are fast: longer than one turn of a busy event loop plus one batch, so a burst of fast calls
+/// stays on one thread.
+const FAST_JOB_WAIT: Duration = Duration::from_millis(3);
+/// The same when calls block: any wait is a thread missing.
+const BLOCKING_JOB_WAIT: Duration = Duration::from_millis(1);
+/// Jobs taking this long on average (microseconds of wall time) mark the application as blocking.
+const BLOCKING_JOB: u64 = 500;
 /// Collected wake-ups older than this are delivered before the next job of a batch starts.
 const COMPLETION_DELAY: Duration = Duration::from_micros(100);
 /// A thread idle this long exits (one always stays).
@@ -49,6 +58,8 @@ struct Shared {
     state: Mutex<State>,
     completions: Mutex<Completions>,
     max_threads: usize,
+    /// Moving average of a job's wall time, in microseconds.
+    job_micros: AtomicU64,
 }
 
 struct State {
@@ -57,6 +68,8 @@ struct State {
     idle: Vec<Arc<Sleeper>>,
     /// Threads awake: running a job or about to look at the queue.
     running: usize,
+    /// Of those, threads inside a job.
+    in_job: usize,
     /// Threads alive.
     threads: usize,
     /// A wake-up is scheduled for the end of the loop's turn.
@@ -96,6 +109,7 @@ impl Pool {
                 queue: VecDeque::new(),
                 idle: Vec::new(),
                 running: 0,
+                in_job: 0,
                 threads: 0,
                 wake_scheduled: false,
                 watchdog: None,
@@ -103,6 +117,7 @@ impl Pool {
             }),
             completions: Mutex::new(Completions { wakers: Vec::new(), since: None, dispatcher: None }),
             max_threads,
+            job_micros: AtomicU64::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
         Pool { shared }
@@ -112,7 +127,14 @@ impl Pool {
     pub fn submit(&self, job: Job) {
         let mut state = self.shared.lock_state();
         state.queue.push_back((job, Instant::now()));
-        if state.running == 0 && !state.wake_scheduled {
+        if self.shared.calls_block() {
+            // A thread for every job that no awake, job-free thread will take.
+            let spare = state.running - state.in_job;
+            let needed = state.queue.len().saturating_sub(spare);
+            if needed > 0 {
+                self.shared.wake_threads(&mut state, needed);
+            }
+        } else if state.running == 0 && !state.wake_scheduled {
             state.wake_scheduled = true;
             let shared = self.shared.clone();
             match tokio::runtime::Handle::try_current() {
@@ -161,6 +183,17 @@ impl Shared {
         self.completions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn calls_block(&self) -> bool {
+        self.job_micros.load(Ordering::Relaxed) >= BLOCKING_JOB
+    }
+
+    fn record_job_time(&self, took: Duration) {
+        let micros = took.as_micros().min(10_000_000) as u64;
+        let average = self.job_micros.load(Ordering::Relaxed);
+        // An exponential moving average over about eight jobs; racing updates only blur it.
+        self.job_micros.store(average - average / 8 + micros / 8, Ordering::Relaxed);
+    }
+
     fn wake_for_queue(self: &Arc<Self>) {
         let mut state = self.lock_state();
         state.wake_scheduled = false;
@@ -198,28 +231,40 @@ impl Shared {
         }
     }
 
-    fn next_job(&self) -> Option<Job> {
-        self.lock_state().queue.pop_front().map(|(job, _)| job)
+    /// The next job, or None after registering `sleeper` as idle. `finished_one`: this thread
+    /// just ended a job.
+    fn next_job(&self, finished_one: bool, sleeper: &Arc<Sleeper>) -> Option<Job> {
+        let mut state = self.lock_state();
+        if finished_one {
+            state.in_job -= 1;
+        }
+        match state.queue.pop_front() {
+            Some((job, _)) => {
+                state.in_job += 1;
+                Some(job)
+            }
+            None => {
+                state.running -= 1;
+                sleeper.woken.store(false, Ordering::Release);
+                state.idle.push(sleeper.clone());
+                None
+            }
+        }
     }
 
     fn thread_main(self: Arc<Self>) {
         let sleeper = Arc::new(Sleeper { thread: std::thread::current(), woken: AtomicBool::new(false) });
         Python::attach(|py| loop {
-            while let Some(job) = self.next_job() {
+            let mut finished_one = false;
+            while let Some(job) = self.next_job(finished_one, &sleeper) {
                 self.deliver_completions(Some(COMPLETION_DELAY));
+                let started = Instant::now();
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");
                 }
-            }
-            {
-                let mut state = self.lock_state();
-                if !state.queue.is_empty() {
-                    continue;
-                }
-                state.running -= 1;
-                sleeper.woken.store(false, Ordering::Release);
-                state.idle.push(sleeper.clone());
+                self.record_job_time(started.elapsed());
+                finished_one = true;
             }
             self.deliver_completions(None);
             if !py.detach(|| self.sleep(&sleeper)) {
@@ -301,9 +346,12 @@ fn watchdog(shared: Arc<Shared>) {
         std::thread::park_timeout(WATCHDOG_TICK);
         {
             let mut state = shared.lock_state();
-            let waiting = state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= WATCHDOG_TICK).count();
-            if waiting > 0 {
-                shared.wake_threads(&mut state, waiting);
+            let patience = if shared.calls_block() { BLOCKING_JOB_WAIT } else { FAST_JOB_WAIT };
+            let waiting = state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= patience).count();
+            // Threads already awake and out of a job will take some of them.
+            let needed = waiting.saturating_sub(state.running - state.in_job);
+            if needed > 0 {
+                shared.wake_threads(&mut state, needed);
             }
             if state.queue.is_empty() && state.running == 0 {
                 quiet_ticks += 1;
