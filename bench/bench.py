@@ -196,28 +196,49 @@ def wsgi_peers(app, port):
     }
 
 
-# (case, app in bench/apps.py, connections, wrk script, peers) — tern joins once its WSGI host exists.
+# (case, app in bench/apps.py, connections, wrk script, peers, (target peer, target ratio)).
+# The slow app's target is a share of its ceiling: 256 connections / 10 ms = 25,600 req/s.
+SLOW_CEILING = 25_600
 WSGI_CASES = [
-    ("WSGI hello", "hello", 64, None, ["bjoern", "granian", "gunicorn sync", "uwsgi"]),
-    ("WSGI slow app", "slow", 256, None, ["granian", "gunicorn gthread 64", "uwsgi 64 threads"]),
-    ("WSGI echo 10 KB", "echo", 64, "post10k.lua", ["bjoern", "granian"]),
+    ("WSGI hello", "hello", 64, None, ["bjoern", "granian", "gunicorn sync", "uwsgi"], ("bjoern", 1.1)),
+    ("WSGI slow app", "slow", 256, None, ["granian", "gunicorn gthread 64", "uwsgi 64 threads"], ("ceiling", 0.95)),
+    ("WSGI echo 10 KB", "echo", 64, "post10k.lua", ["bjoern", "granian"], ("bjoern", 1.0)),
 ]
 
 
-def measure_wsgi_peers(args):
-    """Requests/s of each peer on each WSGI case (the tern column is still missing)."""
+def tern_wsgi(app, port):
+    """tern as pip installed into bench/.venv, with its default settings."""
+    return [str(VENV_BIN / "tern"), "serve", f"apps:{app}", "--port", str(port)]
+
+
+def measure_wsgi(args, ratios):
+    """tern and its peers on each WSGI case; appends chart ratios and returns the table rows."""
     rows = []
-    for case, app, connections, script, peers in WSGI_CASES:
-        for peer in peers:
+    for case, app, connections, script, peers, (target_peer, target) in WSGI_CASES:
+        script_path = str(ROOT / "bench" / script) if script else None
+        results = {}
+        for name in ["tern", *peers]:
             port = free_port()
-            server = Server(peer, wsgi_peers(app, port)[peer], port, cwd=str(ROOT / "bench"))
+            argv = tern_wsgi(app, port) if name == "tern" else wsgi_peers(app, port)[name]
+            server = Server(name, argv, port, cwd=str(ROOT / "bench"))
             try:
-                script_path = str(ROOT / "bench" / script) if script else None
-                rate, problems = measure(f"http://127.0.0.1:{port}/", connections, args, script_path)
+                results[name] = measure(f"http://127.0.0.1:{port}/", connections, args, script_path)
             finally:
                 server.stop()
-            print(f"{case:16} {peer:20} {rate:>10.0f} req/s {problems}", file=sys.stderr)
-            rows.append((case, peer, rate, problems))
+            print(f"{case:16} {name:20} {results[name][0]:>10.0f} req/s {results[name][1]}", file=sys.stderr)
+        ours, our_problems = results["tern"]
+        for name in peers:
+            rate, problems = results[name]
+            errors = "; ".join(x for x in (our_problems and f"tern: {our_problems}", problems and f"{name}: {problems}") if x)
+            marker = f">= {target}" if name == target_peer else ""
+            rows.append(f"| {case} | {name} | {ours:.0f} | {rate:.0f} | {ours / rate:.2f} | {marker} | {errors} |")
+        if target_peer == "ceiling":
+            rows.append(f"| {case} | ceiling | {ours:.0f} | {SLOW_CEILING} | {ours / SLOW_CEILING:.2f} | >= {target} | |")
+            ratios.append((f"{case}, share of ceiling", ours / SLOW_CEILING, target))
+        else:
+            ratios.append((f"{case} vs {target_peer}", ours / results[target_peer][0], target))
+        if case == "WSGI hello":
+            ratios.append((f"{case} vs granian", ours / results["granian"][0], 2.0))
     return rows
 
 
@@ -328,9 +349,8 @@ def main():
         lines += static_rows(args, ratios)
         lines.append("")
     if args.only in (None, "wsgi"):
-        lines += ["WSGI peers (tern's WSGI host is not built yet, so these are the baselines it will be held to):",
-                  "", "| case | server | req/s | errors |", "|---|---|---:|---|"]
-        lines += [f"| {case} | {peer} | {rate:.0f} | {problems} |" for case, peer, rate, problems in measure_wsgi_peers(args)]
+        lines += ["| case | peer | tern | peer | ratio | target | errors |", "|---|---|---:|---:|---:|---|---|"]
+        lines += measure_wsgi(args, ratios)
         lines.append("")
     if args.only in (None, "lines"):
         rate, p99, failed = line_echo(args)

@@ -9,6 +9,8 @@ import threading
 
 import pytest
 
+from wsgi_support import APPS_DIR
+
 STARTUP_TIMEOUT = 20
 
 
@@ -29,7 +31,8 @@ class Server:
                     self.address = (match.group(1), int(match.group(2)))
                     found.set()
 
-        threading.Thread(target=read_log, daemon=True).start()
+        self.log_reader = threading.Thread(target=read_log, daemon=True)
+        self.log_reader.start()
         if not found.wait(STARTUP_TIMEOUT):
             self.stop()
             raise RuntimeError("tern did not start:\n" + "".join(self.log_lines))
@@ -59,3 +62,33 @@ def start_server():
     yield start
     for server in started:
         server.stop()
+
+
+# Lines a wsgiref.validate validator leaves in the log when the server breaks PEP 3333 in a way the
+# validator only sees after the response (an iterable never closed) or reports as an error.
+VALIDATOR_COMPLAINTS = ("AssertionError", "WSGIWarning", "garbage collected without being closed")
+
+
+@pytest.fixture
+def serve_app(start_server):
+    """Starts ``tern serve APP --pythonpath tests/python/apps ARGS...``.
+
+    For apps wrapped in ``wsgiref.validate.validator`` (modules named ``validated_*``), the whole log
+    is checked after the server stopped: any validator complaint fails the test.
+    """
+    started = []
+
+    def start(app, *args, use_module=False):
+        server = start_server("serve", app, "--pythonpath", APPS_DIR, *args, use_module=use_module)
+        server.app = app
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if not server.app.startswith("validated_"):
+            continue
+        server.stop()
+        server.log_reader.join(10)
+        complaints = [line for line in server.log_lines if any(text in line for text in VALIDATOR_COMPLAINTS)]
+        assert not complaints, "wsgiref.validate complained:\n" + "".join(server.log_lines)

@@ -10,16 +10,21 @@
 //!   whole batch, then sleeps. Results are handed back the same way: the connections' wakers are
 //!   collected and the loop is woken once per batch, through a dispatcher task on the loop that
 //!   wakes them locally.
-//! - Applications whose calls block (sleep, a database, a slow upload) are told apart by the
-//!   average wall time of a job. Above [`BLOCKING_JOB`] every queued job gets a thread of its own
-//!   at once, up to `--threads`: batching would only make jobs wait behind sleeping ones.
+//! - Applications whose calls block (sleep, a database, a slow upload) are told apart by how
+//!   many of the last eight jobs took longer than [`SLOW_JOB`]: three or more, and every queued
+//!   job gets a thread of its own at once, up to `--threads`, since batching would only make jobs
+//!   wait behind sleeping ones. (An average of wall times was tried first: on a busy core a fast
+//!   job now and then spans a preemption, and the average tipped a hello-world app into a thread
+//!   per call, 64 threads fighting over the interpreter.)
 //! - A call that blocks in an otherwise fast application must not hold up the queue either: a
-//!   watchdog looks every millisecond and, when queued jobs have waited too long, wakes or starts
-//!   one more thread for each of them. Threads idle for a while exit, so the pool follows the load.
+//!   watchdog looks every millisecond and, when jobs wait while no job has finished for a whole
+//!   tick, wakes or starts one more thread for each of them. While jobs do finish, the interpreter
+//!   is busy and more threads would only queue for it. Idle threads exit after a while, so the
+//!   pool follows the load.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::Thread;
@@ -32,14 +37,10 @@ pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
 /// How often the watchdog looks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
-/// How long a queued job may wait before the watchdog gives it a thread of its own, when calls
-/// are fast: longer than one turn of a busy event loop plus one batch, so a burst of fast calls
-/// stays on one thread.
-const FAST_JOB_WAIT: Duration = Duration::from_millis(3);
-/// The same when calls block: any wait is a thread missing.
-const BLOCKING_JOB_WAIT: Duration = Duration::from_millis(1);
-/// Jobs taking this long on average (microseconds of wall time) mark the application as blocking.
-const BLOCKING_JOB: u64 = 500;
+/// A job that takes longer than this (wall time) counts as slow.
+const SLOW_JOB: Duration = Duration::from_millis(1);
+/// Slow jobs among the last eight that mark the application as blocking.
+const SLOW_JOBS_TO_BLOCK: u32 = 3;
 /// Collected wake-ups older than this are delivered before the next job of a batch starts.
 const COMPLETION_DELAY: Duration = Duration::from_micros(100);
 /// A thread idle this long exits (one always stays).
@@ -58,8 +59,10 @@ struct Shared {
     state: Mutex<State>,
     completions: Mutex<Completions>,
     max_threads: usize,
-    /// Moving average of a job's wall time, in microseconds.
-    job_micros: AtomicU64,
+    /// One bit per recent job, the latest lowest: 1 if it was slow.
+    slow_jobs: AtomicU32,
+    /// Jobs finished, ever (the watchdog's measure of progress).
+    finished_jobs: AtomicU64,
 }
 
 struct State {
@@ -117,7 +120,8 @@ impl Pool {
             }),
             completions: Mutex::new(Completions { wakers: Vec::new(), since: None, dispatcher: None }),
             max_threads,
-            job_micros: AtomicU64::new(0),
+            slow_jobs: AtomicU32::new(0),
+            finished_jobs: AtomicU64::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
         Pool { shared }
@@ -184,14 +188,14 @@ impl Shared {
     }
 
     fn calls_block(&self) -> bool {
-        self.job_micros.load(Ordering::Relaxed) >= BLOCKING_JOB
+        (self.slow_jobs.load(Ordering::Relaxed) & 0xFF).count_ones() >= SLOW_JOBS_TO_BLOCK
     }
 
     fn record_job_time(&self, took: Duration) {
-        let micros = took.as_micros().min(10_000_000) as u64;
-        let average = self.job_micros.load(Ordering::Relaxed);
-        // An exponential moving average over about eight jobs; racing updates only blur it.
-        self.job_micros.store(average - average / 8 + micros / 8, Ordering::Relaxed);
+        // Racing updates may lose a bit; the history only needs to be roughly right.
+        let history = self.slow_jobs.load(Ordering::Relaxed);
+        self.slow_jobs.store((history << 1) | u32::from(took >= SLOW_JOB), Ordering::Relaxed);
+        self.finished_jobs.fetch_add(1, Ordering::Relaxed);
     }
 
     fn wake_for_queue(self: &Arc<Self>) {
@@ -342,12 +346,19 @@ async fn dispatch(shared: Arc<Shared>) {
 /// Gives queued jobs more threads when they wait too long, and delivers stale wake-ups.
 fn watchdog(shared: Arc<Shared>) {
     let mut quiet_ticks = 0;
+    let mut finished_before = 0;
     loop {
         std::thread::park_timeout(WATCHDOG_TICK);
+        let finished = shared.finished_jobs.load(Ordering::Relaxed);
+        let stuck = finished == finished_before;
+        finished_before = finished;
         {
             let mut state = shared.lock_state();
-            let patience = if shared.calls_block() { BLOCKING_JOB_WAIT } else { FAST_JOB_WAIT };
-            let waiting = state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= patience).count();
+            let waiting = if stuck || shared.calls_block() {
+                state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= WATCHDOG_TICK).count()
+            } else {
+                0
+            };
             // Threads already awake and out of a job will take some of them.
             let needed = waiting.saturating_sub(state.running - state.in_job);
             if needed > 0 {

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::config::HttpConfig;
 use crate::error::RequestError;
 use crate::http::body::{BodyDecoder, Decoded};
+use crate::http::buffers;
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
 use crate::http::router::Router;
@@ -187,6 +188,9 @@ impl<S: Socket> Connection<'_, S> {
                 }
                 deadline = Some(Instant::now() + self.handler.config.timeouts.header);
             }
+            if self.read_buf.capacity() == 0 {
+                self.read_buf = buffers::read_buffer();
+            }
             self.read_buf.reserve(READ_CHUNK);
             let deadline = deadline.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now);
             match tokio::time::timeout_at(deadline, self.socket.read_buf(&mut self.read_buf)).await {
@@ -210,8 +214,7 @@ impl<S: Socket> Connection<'_, S> {
         if self.shutdown.is_shutting_down() && !fresh {
             return Ok(false);
         }
-        self.read_buf = BytesMut::new();
-        self.write_buf = Vec::new();
+        buffers::give_back(std::mem::take(&mut self.read_buf), std::mem::take(&mut self.write_buf));
         let timeouts = &self.handler.config.timeouts;
         let idle_limit = if fresh { timeouts.header } else { timeouts.keepalive };
         let socket = &self.socket;
@@ -227,6 +230,9 @@ impl<S: Socket> Connection<'_, S> {
 
     async fn serve(&mut self, head: RequestHead) -> Result<After, ConnError> {
         let started = Instant::now();
+        if self.write_buf.capacity() == 0 {
+            self.write_buf = buffers::write_buffer();
+        }
         let mut after = if head.keep_alive && !self.shutdown.is_shutting_down() { After::KeepAlive } else { After::Close };
         let mut body = BodyDecoder::new(head.framing, self.handler.config.limits.max_body_size);
         if body.declared_remaining().is_some_and(|n| n > self.handler.config.limits.max_body_size) {

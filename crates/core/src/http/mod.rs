@@ -6,6 +6,7 @@
 //! Date header.
 
 pub mod body;
+mod buffers;
 pub mod conn;
 pub mod date;
 pub mod request;

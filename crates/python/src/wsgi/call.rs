@@ -208,7 +208,10 @@ impl CallShared {
                 return close_iterable(py, result);
             }
         };
-        close_iterable(py, result);
+        // A plain list or tuple has no close(); asking would raise (and format) an AttributeError.
+        if !(result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>()) {
+            close_iterable(py, result);
+        }
         if let Err(error) = start.get().send_head(Some(body.len() as u64), Wake::WithBatch) {
             return self.fail(py, Some(start.get()), error, "sending the response");
         }

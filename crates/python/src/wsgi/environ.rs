@@ -51,6 +51,8 @@ pub struct Template {
     http10: Py<PyString>,
     http11: Py<PyString>,
     script_name: String,
+    /// The last client address as a str: most requests come from one proxy or a few clients.
+    last_remote_addr: std::sync::Mutex<Option<(std::net::IpAddr, Py<PyString>)>>,
 }
 
 impl Template {
@@ -73,7 +75,22 @@ impl Template {
             http10: PyString::intern(py, "HTTP/1.0").unbind(),
             http11: PyString::intern(py, "HTTP/1.1").unbind(),
             script_name: root_path.to_string(),
+            last_remote_addr: std::sync::Mutex::new(None),
         })
+    }
+}
+
+impl Template {
+    fn remote_addr<'py>(&self, py: Python<'py>, ip: std::net::IpAddr) -> Bound<'py, PyString> {
+        let mut last = self.last_remote_addr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &*last {
+            Some((cached, text)) if *cached == ip => text.bind(py).clone(),
+            _ => {
+                let text = PyString::new(py, &ip.to_string());
+                *last = Some((ip, text.clone().unbind()));
+                text
+            }
+        }
     }
 }
 
@@ -119,7 +136,7 @@ pub fn build<'py>(
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol.bind(py))?;
     match peer {
         Peer::Tcp(addr) => {
-            environ.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
+            environ.set_item(intern!(py, "REMOTE_ADDR"), template.remote_addr(py, addr.ip()))?;
             environ.set_item(intern!(py, "REMOTE_PORT"), itoa::Buffer::new().format(addr.port()))?;
         }
         Peer::Unix => {

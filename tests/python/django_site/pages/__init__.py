@@ -1,0 +1,1 @@
+"""The one app of the test Django project: a template page and a CSRF-protected form."""
