@@ -223,11 +223,15 @@ impl CallShared {
     }
 
     /// A wsgi.file_wrapper around a regular file: sent with sendfile, closed when sent.
-    fn send_file(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, file: FileBody) {
-        let length = file.len;
-        if let Err(error) = start.get().send_head(Some(length), Wake::WithBatch) {
-            self.fail(py, Some(start.get()), error, "sending the response");
-            return close_iterable(py, result);
+    fn send_file(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, mut file: FileBody) {
+        match start.get().send_head(Some(file.len), Wake::WithBatch) {
+            // PEP 3333: a file_wrapper response stops at the application's Content-Length.
+            Ok(Some(declared)) => file.len = file.len.min(declared),
+            Ok(None) => {}
+            Err(error) => {
+                self.fail(py, Some(start.get()), error, "sending the response");
+                return close_iterable(py, result);
+            }
         }
         self.finish(Response::CloseWhenDone(result.clone().unbind()));
         self.push(AppEvent::File(file), Wake::WithBatch);

@@ -47,11 +47,12 @@ impl StartResponse {
     }
 
     /// Queues the head if it has not gone yet; `body_length` is the whole body's length when
-    /// known. Fails if the application never called start_response.
-    pub fn send_head(&self, body_length: Option<u64>, when: Wake) -> PyResult<()> {
+    /// known. Returns the Content-Length the head declares. Fails if the application never
+    /// called start_response.
+    pub fn send_head(&self, body_length: Option<u64>, when: Wake) -> PyResult<Option<u64>> {
         let mut state = self.lock();
         if state.sent {
-            return Ok(());
+            return Ok(None);
         }
         let Some(mut head) = state.pending.take() else {
             return Err(PyRuntimeError::new_err("the application did not call start_response before sending a body"));
@@ -61,8 +62,9 @@ impl StartResponse {
         }
         state.sent = true;
         drop(state);
+        let declared = head.content_length;
         self.call.push(AppEvent::Head(head), when);
-        Ok(())
+        Ok(declared)
     }
 }
 
