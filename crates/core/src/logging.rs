@@ -24,6 +24,8 @@ const ACCESS_BUFFER_LIMIT: usize = 32 * 1024;
 
 /// The pid shown on each line; refreshed in each worker after fork.
 static PID: AtomicU32 = AtomicU32::new(0);
+/// Whether INFO lines (and so access lines) are logged at all.
+static INFO_ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Where lines go, set once by [`init`].
 static SINK: OnceLock<Sink> = OnceLock::new();
 
@@ -66,6 +68,7 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
     if SINK.set(sink).is_err() {
         return Ok(()); // already initialised (tests, or a second call): keep the first
     }
+    INFO_ENABLED.store(matches!(config.level, LogLevel::Debug | LogLevel::Info), Ordering::Relaxed);
     let level = match config.level {
         LogLevel::Debug => Level::DEBUG,
         LogLevel::Info => Level::INFO,
@@ -81,6 +84,57 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
 }
 
 /// Re-reads the process id; call in a freshly forked worker.
+/// Appends one access line (`time INFO [pid] ` + what `write_rest` appends + newline) to the access
+/// buffer, written out at least once a second by [`flush`].
+///
+/// Access lines bypass `tracing`: formatting a tracing event (field visitor, RFC 3339 time,
+/// a `format!` of the request line) cost about 1.5 µs per request, 13% of a WSGI hello-world
+/// request; this costs a clock read and a few copies.
+pub fn access_line(write_rest: impl FnOnce(&mut Vec<u8>)) {
+    if !INFO_ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(sink) = SINK.get() else {
+        return;
+    };
+    let full = {
+        let mut buffer = lock(&sink.access_buffer);
+        append_time(&mut buffer);
+        buffer.extend_from_slice(b" INFO [");
+        buffer.extend_from_slice(itoa::Buffer::new().format(PID.load(Ordering::Relaxed)).as_bytes());
+        buffer.extend_from_slice(b"] ");
+        write_rest(&mut buffer);
+        buffer.push(b'\n');
+        buffer.len() >= ACCESS_BUFFER_LIMIT
+    };
+    if full {
+        sink.flush_access();
+    }
+}
+
+/// `2026-11-23T08:40:01.123Z`, the seconds part formatted once per second.
+fn append_time(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let (seconds, millis) = (now.as_secs(), now.subsec_millis());
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != seconds {
+            let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+            // "2026-11-23T08:40:01Z" without the Z.
+            let text = humantime::format_rfc3339_seconds(whole).to_string();
+            *cached = (seconds, text.trim_end_matches('Z').to_string());
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+    out.push(b'.');
+    out.extend_from_slice(&[b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8]);
+    out.push(b'Z');
+}
+
 pub fn refresh_pid() {
     PID.store(std::process::id(), Ordering::Relaxed);
 }

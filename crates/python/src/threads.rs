@@ -37,12 +37,11 @@ pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
 /// How often the watchdog looks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
-/// A job that takes longer than this (wall time) counts as slow.
-const SLOW_JOB: Duration = Duration::from_millis(1);
+/// A job during which the watchdog ticked this often (at least one whole tick: about 1 ms of wall
+/// time) counts as slow. Ticks, not clock reads: the hot path reads no clock.
+const SLOW_JOB_TICKS: u64 = 2;
 /// Slow jobs among the last eight that mark the application as blocking.
 const SLOW_JOBS_TO_BLOCK: u32 = 3;
-/// Collected wake-ups older than this are delivered before the next job of a batch starts.
-const COMPLETION_DELAY: Duration = Duration::from_micros(100);
 /// A thread idle this long exits (one always stays).
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// The watchdog sleeps for good after this many ticks with nothing to do.
@@ -63,10 +62,13 @@ struct Shared {
     slow_jobs: AtomicU32,
     /// Jobs finished, ever (the watchdog's measure of progress).
     finished_jobs: AtomicU64,
+    /// Watchdog ticks so far: the pool's clock.
+    ticks: AtomicU64,
 }
 
 struct State {
-    queue: VecDeque<(Job, Instant)>,
+    /// Jobs with the tick they were queued at.
+    queue: VecDeque<(Job, u64)>,
     /// Sleeping threads, the most recently active last.
     idle: Vec<Arc<Sleeper>>,
     /// Threads awake: running a job or about to look at the queue.
@@ -84,8 +86,8 @@ struct State {
 /// Wakers of connections whose call has something for them, delivered in one go.
 struct Completions {
     wakers: Vec<Waker>,
-    /// When the oldest of `wakers` was added.
-    since: Option<Instant>,
+    /// The tick the oldest of `wakers` was added at.
+    since: Option<u64>,
     /// The loop's dispatcher task.
     dispatcher: Option<Waker>,
 }
@@ -122,6 +124,7 @@ impl Pool {
             max_threads,
             slow_jobs: AtomicU32::new(0),
             finished_jobs: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
         Pool { shared }
@@ -130,7 +133,7 @@ impl Pool {
     /// Queues a job. Called on the event loop.
     pub fn submit(&self, job: Job) {
         let mut state = self.shared.lock_state();
-        state.queue.push_back((job, Instant::now()));
+        state.queue.push_back((job, self.shared.now()));
         if self.shared.calls_block() {
             // A thread for every job that no awake, job-free thread will take.
             let spare = state.running - state.in_job;
@@ -171,7 +174,8 @@ impl Pool {
             Wake::Now => waker.wake(),
             Wake::WithBatch => {
                 let mut completions = self.shared.lock_completions();
-                completions.since.get_or_insert_with(Instant::now);
+                let now = self.shared.now();
+                completions.since.get_or_insert(now);
                 completions.wakers.push(waker);
             }
         }
@@ -187,14 +191,18 @@ impl Shared {
         self.completions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn now(&self) -> u64 {
+        self.ticks.load(Ordering::Relaxed)
+    }
+
     fn calls_block(&self) -> bool {
         (self.slow_jobs.load(Ordering::Relaxed) & 0xFF).count_ones() >= SLOW_JOBS_TO_BLOCK
     }
 
-    fn record_job_time(&self, took: Duration) {
+    fn record_job_time(&self, ticks: u64) {
         // Racing updates may lose a bit; the history only needs to be roughly right.
         let history = self.slow_jobs.load(Ordering::Relaxed);
-        self.slow_jobs.store((history << 1) | u32::from(took >= SLOW_JOB), Ordering::Relaxed);
+        self.slow_jobs.store((history << 1) | u32::from(ticks >= SLOW_JOB_TICKS), Ordering::Relaxed);
         self.finished_jobs.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -261,13 +269,14 @@ impl Shared {
         Python::attach(|py| loop {
             let mut finished_one = false;
             while let Some(job) = self.next_job(finished_one, &sleeper) {
-                self.deliver_completions(Some(COMPLETION_DELAY));
-                let started = Instant::now();
+                // Results of earlier jobs wait at most about a tick for the batch to end.
+                self.deliver_completions(Some(1));
+                let started = self.now();
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");
                 }
-                self.record_job_time(started.elapsed());
+                self.record_job_time(self.now() - started);
                 finished_one = true;
             }
             self.deliver_completions(None);
@@ -302,14 +311,14 @@ impl Shared {
         }
     }
 
-    /// Wakes the loop's dispatcher if wake-ups are collected (and older than `min_age`, if given).
-    fn deliver_completions(&self, min_age: Option<Duration>) {
+    /// Wakes the loop's dispatcher if wake-ups are collected (and at least `min_ticks` old, if given).
+    fn deliver_completions(&self, min_ticks: Option<u64>) {
         let dispatcher = {
             let mut completions = self.lock_completions();
-            let due = match (completions.since, min_age) {
+            let due = match (completions.since, min_ticks) {
                 (None, _) => false,
                 (Some(_), None) => true,
-                (Some(since), Some(age)) => since.elapsed() >= age,
+                (Some(since), Some(age)) => self.now() - since >= age,
             };
             if !due {
                 return;
@@ -349,13 +358,15 @@ fn watchdog(shared: Arc<Shared>) {
     let mut finished_before = 0;
     loop {
         std::thread::park_timeout(WATCHDOG_TICK);
+        let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         let finished = shared.finished_jobs.load(Ordering::Relaxed);
         let stuck = finished == finished_before;
         finished_before = finished;
         {
             let mut state = shared.lock_state();
             let waiting = if stuck || shared.calls_block() {
-                state.queue.iter().take_while(|(_, queued)| queued.elapsed() >= WATCHDOG_TICK).count()
+                // Queued two ticks ago or earlier: waited at least one whole tick.
+                state.queue.iter().take_while(|&&(_, queued)| now - queued >= 2).count()
             } else {
                 0
             };
@@ -373,7 +384,7 @@ fn watchdog(shared: Arc<Shared>) {
                 state.watchdog_asleep = true;
             }
         }
-        shared.deliver_completions(Some(WATCHDOG_TICK));
+        shared.deliver_completions(Some(2));
         if quiet_ticks >= WATCHDOG_QUIET_TICKS {
             quiet_ticks = 0;
             // Until `submit` unparks it (a stale unpark only costs one extra tick).

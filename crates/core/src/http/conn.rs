@@ -23,7 +23,7 @@ use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
 use crate::http::router::Router;
 use crate::http::sendfile::{send_all_with_more, send_file};
-use crate::logging::ACCESS_TARGET;
+use crate::logging;
 use crate::server::ConnectionHandler;
 use crate::service::Service;
 use crate::shutdown::ShutdownWatch;
@@ -261,15 +261,7 @@ impl<S: Socket> Connection<'_, S> {
         let sent = self.write_response(routed.response, head.method == Method::Head, after == After::KeepAlive).await?;
         self.requests_served += 1;
         if self.handler.config.access_log {
-            tracing::info!(
-                target: ACCESS_TARGET,
-                "{} \"{} {} {}\" {status} {sent} {}us",
-                self.peer,
-                head.method_str(),
-                head.target(),
-                head.version_str(),
-                started.elapsed().as_micros()
-            );
+            log_access(self.peer, &head.request_line(), status, sent, started);
         }
         Ok(after)
     }
@@ -353,7 +345,7 @@ impl<S: Socket> Connection<'_, S> {
         let response = Response::error_page(status);
         if let Ok(sent) = self.write_response(response, false, false).await {
             if self.handler.config.access_log {
-                tracing::info!(target: ACCESS_TARGET, "{} \"-\" {status} {sent} 0us", self.peer);
+                log_access(self.peer, b"-", status, sent, Instant::now());
             }
             self.linger_close().await;
         }
@@ -377,6 +369,24 @@ impl<S: Socket> Connection<'_, S> {
             }
         }
     }
+}
+
+/// One access-log line: `127.0.0.1 "GET / HTTP/1.1" 200 13 42us`.
+fn log_access(peer: Peer, request_line: &[u8], status: u16, sent: u64, started: Instant) {
+    use std::io::Write;
+    logging::access_line(|out| {
+        let _ = write!(out, "{peer}");
+        out.extend_from_slice(b" \"");
+        out.extend_from_slice(request_line);
+        out.extend_from_slice(b"\" ");
+        let mut number = itoa::Buffer::new();
+        out.extend_from_slice(number.format(status).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(number.format(sent).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(number.format(started.elapsed().as_micros()).as_bytes());
+        out.extend_from_slice(b"us");
+    });
 }
 
 #[cfg(test)]

@@ -100,6 +100,15 @@ impl RequestHead {
         self.headers.iter().map(|&(name, value)| (self.str_of(name), self.bytes_of(value)))
     }
 
+    /// The request line as received ("GET /path HTTP/1.1"), sharing the head's memory.
+    pub fn request_line(&self) -> Bytes {
+        let start = self.method_span.start as usize;
+        let line = &self.bytes[start..];
+        let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+        let end = if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end };
+        self.bytes.slice(start..start + end)
+    }
+
     pub fn version_str(&self) -> &'static str {
         match self.version {
             Version::Http10 => "HTTP/1.0",

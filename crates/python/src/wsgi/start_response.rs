@@ -141,56 +141,53 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
         has_server: false,
         has_date: false,
     };
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(list) = headers.cast::<pyo3::types::PyList>() {
-        list.iter().collect()
-    } else {
+    let Ok(list) = headers.cast::<pyo3::types::PyList>() else {
         return Err(PyTypeError::new_err(format!("headers must be a list, not {}", type_name(headers))));
     };
-    for item in items {
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", item.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+    for item in list.iter() {
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
+            let shown = item.repr().map(|r| r.to_string()).unwrap_or_default();
+            PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {shown}"))
+        })?;
         let name = pair.get_item(0)?;
         let value = pair.get_item(1)?;
         let name = name
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("header name must be a str, not {}", type_name(&name))))?
-            .to_cow()?
-            .to_string();
+            .to_cow()?;
         let value = value
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("value of header {name} must be a str, not {}", type_name(&value))))?
-            .to_cow()?
-            .to_string();
+            .to_cow()?;
         check_header(&name, &value)?;
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
-            "content-length" => {
-                let length = value
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|_| value.trim().bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or_else(|| PyValueError::new_err(format!("Content-Length {value:?} is not a number")))?;
-                if head.length_in_headers && head.content_length != Some(length) {
+        if name.eq_ignore_ascii_case("content-length") {
+            let digits = value.trim();
+            let length = digits
+                .parse::<u64>()
+                .ok()
+                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| PyValueError::new_err(format!("Content-Length {value:?} is not a number")))?;
+            if head.length_in_headers {
+                if head.content_length != Some(length) {
                     return Err(PyValueError::new_err("conflicting Content-Length headers"));
                 }
-                if head.length_in_headers {
-                    continue;
-                }
-                head.content_length = Some(length);
-                head.length_in_headers = true;
+                continue;
             }
-            "server" => head.has_server = true,
-            "date" => head.has_date = true,
-            _ => {}
+            head.content_length = Some(length);
+            head.length_in_headers = true;
+        } else if name.eq_ignore_ascii_case("server") {
+            head.has_server = true;
+        } else if name.eq_ignore_ascii_case("date") {
+            head.has_date = true;
         }
         head.header_lines.extend_from_slice(name.as_bytes());
         head.header_lines.extend_from_slice(b": ");
-        // Latin-1 per PEP 3333: each char is one byte.
-        head.header_lines.extend(value.chars().map(|c| c as u32 as u8));
+        if value.is_ascii() {
+            head.header_lines.extend_from_slice(value.as_bytes());
+        } else {
+            // Latin-1 per PEP 3333: each char is one byte (check_header refused anything above U+00FF).
+            head.header_lines.extend(value.chars().map(|c| c as u32 as u8));
+        }
         head.header_lines.extend_from_slice(b"\r\n");
     }
     Ok(head)

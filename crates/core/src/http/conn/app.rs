@@ -20,7 +20,6 @@ use crate::http::date;
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{status_has_body, FileBody, SERVER_NAME};
 use crate::http::sendfile::{send_all_with_more, send_file};
-use crate::logging::ACCESS_TARGET;
 use crate::service::{AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest};
 use crate::socket::Socket;
 
@@ -66,11 +65,7 @@ impl<S: Socket> Connection<'_, S> {
         let is_head = head.method == Method::Head;
         let http11 = head.version == Version::Http11;
         let expect_continue = head.expect_continue;
-        let request_line = self
-            .handler
-            .config
-            .access_log
-            .then(|| format!("{} {} {}", head.method_str(), head.target(), head.version_str()));
+        let request_line = self.handler.config.access_log.then(|| head.request_line());
         let content_length = match head.framing {
             BodyFraming::Length(n) => Some(n),
             _ => None,
@@ -203,14 +198,7 @@ impl<S: Socket> Connection<'_, S> {
         }
         self.requests_served += 1;
         if let Some(request_line) = request_line {
-            tracing::info!(
-                target: ACCESS_TARGET,
-                "{} \"{request_line}\" {} {} {}us",
-                self.peer,
-                progress.status,
-                progress.sent,
-                started.elapsed().as_micros()
-            );
+            super::log_access(self.peer, &request_line, progress.status, progress.sent, started);
         }
         Ok(after)
     }
