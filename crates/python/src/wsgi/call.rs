@@ -48,6 +48,8 @@ struct CallState {
     response: Response,
     /// The connection gave up: stop iterating, close, and drop further events.
     cancelled: bool,
+    /// A `write()` waits on `drained` (notifying costs a syscall, so only then).
+    writer_waiting: bool,
 }
 
 /// Where the response iterable is.
@@ -81,6 +83,7 @@ impl CallShared {
                 queued_bytes: 0,
                 response: Response::InJob,
                 cancelled: false,
+                writer_waiting: false,
             }),
             drained: Condvar::new(),
         }
@@ -117,8 +120,10 @@ impl CallShared {
     pub fn wait_until_drained(&self) -> bool {
         let mut state = self.lock();
         while state.queued_bytes > RUN_BUDGET && !state.cancelled {
+            state.writer_waiting = true;
             state = self.drained.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        state.writer_waiting = false;
         !state.cancelled
     }
 
@@ -352,7 +357,7 @@ impl ServiceCall for WsgiCall {
         if let Some(event) = state.events.pop_front() {
             if let AppEvent::Data(bytes) = &event {
                 state.queued_bytes -= bytes.len();
-                if state.queued_bytes <= RUN_BUDGET {
+                if state.writer_waiting && state.queued_bytes <= RUN_BUDGET {
                     self.shared.drained.notify_all();
                 }
             }
@@ -382,6 +387,7 @@ impl Drop for WsgiCall {
         // Pending body-read replies are dropped too, so an application blocked on one wakes up.
         state.events.clear();
         state.waker = None;
+        let writer_waiting = state.writer_waiting;
         let to_close = match std::mem::replace(&mut state.response, Response::Done) {
             Response::Parked(stream) => Some(stream.iterable),
             Response::CloseWhenDone(iterable) => Some(iterable),
@@ -391,7 +397,9 @@ impl Drop for WsgiCall {
             }
         };
         drop(state);
-        self.shared.drained.notify_all();
+        if writer_waiting {
+            self.shared.drained.notify_all();
+        }
         if let Some(iterable) = to_close {
             self.shared.wsgi.pool().submit(Box::new(move |py| close_iterable(py, iterable.bind(py))));
         }
