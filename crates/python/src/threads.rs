@@ -280,8 +280,12 @@ impl Shared {
                 self.record_job_time(self.now() - started);
                 finished_one = true;
             }
-            self.deliver_completions(None);
-            if !py.detach(|| self.sleep(&sleeper)) {
+            // Interpreter released first: the event loop, once woken, may preempt this thread,
+            // and must not find the lock still held by it.
+            if !py.detach(|| {
+                self.deliver_completions(None);
+                self.sleep(&sleeper)
+            }) {
                 return;
             }
         });

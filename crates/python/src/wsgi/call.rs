@@ -28,6 +28,9 @@ use crate::threads::Wake;
 
 /// Body bytes one job may hand to the connection before it must wait for them to be written.
 const RUN_BUDGET: usize = 256 * 1024;
+/// Bodies at least this large are handed to the connection without a copy (the connection holds
+/// a reference to the Python bytes object instead); smaller ones are cheaper to copy.
+const SHARE_FROM: usize = 4 * 1024;
 /// The short body of a 500 answer.
 const ERROR_BODY: &[u8] = b"Internal Server Error\n";
 
@@ -189,7 +192,7 @@ impl CallShared {
     fn send_whole(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, items: Vec<Bound<'_, PyAny>>) {
         let body = if let [single] = items.as_slice() {
             match single.cast::<PyBytes>() {
-                Ok(bytes) => Ok(Bytes::copy_from_slice(bytes.as_bytes())),
+                Ok(bytes) => Ok(body_bytes(bytes)),
                 Err(_) => Err(not_bytes(single)),
             }
         } else {
@@ -285,11 +288,11 @@ impl CallShared {
                     return close_iterable(py, stream.iterable.bind(py));
                 }
                 Some(Ok(chunk)) => {
-                    let Ok(bytes) = chunk.cast::<PyBytes>() else {
+                    let Ok(chunk_bytes) = chunk.cast::<PyBytes>() else {
                         self.fail(py, Some(stream.start.get()), not_bytes(&chunk), "iterating the response");
                         return close_iterable(py, stream.iterable.bind(py));
                     };
-                    let bytes = bytes.as_bytes();
+                    let bytes = chunk_bytes.as_bytes();
                     if bytes.is_empty() {
                         continue;
                     }
@@ -299,7 +302,7 @@ impl CallShared {
                     }
                     stream.produced = true;
                     sent += bytes.len();
-                    self.push(AppEvent::Data(Bytes::copy_from_slice(bytes)), Wake::Now);
+                    self.push(AppEvent::Data(body_bytes(chunk_bytes)), Wake::Now);
                 }
             }
         }
@@ -326,6 +329,35 @@ impl CallShared {
             self.push(AppEvent::End, Wake::WithBatch);
         }
         self.finish(Response::Done);
+    }
+}
+
+/// A `bytes` object's content for the connection: copied when small, shared when large.
+pub fn body_bytes(bytes: &Bound<'_, PyBytes>) -> Bytes {
+    let data = bytes.as_bytes();
+    if data.len() < SHARE_FROM {
+        return Bytes::copy_from_slice(data);
+    }
+    Bytes::from_owner(SharedPyBytes { ptr: data.as_ptr(), len: data.len(), _object: bytes.clone().unbind() })
+}
+
+/// Keeps a Python bytes object alive while the connection sends its content.
+struct SharedPyBytes {
+    ptr: *const u8,
+    len: usize,
+    /// Released through pyo3's deferred reference counting when dropped without the interpreter.
+    _object: Py<PyBytes>,
+}
+
+// SAFETY: a bytes object is immutable and its buffer lives as long as the object, which
+// `_object` keeps alive; reading it needs no interpreter lock.
+unsafe impl Send for SharedPyBytes {}
+unsafe impl Sync for SharedPyBytes {}
+
+impl AsRef<[u8]> for SharedPyBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: see the Send impl: the pointer and length came from the live, immutable object.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 

@@ -28,16 +28,15 @@ pub struct Input {
 }
 
 struct InputState {
-    /// Received and not yet read by the application.
-    buffer: BytesMut,
+    /// Received and not yet read by the application (the prefetched body is used as is).
+    buffer: Bytes,
     /// The connection has said the body is over.
     at_end: bool,
 }
 
 impl Input {
     pub fn new(call: Arc<CallShared>, body: RequestBody) -> Self {
-        let buffer = BytesMut::from(body.prefetched);
-        Input { call, state: Mutex::new(InputState { buffer, at_end: body.complete }) }
+        Input { call, state: Mutex::new(InputState { buffer: body.prefetched, at_end: body.complete }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, InputState> {
@@ -65,7 +64,14 @@ impl Input {
             state.at_end = true;
             return Ok(false);
         }
-        state.buffer.extend_from_slice(&piece);
+        if state.buffer.is_empty() {
+            state.buffer = piece;
+        } else {
+            let mut joined = BytesMut::with_capacity(state.buffer.len() + piece.len());
+            joined.extend_from_slice(&state.buffer);
+            joined.extend_from_slice(&piece);
+            state.buffer = joined.freeze();
+        }
         Ok(true)
     }
 
@@ -78,7 +84,7 @@ impl Input {
                 let enough = size.is_some_and(|n| state.buffer.len() >= n);
                 if enough || state.at_end {
                     let n = size.map_or(state.buffer.len(), |n| n.min(state.buffer.len()));
-                    return Ok(state.buffer.split_to(n).freeze());
+                    return Ok(state.buffer.split_to(n));
                 }
             }
             let missing = size.map_or(REFILL, |n| n - self.lock().buffer.len());
@@ -102,7 +108,7 @@ impl Input {
                     (None, _) => None,
                 };
                 if let Some(cut) = cut {
-                    return Ok(state.buffer.split_to(cut).freeze());
+                    return Ok(state.buffer.split_to(cut));
                 }
                 searched = state.buffer.len();
             }

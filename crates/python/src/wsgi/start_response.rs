@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
@@ -110,7 +109,7 @@ impl StartResponse {
         if bytes.as_bytes().is_empty() {
             return Ok(());
         }
-        if !self.call.push(AppEvent::Data(Bytes::copy_from_slice(bytes.as_bytes())), Wake::Now) {
+        if !self.call.push(AppEvent::Data(super::call::body_bytes(bytes)), Wake::Now) {
             return Err(PyOSError::new_err("the client disconnected"));
         }
         let call = self.call.clone();
