@@ -2,6 +2,7 @@
 
 mod support;
 
+mod app_flags;
 mod concurrency;
 mod http_basics;
 mod http_protocol;
