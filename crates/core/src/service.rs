@@ -87,7 +87,7 @@ impl std::fmt::Display for BodyReadError {
 pub struct ResponseHead {
     pub status: u16,
     /// The reason phrase the application chose ("OK" in "200 OK").
-    pub reason: String,
+    pub reason: std::borrow::Cow<'static, str>,
     /// The application's header lines, each `Name: value\r\n`, already checked for syntax,
     /// CR/LF injection and hop-by-hop fields.
     pub header_lines: Vec<u8>,

@@ -143,9 +143,20 @@ pub fn build<'py>(
             environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
         }
     }
-    let (server_name, server_port) = server_name_and_port(head, local_addr);
-    environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, server_name.as_bytes())?)?;
-    environ.set_item(intern!(py, "SERVER_PORT"), server_port)?;
+    match server_name_and_port(head) {
+        Some((name, port)) => {
+            environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, name.as_bytes())?)?;
+            environ.set_item(intern!(py, "SERVER_PORT"), latin1(py, port.as_bytes())?)?;
+        }
+        None => {
+            let (name, port) = match local_addr {
+                Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
+                None => ("localhost".to_string(), "80".to_string()),
+            };
+            environ.set_item(intern!(py, "SERVER_NAME"), name)?;
+            environ.set_item(intern!(py, "SERVER_PORT"), port)?;
+        }
+    }
     environ.set_item(intern!(py, "wsgi.input"), Py::new(py, input)?)?;
 
     let mut key = Vec::with_capacity(64);
@@ -190,21 +201,14 @@ fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     }
 }
 
-/// SERVER_NAME and SERVER_PORT: from the Host header, else the address the client connected to.
-fn server_name_and_port(head: &RequestHead, local_addr: Option<SocketAddr>) -> (String, String) {
-    if let Some(host) = head.header("host").and_then(|h| std::str::from_utf8(h).ok()) {
-        let host = host.trim();
-        // "[::1]:8000", "example.com:8000", "example.com"
-        let (name, port) = match host.rfind(':') {
-            Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
-            _ => (host, "80"),
-        };
-        if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() {
-            return (name.to_string(), port.to_string());
-        }
-    }
-    match local_addr {
-        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-        None => ("localhost".to_string(), "80".to_string()),
-    }
+/// SERVER_NAME and SERVER_PORT from the Host header, if it has a usable one (else the caller
+/// uses the address the client connected to).
+fn server_name_and_port(head: &RequestHead) -> Option<(&str, &str)> {
+    let host = std::str::from_utf8(head.header("host")?).ok()?.trim();
+    // "[::1]:8000", "example.com:8000", "example.com"
+    let (name, port) = match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
+        _ => (host, "80"),
+    };
+    (!name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some((name, port))
 }

@@ -129,11 +129,11 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
     let status = status
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?;
-    let status = status.to_cow()?;
-    let (code, reason) = parse_status(&status)?;
+    let status = status.to_str()?;
+    let (code, reason) = parse_status(status)?;
     let mut head = ResponseHead {
         status: code,
-        reason: reason.to_string(),
+        reason: if reason == "OK" { std::borrow::Cow::Borrowed("OK") } else { std::borrow::Cow::Owned(reason.to_string()) },
         header_lines: Vec::with_capacity(128),
         content_length: None,
         length_in_headers: false,
@@ -153,11 +153,11 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
         let name = name
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("header name must be a str, not {}", type_name(&name))))?
-            .to_cow()?;
+            .to_str()?;
         let value = value
             .cast::<PyString>()
             .map_err(|_| PyTypeError::new_err(format!("value of header {name} must be a str, not {}", type_name(&value))))?
-            .to_cow()?;
+            .to_str()?;
         check_header(&name, &value)?;
         if name.eq_ignore_ascii_case("content-length") {
             let digits = value.trim();
