@@ -265,6 +265,8 @@ def test_body_over_max_body_size_gets_413_without_calling_the_app(serve_app, lim
 # --- start_response ------------------------------------------------------------------------------
 
 BAD_KINDS = [
+    "interim-status",
+    "switching-status",
     "short-status",
     "alpha-status",
     "int-status",
@@ -682,3 +684,34 @@ def test_threads_caps_the_concurrent_app_calls(serve_app):
         answers = list(pool.map(one, range(6)))
     assert [answer.body for answer in answers] == [b"slept"] * 6
     assert 1 <= counter(server, token, "peak") <= 2
+
+
+def test_one_read_of_a_large_body_gets_all_of_it(serve_app):
+    """A 16 MiB body read with a single read() arrives whole (and the buffering stays linear)."""
+    server = serve_app(APPS["plain"])
+    body = bytes(range(256)) * (64 * 1024)
+    answer = fetch(server.address, "POST", "/digest", body=body, headers={"Content-Type": "application/octet-stream"})
+    assert answer.status == 200
+    assert answer.body.decode() == f"{len(body)} {hashlib.sha256(body).hexdigest()}"
+
+
+def test_content_length_in_environ_is_the_parsed_number(serve_app):
+    """`Content-Length: 5, 5` is one valid length; the app must see "5", not the raw field."""
+    server = serve_app(APPS["plain"])
+    with RawConnection(server.address) as connection:
+        connection.request("POST", "/echo", headers=[("Content-Length", "5, 5")], body=b"hello")
+        answer = connection.read_response()
+    assert answer.status == 200
+    assert answer.body == b"hello"
+    assert answer.header("X-Content-Length") == "5"
+
+
+def test_an_http10_client_gets_no_100_continue(serve_app):
+    server = serve_app(APPS["plain"])
+    with RawConnection(server.address) as connection:
+        connection.request("POST", "/echo", headers=[("Content-Length", "5"), ("Expect", "100-continue")],
+                           body=b"hello", version="HTTP/1.0")
+        data = connection.read_to_eof()
+    assert data.startswith(b"HTTP/1.1 200"), data[:100]
+    assert b"100 Continue" not in data
+    assert data.endswith(b"hello")

@@ -11,6 +11,7 @@ State shared between requests (close() calls, releases of blocked streams, concu
 in this process under a ``token`` that each test picks, so tests never see each other's records.
 """
 
+import hashlib
 import io
 import json
 import os
@@ -162,6 +163,12 @@ def input_ops(environ, start_response):
     return _json(start_response, results)
 
 
+def digest(environ, start_response):
+    """Plain only: reads the whole body with one read() and answers its length and sha256."""
+    body = environ["wsgi.input"].read()
+    return _text(start_response, f"{len(body)} {hashlib.sha256(body).hexdigest()}")
+
+
 def no_read(environ, start_response):
     """Answers without touching the request body (for Expect: 100-continue)."""
     token = _query(environ).get("token")
@@ -304,6 +311,8 @@ BAD_RESPONSES = {
     "hop-transfer-encoding": ("200 OK", [("Content-Type", "text/plain"), ("Transfer-Encoding", "chunked")]),
     "hop-upgrade": ("200 OK", [("Content-Type", "text/plain"), ("Upgrade", "websocket")]),
     "crlf-value": ("200 OK", [("Content-Type", "text/plain"), ("X-Split", "a\r\nX-Injected: yes")]),
+    "interim-status": ("103 Early Hints", [("Content-Type", "text/plain")]),
+    "switching-status": ("101 Switching Protocols", [("Content-Type", "text/plain")]),
     "lf-value": ("200 OK", [("Content-Type", "text/plain"), ("X-Split", "a\nX-Injected: yes")]),
 }
 
@@ -486,6 +495,7 @@ ROUTES = {
     "/echo": echo,
     "/input": input_ops,
     "/no-read": no_read,
+    "/digest": digest,
     "/counter": counter,
     "/records": records,
     "/stream": stream,

@@ -74,7 +74,7 @@ impl BodyDecoder {
 
     /// True once the whole body has been decoded.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        matches!(self.state, State::Done | State::Length(0))
     }
 
     /// For Content-Length bodies, the bytes still expected; used to reject too-large bodies early.

@@ -180,7 +180,8 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         headers,
         keep_alive: semantics.keep_alive,
         framing: semantics.framing,
-        expect_continue: semantics.expect_continue,
+        // RFC 9110 §10.1.1: an HTTP/1.0 client gets no 1xx, so its expectation is ignored.
+        expect_continue: semantics.expect_continue && version == Version::Http11,
     }))
 }
 

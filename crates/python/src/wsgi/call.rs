@@ -28,6 +28,8 @@ use crate::threads::Wake;
 
 /// Body bytes one job may hand to the connection before it must wait for them to be written.
 const RUN_BUDGET: usize = 256 * 1024;
+/// Likewise in chunks, so a generator of tiny chunks cannot queue a quarter-million events.
+const RUN_CHUNKS: usize = 256;
 /// Bodies at least this large are handed to the connection without a copy (the connection holds
 /// a reference to the Python bytes object instead); smaller ones are cheaper to copy.
 const SHARE_FROM: usize = 4 * 1024;
@@ -37,6 +39,8 @@ const ERROR_BODY: &[u8] = b"Internal Server Error\n";
 /// State shared by the connection (through [`WsgiCall`]) and the jobs of one request.
 pub struct CallShared {
     wsgi: Arc<Wsgi>,
+    /// A HEAD request: an empty body from the app says nothing about the GET body's length.
+    is_head: bool,
     state: Mutex<CallState>,
     /// Signalled when the connection takes body bytes (a blocked `write()` may go on).
     drained: Condvar,
@@ -77,9 +81,10 @@ pub struct Stream {
 }
 
 impl CallShared {
-    pub fn new(wsgi: Arc<Wsgi>) -> Self {
+    pub fn new(wsgi: Arc<Wsgi>, is_head: bool) -> Self {
         CallShared {
             wsgi,
+            is_head,
             state: Mutex::new(CallState {
                 events: VecDeque::new(),
                 waker: None,
@@ -112,6 +117,18 @@ impl CallShared {
             self.wsgi.pool().wake(waker, when);
         }
         true
+    }
+
+    /// The next event for the connection, with the byte accounting a blocked `write()` waits on.
+    fn take_event(&self, state: &mut CallState) -> Option<AppEvent> {
+        let event = state.events.pop_front()?;
+        if let AppEvent::Data(bytes) = &event {
+            state.queued_bytes -= bytes.len();
+            if state.writer_waiting && state.queued_bytes <= RUN_BUDGET {
+                self.drained.notify_all();
+            }
+        }
+        Some(event)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -156,8 +173,9 @@ impl CallShared {
             Ok(start) => start,
             Err(error) => return self.fail(py, None, error, "creating start_response"),
         };
+        let content_length = request.body.content_length;
         let input = Input::new(self.clone(), request.body);
-        let environ = match environ::build(py, &self.wsgi, &request.head, request.peer, request.local_addr, input) {
+        let environ = match environ::build(py, &self.wsgi, &request.head, request.peer, request.local_addr, content_length, input) {
             Ok(environ) => environ,
             Err(error) => return self.fail(py, Some(start.get()), error, "building the environ"),
         };
@@ -220,7 +238,8 @@ impl CallShared {
         if !(result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>()) {
             close_iterable(py, result);
         }
-        if let Err(error) = start.get().send_head(Some(body.len() as u64), Wake::WithBatch) {
+        let counted = (!(self.is_head && body.is_empty())).then_some(body.len() as u64);
+        if let Err(error) = start.get().send_head(counted, Wake::WithBatch) {
             return self.fail(py, Some(start.get()), error, "sending the response");
         }
         if !body.is_empty() {
@@ -257,15 +276,17 @@ impl CallShared {
     /// Iterates a streamed response until it ends, fails, or has sent its budget for this job.
     fn iterate(self: &Arc<Self>, py: Python<'_>, mut stream: Stream) {
         let mut sent = 0;
+        let mut chunks = 0;
         loop {
             if self.is_cancelled() {
                 return close_iterable(py, stream.iterable.bind(py));
             }
-            if sent >= RUN_BUDGET {
+            if sent >= RUN_BUDGET || chunks >= RUN_CHUNKS {
                 match self.park(stream) {
                     Some(back) => {
                         stream = back;
                         sent = 0;
+                        chunks = 0;
                         continue;
                     }
                     None => return,
@@ -276,7 +297,7 @@ impl CallShared {
                 None => {
                     let start = stream.start.get();
                     close_iterable(py, stream.iterable.bind(py));
-                    let empty_length = (!stream.produced).then_some(0);
+                    let empty_length = (!stream.produced && !self.is_head).then_some(0);
                     if let Err(error) = start.send_head(empty_length, Wake::WithBatch) {
                         return self.fail(py, Some(start), error, "ending the response");
                     }
@@ -302,6 +323,7 @@ impl CallShared {
                     }
                     stream.produced = true;
                     sent += bytes.len();
+                    chunks += 1;
                     self.push(AppEvent::Data(body_bytes(chunk_bytes)), Wake::Now);
                 }
             }
@@ -386,13 +408,7 @@ pub struct WsgiCall {
 impl ServiceCall for WsgiCall {
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<AppEvent> {
         let mut state = self.shared.lock();
-        if let Some(event) = state.events.pop_front() {
-            if let AppEvent::Data(bytes) = &event {
-                state.queued_bytes -= bytes.len();
-                if state.writer_waiting && state.queued_bytes <= RUN_BUDGET {
-                    self.shared.drained.notify_all();
-                }
-            }
+        if let Some(event) = self.shared.take_event(&mut state) {
             return Poll::Ready(event);
         }
         if matches!(state.response, Response::Parked(_)) {
@@ -400,7 +416,7 @@ impl ServiceCall for WsgiCall {
                 drop(state);
                 self.shared.submit_resume(stream);
                 state = self.shared.lock();
-                if let Some(event) = state.events.pop_front() {
+                if let Some(event) = self.shared.take_event(&mut state) {
                     return Poll::Ready(event);
                 }
             }

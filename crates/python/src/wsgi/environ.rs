@@ -114,6 +114,7 @@ pub fn build<'py>(
     head: &RequestHead,
     peer: Peer,
     local_addr: Option<SocketAddr>,
+    content_length: Option<u64>,
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
     let template = &wsgi.template;
@@ -136,7 +137,8 @@ pub fn build<'py>(
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol.bind(py))?;
     match peer {
         Peer::Tcp(addr) => {
-            environ.set_item(intern!(py, "REMOTE_ADDR"), template.remote_addr(py, addr.ip()))?;
+            // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d; apps expect a.b.c.d.
+            environ.set_item(intern!(py, "REMOTE_ADDR"), template.remote_addr(py, addr.ip().to_canonical()))?;
             environ.set_item(intern!(py, "REMOTE_PORT"), itoa::Buffer::new().format(addr.port()))?;
         }
         Peer::Unix => {
@@ -162,7 +164,8 @@ pub fn build<'py>(
     let mut key = Vec::with_capacity(64);
     for (name, value) in head.headers() {
         // A name with '_' could pose as another header once '-' becomes '_' (HTTP_X_USER vs X-User).
-        if name.contains('_') {
+        // Content-Length comes from the parsed value below ("5, 5" is a valid field, not a number).
+        if name.contains('_') || name.eq_ignore_ascii_case("content-length") {
             continue;
         }
         let value = latin1(py, value)?;
@@ -185,6 +188,9 @@ pub fn build<'py>(
             }
             None => environ.set_item(key, value)?,
         }
+    }
+    if let Some(length) = content_length {
+        environ.set_item(intern!(py, "CONTENT_LENGTH"), itoa::Buffer::new().format(length))?;
     }
     Ok(environ)
 }

@@ -5,6 +5,9 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
+/// Most text kept while waiting for the end of a line.
+const MAX_PARTIAL: usize = 8 * 1024;
+
 /// `wsgi.errors`: text written here goes to the server log, one log line per line of text.
 #[pyclass(frozen, module = "tern")]
 pub struct ErrorStream {
@@ -24,7 +27,8 @@ impl ErrorStream {
             let line: String = partial.drain(..=end).collect();
             tracing::warn!("wsgi.errors: {}", line.trim_end());
         }
-        if flush && !partial.is_empty() {
+        // Text that never ends its line still goes out (and memory stays bounded).
+        if (flush || partial.len() > MAX_PARTIAL) && !partial.is_empty() {
             tracing::warn!("wsgi.errors: {}", partial.trim_end());
             partial.clear();
         }

@@ -28,15 +28,19 @@ pub struct Input {
 }
 
 struct InputState {
-    /// Received and not yet read by the application (the prefetched body is used as is).
-    buffer: Bytes,
+    /// Received and not yet read: the prefetched body, used as is...
+    front: Bytes,
+    /// ...and what later reads brought, appended with amortised growth (joining each piece to
+    /// everything before it would make one large read quadratic).
+    more: BytesMut,
     /// The connection has said the body is over.
     at_end: bool,
 }
 
 impl Input {
     pub fn new(call: Arc<CallShared>, body: RequestBody) -> Self {
-        Input { call, state: Mutex::new(InputState { buffer: body.prefetched, at_end: body.complete }) }
+        let state = InputState { front: body.prefetched, more: BytesMut::new(), at_end: body.complete };
+        Input { call, state: Mutex::new(state) }
     }
 
     fn lock(&self) -> MutexGuard<'_, InputState> {
@@ -64,14 +68,7 @@ impl Input {
             state.at_end = true;
             return Ok(false);
         }
-        if state.buffer.is_empty() {
-            state.buffer = piece;
-        } else {
-            let mut joined = BytesMut::with_capacity(state.buffer.len() + piece.len());
-            joined.extend_from_slice(&state.buffer);
-            joined.extend_from_slice(&piece);
-            state.buffer = joined.freeze();
-        }
+        state.more.extend_from_slice(&piece);
         Ok(true)
     }
 
@@ -81,13 +78,14 @@ impl Input {
         loop {
             {
                 let mut state = self.lock();
-                let enough = size.is_some_and(|n| state.buffer.len() >= n);
+                let buffered = state.buffered();
+                let enough = size.is_some_and(|n| buffered >= n);
                 if enough || state.at_end {
-                    let n = size.map_or(state.buffer.len(), |n| n.min(state.buffer.len()));
-                    return Ok(state.buffer.split_to(n));
+                    let n = size.map_or(buffered, |n| n.min(buffered));
+                    return Ok(state.split_to(n));
                 }
             }
-            let missing = size.map_or(REFILL, |n| n - self.lock().buffer.len());
+            let missing = size.map_or(REFILL, |n| n.saturating_sub(self.lock().buffered()));
             self.refill(py, missing)?;
         }
     }
@@ -99,21 +97,55 @@ impl Input {
         loop {
             {
                 let mut state = self.lock();
-                let newline = memchr(&state.buffer[searched..]).map(|i| searched + i + 1);
+                let buffered = state.contiguous();
+                // Another thread may have read from this stream while we waited for a refill.
+                searched = searched.min(buffered.len());
+                let newline = memchr(&buffered[searched..]).map(|i| searched + i + 1);
+                let len = buffered.len();
                 let cut = match (newline, limit) {
                     (Some(end), Some(limit)) => Some(end.min(limit)),
                     (Some(end), None) => Some(end),
-                    (None, Some(limit)) if state.buffer.len() >= limit => Some(limit),
-                    (None, _) if state.at_end => Some(state.buffer.len()),
+                    (None, Some(limit)) if len >= limit => Some(limit),
+                    (None, _) if state.at_end => Some(len),
                     (None, _) => None,
                 };
                 if let Some(cut) = cut {
-                    return Ok(state.buffer.split_to(cut));
+                    return Ok(state.split_to(cut));
                 }
-                searched = state.buffer.len();
+                searched = len;
             }
             self.refill(py, REFILL)?;
         }
+    }
+}
+
+impl InputState {
+    fn buffered(&self) -> usize {
+        self.front.len() + self.more.len()
+    }
+
+    /// Everything buffered as one slice (moving the prefetched part in front of the rest once).
+    fn contiguous(&mut self) -> &[u8] {
+        if self.more.is_empty() {
+            return &self.front;
+        }
+        if !self.front.is_empty() {
+            let mut joined = BytesMut::with_capacity(self.buffered());
+            joined.extend_from_slice(&self.front);
+            joined.extend_from_slice(&self.more);
+            self.more = joined;
+            self.front = Bytes::new();
+        }
+        &self.more
+    }
+
+    /// Takes the first `n` buffered bytes (at most what is buffered).
+    fn split_to(&mut self, n: usize) -> Bytes {
+        if self.more.is_empty() {
+            return self.front.split_to(n.min(self.front.len()));
+        }
+        self.contiguous();
+        self.more.split_to(n.min(self.more.len())).freeze()
     }
 }
 

@@ -54,7 +54,8 @@ impl WsgiService {
 
 impl Service for WsgiService {
     fn call(&self, request: ServiceRequest) -> Box<dyn ServiceCall> {
-        let shared = Arc::new(CallShared::new(self.wsgi.clone()));
+        let is_head = request.head.method == tern_core::http::request::Method::Head;
+        let shared = Arc::new(CallShared::new(self.wsgi.clone(), is_head));
         let job_call = shared.clone();
         self.wsgi.pool().submit(Box::new(move |py| job_call.run_app(py, request)));
         Box::new(WsgiCall { shared })

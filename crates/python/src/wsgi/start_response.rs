@@ -203,7 +203,12 @@ fn parse_status(status: &str) -> PyResult<(u16, &str)> {
     if reason.chars().any(|c| c.is_control() && c != '\t') {
         return Err(bad());
     }
-    let code = status[..3].parse().map_err(|_| bad())?;
+    let code: u16 = status[..3].parse().map_err(|_| bad())?;
+    // A 1xx is interim: the client would go on waiting for the real answer (and take the next
+    // request's response for it). 101 needs Upgrade, which is the server's business.
+    if !(200..=599).contains(&code) {
+        return Err(PyValueError::new_err(format!("invalid status {status:?}: a WSGI response needs a final status, 200 to 599")));
+    }
     Ok((code, reason))
 }
 

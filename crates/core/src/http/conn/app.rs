@@ -96,6 +96,11 @@ impl<S: Socket> Connection<'_, S> {
             };
             match event {
                 AppEvent::Head(response) => {
+                    // Answering before the body is read: if what is left of it cannot be skipped
+                    // afterwards, say now that the connection will close (RFC 9112 §9.6).
+                    if !body.is_done() && !can_discard(&body, expect_continue && !progress.continue_sent) {
+                        after = After::LingerAndClose;
+                    }
                     let framing = if is_head || !status_has_body(response.status) {
                         Framing::NoBody
                     } else if let Some(length) = response.content_length {
@@ -154,9 +159,10 @@ impl<S: Socket> Connection<'_, S> {
                 AppEvent::ReadBody { max, reply } => {
                     if expect_continue && !progress.continue_sent && progress.framing.is_none() {
                         self.write_buf.extend_from_slice(CONTINUE);
-                        self.flush().await?;
                         progress.continue_sent = true;
                     }
+                    // What is buffered goes out before we wait on the client (it may wait on us).
+                    self.flush().await?;
                     match self.read_body_piece(&mut body, max).await {
                         Ok(bytes) => {
                             let _ = reply.send(Ok(bytes));
@@ -188,11 +194,13 @@ impl<S: Socket> Connection<'_, S> {
         drop(call);
 
         if !body.is_done() {
-            let small = body.declared_remaining().is_some_and(|n| n <= DISCARD_LIMIT);
-            if after == After::KeepAlive && small && !(expect_continue && !progress.continue_sent) {
+            if after == After::KeepAlive && can_discard(&body, expect_continue && !progress.continue_sent) {
+                // The answer goes out first: the client may not send the rest before it has it.
+                self.flush().await?;
                 self.discard_body(&mut body).await?;
-            } else if after != After::Close {
-                // The client may still be sending (or waiting to send) the body we did not read.
+            } else {
+                // Unread body bytes would make closing reset the connection, and the reset can
+                // destroy the response before the client reads it: drain for a moment first.
                 after = After::LingerAndClose;
             }
         }
@@ -307,6 +315,12 @@ impl<S: Socket> Connection<'_, S> {
             self.peer
         );
     }
+}
+
+/// Whether the rest of an unread body is small enough to read and drop to keep the connection.
+/// Not when the client still waits for `100 Continue`: it would only send the body if asked.
+fn can_discard(body: &BodyDecoder, awaiting_continue: bool) -> bool {
+    !awaiting_continue && body.declared_remaining().is_some_and(|n| n <= DISCARD_LIMIT)
 }
 
 fn append_chunk_size(out: &mut Vec<u8>, size: u64) {
