@@ -29,6 +29,12 @@ pub trait ConnectionHandler: Send + Sync + 'static {
         peer: Peer,
         shutdown: ShutdownWatch,
     ) -> impl Future<Output = ()> + Send;
+
+    /// After the last connection has ended on shutdown: finish work that outlives connections
+    /// (an application's cleanup). The worker bounds it by the grace timeout.
+    fn finish(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Starts one accept loop per listener on the current runtime. They stop when `shutdown` begins;

@@ -24,6 +24,12 @@ use crate::socket::Peer;
 pub trait Service: Send + Sync + 'static {
     /// Starts handling one request. Runs on the worker's event loop, so it must not block.
     fn call(&self, request: ServiceRequest) -> Box<dyn ServiceCall>;
+
+    /// On shutdown, after the last connection ended: completes what the application still has
+    /// to do (for WSGI: `close()` of responses cut short), bounded by the worker's grace timeout.
+    fn finish(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }
 
 /// One request, as the application gets it.

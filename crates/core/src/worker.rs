@@ -40,7 +40,7 @@ pub fn run<H: ConnectionHandler>(
             }
         };
         let mut shutdown = Shutdown::new();
-        if let Err(error) = server::serve(listeners, handler, config.max_connections, &shutdown) {
+        if let Err(error) = server::serve(listeners, handler.clone(), config.max_connections, &shutdown) {
             tracing::error!("cannot accept connections: {error}");
             return 1;
         }
@@ -55,7 +55,11 @@ pub fn run<H: ConnectionHandler>(
         }
         tracing::info!("stopping: finishing in-flight requests (grace {}s)", config.grace_timeout.as_secs());
         shutdown.begin();
-        if tokio::time::timeout(config.grace_timeout, shutdown.drained()).await.is_err() {
+        let drain = async {
+            shutdown.drained().await;
+            handler.finish().await;
+        };
+        if tokio::time::timeout(config.grace_timeout, drain).await.is_err() {
             tracing::warn!("grace timeout reached; closing the remaining connections");
         }
         crate::logging::flush();

@@ -168,6 +168,12 @@ impl Pool {
         }
     }
 
+    /// No job queued or running (all calls and their close() are done).
+    pub fn is_idle(&self) -> bool {
+        let state = self.shared.lock_state();
+        state.queue.is_empty() && state.in_job == 0
+    }
+
     /// Tells the connection behind `waker` that its call has an event, now or with the batch.
     pub fn wake(&self, waker: Waker, when: Wake) {
         match when {

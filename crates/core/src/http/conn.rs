@@ -76,6 +76,12 @@ impl HttpHandler {
 }
 
 impl ConnectionHandler for HttpHandler {
+    async fn finish(&self) {
+        if let Some(service) = &self.service {
+            service.finish().await;
+        }
+    }
+
     async fn handle<S: Socket>(self: Arc<Self>, socket: S, peer: Peer, shutdown: ShutdownWatch) {
         let mut connection = Connection {
             socket,

@@ -60,4 +60,23 @@ impl Service for WsgiService {
         self.wsgi.pool().submit(Box::new(move |py| job_call.run_app(py, request)));
         Box::new(WsgiCall { shared })
     }
+
+    fn finish(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let Some(pool) = self.wsgi.pool.get() else {
+                return;
+            };
+            while !pool.is_idle() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            // The worker leaves with _exit: whatever the app printed must not stay in a buffer.
+            Python::attach(|py| {
+                for stream in ["stdout", "stderr"] {
+                    if let Ok(stream) = py.import("sys").and_then(|sys| sys.getattr(stream)) {
+                        let _ = stream.call_method0("flush");
+                    }
+                }
+            });
+        })
+    }
 }
