@@ -715,3 +715,18 @@ def test_an_http10_client_gets_no_100_continue(serve_app):
     assert data.startswith(b"HTTP/1.1 200"), data[:100]
     assert b"100 Continue" not in data
     assert data.endswith(b"hello")
+
+
+@pytest.mark.parametrize("connection_header", ["close", "keep-alive"])
+def test_a_large_unread_body_does_not_cost_the_client_its_response(serve_app, connection_header):
+    """The app answers without reading 2 MiB of body: the response must arrive whole (no reset
+    from closing with unread bytes), and the connection must not be reused for the body's bytes."""
+    server = serve_app(APPS["plain"])
+    body = b"x" * (2 * 1024 * 1024)
+    with RawConnection(server.address) as connection:
+        connection.request("POST", "/no-read", headers=[("Content-Length", str(len(body))),
+                                                         ("Connection", connection_header)], body=body)
+        answer = connection.read_response()
+        assert answer.status == 200
+        assert answer.body == b"did not read the body"
+        assert answer.header("Connection") == "close"
