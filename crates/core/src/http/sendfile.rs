@@ -76,6 +76,36 @@ pub async fn send_all_with_more<S: Socket>(socket: &S, bytes: &[u8], stall_timeo
     Ok(())
 }
 
+/// Sends `first` then `second` with writev(2), so a large body needs no copy behind its head.
+pub async fn send_vectored<S: Socket>(socket: &S, first: &[u8], second: &[u8], stall_timeout: Duration) -> io::Result<()> {
+    let total = first.len() + second.len();
+    let mut sent = 0;
+    while sent < total {
+        let (a, b) = if sent < first.len() { (&first[sent..], second) } else { (&[][..], &second[sent - first.len()..]) };
+        let result = socket.try_io(Interest::WRITABLE, || {
+            // Built here, not held across an await: raw pointers are not Send.
+            let parts = [
+                libc::iovec { iov_base: a.as_ptr() as *mut _, iov_len: a.len() },
+                libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() },
+            ];
+            // SAFETY: both iovecs describe live slices for the duration of the call.
+            let n = unsafe { libc::writev(socket.as_raw_fd(), parts.as_ptr(), 2) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match result {
+            Ok(n) => sent += n,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => wait_writable(socket, stall_timeout).await?,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
 /// Waits until the socket takes more bytes; a client that reads nothing for `stall_timeout` fails.
 async fn wait_writable<S: Socket>(socket: &S, stall_timeout: Duration) -> io::Result<()> {
     match tokio::time::timeout(stall_timeout, socket.writable()).await {

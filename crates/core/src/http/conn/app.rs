@@ -19,7 +19,7 @@ use crate::http::body::{BodyDecoder, BodyFraming, Decoded};
 use crate::http::date;
 use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{status_has_body, FileBody, SERVER_NAME};
-use crate::http::sendfile::{send_all_with_more, send_file};
+use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
 use crate::service::{AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest};
 use crate::socket::Socket;
 
@@ -28,6 +28,9 @@ const PREFETCH_LIMIT: u64 = 64 * 1024;
 /// When the application ignored the request body, at most this much is read and dropped to keep
 /// the connection open; a larger remainder closes it instead.
 const DISCARD_LIMIT: u64 = 256 * 1024;
+/// Body pieces at least this large are written straight from the application's buffer (with what
+/// is buffered before them, in one writev) instead of being copied behind the head.
+const DIRECT_WRITE: usize = 16 * 1024;
 /// The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -116,7 +119,7 @@ impl<S: Socket> Connection<'_, S> {
                     progress.status = response.status;
                 }
                 AppEvent::Data(bytes) => {
-                    if !self.write_app_body(&mut progress, bytes)? {
+                    if !self.write_app_body(&mut progress, bytes).await? {
                         after = After::Close;
                         break;
                     }
@@ -237,7 +240,7 @@ impl<S: Socket> Connection<'_, S> {
 
     /// Buffers one piece of the body in the response's framing. False: the application sent
     /// more than its Content-Length; what fitted is buffered and the connection must close.
-    fn write_app_body(&mut self, progress: &mut Progress, bytes: Bytes) -> Result<bool, ConnError> {
+    async fn write_app_body(&mut self, progress: &mut Progress, bytes: Bytes) -> Result<bool, ConnError> {
         match progress.framing {
             None => {
                 tracing::error!("application sent body bytes before its head");
@@ -246,7 +249,7 @@ impl<S: Socket> Connection<'_, S> {
             Some(Framing::NoBody) => Ok(true),
             Some(Framing::Length(remaining)) => {
                 let fits = (bytes.len() as u64).min(remaining) as usize;
-                self.write_buf.extend_from_slice(&bytes[..fits]);
+                self.put_body(&bytes[..fits]).await?;
                 progress.sent += fits as u64;
                 progress.framing = Some(Framing::Length(remaining - fits as u64));
                 if fits < bytes.len() {
@@ -258,14 +261,14 @@ impl<S: Socket> Connection<'_, S> {
             Some(Framing::Chunked) => {
                 if !bytes.is_empty() {
                     append_chunk_size(&mut self.write_buf, bytes.len() as u64);
-                    self.write_buf.extend_from_slice(&bytes);
+                    self.put_body(&bytes).await?;
                     self.write_buf.extend_from_slice(b"\r\n");
                     progress.sent += bytes.len() as u64;
                 }
                 Ok(true)
             }
             Some(Framing::UntilClose) => {
-                self.write_buf.extend_from_slice(&bytes);
+                self.put_body(&bytes).await?;
                 progress.sent += bytes.len() as u64;
                 Ok(true)
             }
@@ -307,6 +310,17 @@ impl<S: Socket> Connection<'_, S> {
             self.log_overlong();
         }
         Ok(fits_whole)
+    }
+
+    /// Appends body bytes to the write buffer, or sends a large piece directly after it.
+    async fn put_body(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.len() < DIRECT_WRITE {
+            self.write_buf.extend_from_slice(bytes);
+            return Ok(());
+        }
+        send_vectored(&self.socket, &self.write_buf, bytes, self.handler.config.timeouts.io).await?;
+        self.write_buf.clear();
+        Ok(())
     }
 
     fn log_overlong(&self) {
