@@ -273,9 +273,10 @@ impl Shared {
     fn thread_main(self: Arc<Self>) {
         batch_scheduling();
         let sleeper = Arc::new(Sleeper { thread: std::thread::current(), woken: AtomicBool::new(false) });
+        // The first job was counted for this thread by whoever started it.
+        let mut next = self.next_job(false, &sleeper);
         Python::attach(|py| loop {
-            let mut finished_one = false;
-            while let Some(job) = self.next_job(finished_one, &sleeper) {
+            while let Some(job) = next {
                 // Results of earlier jobs wait at most about a tick for the batch to end.
                 self.deliver_completions(Some(1));
                 let started = self.now();
@@ -284,17 +285,32 @@ impl Shared {
                     tracing::error!("a Python job panicked");
                 }
                 self.record_job_time(self.now() - started);
-                finished_one = true;
+                next = self.next_job(true, &sleeper);
             }
             // Interpreter released first: the event loop, once woken, may preempt this thread,
-            // and must not find the lock still held by it.
-            if !py.detach(|| {
+            // and must not find the lock still held by it. The next job is taken before the lock
+            // is taken back, so a wake-up whose job another thread already ran costs no lock.
+            next = py.detach(|| {
                 self.deliver_completions(None);
-                self.sleep(&sleeper)
-            }) {
+                self.wait_for_job(&sleeper)
+            });
+            if next.is_none() {
                 return;
             }
         });
+    }
+
+    /// Sleeps until woken with a job to run; None: idle long enough to exit.
+    fn wait_for_job(&self, sleeper: &Arc<Sleeper>) -> Option<Job> {
+        loop {
+            if !self.sleep(sleeper) {
+                return None;
+            }
+            // Woken (and counted as running); if the job is gone, this registers as idle again.
+            if let Some(job) = self.next_job(false, sleeper) {
+                return Some(job);
+            }
+        }
     }
 
     /// Sleeps until woken (true) or idle long enough to exit (false).
