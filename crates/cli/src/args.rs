@@ -47,10 +47,20 @@ pub struct ServerArgs {
     #[arg(long, env = "TERN_PORT", default_value_t = tern_core::config::DEFAULT_PORT)]
     pub port: u16,
     /// Listen on HOST:PORT or unix:/path.sock instead of --host/--port; repeatable.
-    #[arg(long = "bind", value_name = "ADDRESS", env = "TERN_BIND", value_delimiter = ',')]
+    #[arg(
+        long = "bind",
+        value_name = "ADDRESS",
+        env = "TERN_BIND",
+        value_delimiter = ','
+    )]
     pub binds: Vec<String>,
     /// Number of worker processes.
-    #[arg(short = 'w', long = "workers", env = "TERN_WORKERS", default_value_t = 1)]
+    #[arg(
+        short = 'w',
+        long = "workers",
+        env = "TERN_WORKERS",
+        default_value_t = 1
+    )]
     pub workers: usize,
     /// Log level.
     #[arg(long = "log", env = "TERN_LOG", default_value = "info", value_parser = ["debug", "info", "warning", "error"])]
@@ -65,7 +75,12 @@ pub struct ServerArgs {
     #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = tern_core::config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Seconds a stopping worker waits for in-flight requests (SIGTERM, SIGHUP).
-    #[arg(long, value_name = "SECONDS", env = "TERN_GRACE_TIMEOUT", default_value = "30")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_GRACE_TIMEOUT",
+        default_value = "30"
+    )]
     pub grace_timeout: f64,
 }
 
@@ -79,22 +94,47 @@ pub struct ServeArgs {
     pub app: Option<String>,
     /// Document root: served at / without an APP, under --static-url with one [default: .
     /// without an APP].
-    #[arg(short = 'r', long = "docroot", value_name = "DOCROOT", env = "TERN_DOCROOT")]
+    #[arg(
+        short = 'r',
+        long = "docroot",
+        value_name = "DOCROOT",
+        env = "TERN_DOCROOT"
+    )]
     pub docroot: Option<PathBuf>,
     /// With an APP: the URL prefix under which DOCROOT is served (by tern, not the app).
-    #[arg(long, value_name = "PREFIX", env = "TERN_STATIC_URL", default_value = "/static/")]
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        env = "TERN_STATIC_URL",
+        default_value = "/static/"
+    )]
     pub static_url: String,
     /// Serve directory DIR under URL PREFIX; repeatable (e.g. --static /media/=uploads).
-    #[arg(long = "static", value_name = "PREFIX=DIR", env = "TERN_STATIC", value_delimiter = ',')]
+    #[arg(
+        long = "static",
+        value_name = "PREFIX=DIR",
+        env = "TERN_STATIC",
+        value_delimiter = ','
+    )]
     pub static_mounts: Vec<String>,
     /// Change to DIR before importing the APP.
     #[arg(long, value_name = "DIR", env = "TERN_CHDIR")]
     pub chdir: Option<PathBuf>,
     /// Put DIR at the front of Python's import path; repeatable.
-    #[arg(long, value_name = "DIR", env = "TERN_PYTHONPATH", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TERN_PYTHONPATH",
+        value_delimiter = ','
+    )]
     pub pythonpath: Vec<PathBuf>,
     /// The URL prefix the APP is mounted at behind a proxy: becomes SCRIPT_NAME.
-    #[arg(long, value_name = "PREFIX", env = "TERN_ROOT_PATH", default_value = "")]
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        env = "TERN_ROOT_PATH",
+        default_value = ""
+    )]
     pub root_path: String,
     /// Most Python threads per worker running APP calls at once (the pool grows and shrinks
     /// with the load up to this cap).
@@ -104,28 +144,63 @@ pub struct ServeArgs {
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,
     /// Seconds a cached small file is served before checking it changed (0: check on every request).
-    #[arg(long, value_name = "SECONDS", env = "TERN_FILE_CACHE_VALIDITY", default_value = "1")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_FILE_CACHE_VALIDITY",
+        default_value = "1"
+    )]
     pub file_cache_validity: f64,
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long, value_name = "SECONDS", env = "TERN_KEEPALIVE_TIMEOUT", default_value = "75")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_KEEPALIVE_TIMEOUT",
+        default_value = "75"
+    )]
     pub keepalive_timeout: f64,
     /// Seconds a client has to send a complete request head.
-    #[arg(long, value_name = "SECONDS", env = "TERN_HEADER_TIMEOUT", default_value = "30")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_HEADER_TIMEOUT",
+        default_value = "30"
+    )]
     pub header_timeout: f64,
     /// Seconds a body read or a response write may make no progress.
-    #[arg(long, value_name = "SECONDS", env = "TERN_IO_TIMEOUT", default_value = "60")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_IO_TIMEOUT",
+        default_value = "60"
+    )]
     pub io_timeout: f64,
     /// Longest request line, in bytes (longer: 414).
-    #[arg(long, value_name = "BYTES", env = "TERN_MAX_REQUEST_LINE", default_value = "8K")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_MAX_REQUEST_LINE",
+        default_value = "8K"
+    )]
     pub max_request_line: String,
     /// Largest request head, in bytes (larger: 431).
-    #[arg(long, value_name = "BYTES", env = "TERN_MAX_HEADER_SIZE", default_value = "32K")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_MAX_HEADER_SIZE",
+        default_value = "32K"
+    )]
     pub max_header_size: String,
     /// Most header fields in a request (more: 431; at most 256).
     #[arg(long, env = "TERN_MAX_HEADERS", default_value_t = tern_core::config::DEFAULT_MAX_HEADERS)]
     pub max_headers: usize,
     /// Largest request body, in bytes (larger: 413).
-    #[arg(long, value_name = "BYTES", env = "TERN_MAX_BODY_SIZE", default_value = "100M")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_MAX_BODY_SIZE",
+        default_value = "100M"
+    )]
     pub max_body_size: String,
 }
 
@@ -135,13 +210,28 @@ pub struct LineServiceArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Longest line accepted, in bytes; a longer one gets an error line and the connection closes.
-    #[arg(long, value_name = "BYTES", env = "TERN_MAX_LINE", default_value = "64K")]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_MAX_LINE",
+        default_value = "64K"
+    )]
     pub max_line: String,
     /// Seconds a connection may stay silent before it is closed.
-    #[arg(long, value_name = "SECONDS", env = "TERN_IDLE_TIMEOUT", default_value = "300")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_IDLE_TIMEOUT",
+        default_value = "300"
+    )]
     pub idle_timeout: f64,
     /// Seconds a write may make no progress (a client that never reads) before closing.
-    #[arg(long, value_name = "SECONDS", env = "TERN_IO_TIMEOUT", default_value = "60")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_IO_TIMEOUT",
+        default_value = "60"
+    )]
     pub io_timeout: f64,
 }
 
@@ -178,10 +268,20 @@ pub struct ClientArgs {
     #[arg(value_name = "HOST:PORT", env = "TERN_TARGET")]
     pub target: String,
     /// Connections to open (all before any message is sent).
-    #[arg(short = 'c', long = "connections", env = "TERN_CONNECTIONS", default_value_t = 100)]
+    #[arg(
+        short = 'c',
+        long = "connections",
+        env = "TERN_CONNECTIONS",
+        default_value_t = 100
+    )]
     pub connections: usize,
     /// Messages per connection, each sent after the previous answer arrived.
-    #[arg(short = 'n', long = "messages", env = "TERN_MESSAGES", default_value_t = 10)]
+    #[arg(
+        short = 'n',
+        long = "messages",
+        env = "TERN_MESSAGES",
+        default_value_t = 10
+    )]
     pub messages: u64,
     /// The message to send.
     #[arg(long, env = "TERN_MESSAGE", default_value = "hello")]
@@ -196,6 +296,11 @@ pub struct ClientArgs {
     #[arg(long, env = "TERN_GREETING_LINES", default_value_t = 0)]
     pub greeting_lines: usize,
     /// Seconds to wait for a connection or an answer before counting it as failed.
-    #[arg(long, value_name = "SECONDS", env = "TERN_TIMEOUT", default_value = "30")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_TIMEOUT",
+        default_value = "30"
+    )]
     pub timeout: f64,
 }

@@ -19,14 +19,20 @@ use tern_core::supervisor::{ForkHooks, NoForkHooks};
 use tern_core::{logging, rlimit, supervisor, worker};
 
 use crate::app_host::{AppHost, AppOptions};
-use crate::args::{ClientArgs, Cli, Command, LineServiceArgs, ServeArgs};
+use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
 use crate::settings;
 use crate::EXIT_USAGE;
 
 pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
     let result = match cli.command {
         Command::Serve(args) => serve(args, app_host),
-        Command::Echo(args) => serve_lines(&args.service, "echo", Echo { prefix: args.prefix }),
+        Command::Echo(args) => serve_lines(
+            &args.service,
+            "echo",
+            Echo {
+                prefix: args.prefix,
+            },
+        ),
         Command::Calc(args) => serve_lines(&args, "calc", Calc),
         Command::Eval(args) => {
             let delay = if args.delay > 0.0 {
@@ -77,9 +83,13 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
         None => None,
     };
     logging::init(&server.log)?;
-    let mut handler = HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
-    let mut parts: Vec<String> =
-        handler.router().roots().map(|(prefix, root)| format!("{prefix} from {}", root.display())).collect();
+    let mut handler =
+        HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
+    let mut parts: Vec<String> = handler
+        .router()
+        .roots()
+        .map(|(prefix, root)| format!("{prefix} from {}", root.display()))
+        .collect();
     let mut fork_hooks: &dyn ForkHooks = &NoForkHooks;
     if let Some((host, options)) = app {
         let service = host.load(&options)?;
@@ -88,15 +98,31 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
         fork_hooks = host;
     }
     let description = parts.join(", ");
-    Ok(start(&server, Arc::new(handler), "http", &description, fork_hooks))
+    Ok(start(
+        &server,
+        Arc::new(handler),
+        "http",
+        &description,
+        fork_hooks,
+    ))
 }
 
-fn serve_lines<P: LineProtocol>(args: &LineServiceArgs, name: &str, protocol: P) -> Result<i32, String> {
+fn serve_lines<P: LineProtocol>(
+    args: &LineServiceArgs,
+    name: &str,
+    protocol: P,
+) -> Result<i32, String> {
     let server = settings::server_config(&args.server)?;
     let config = settings::line_config(args)?;
     logging::init(&server.log)?;
     let handler = LineHandler::new(protocol, config);
-    Ok(start(&server, Arc::new(handler), "tcp", &format!("{name} service"), &NoForkHooks))
+    Ok(start(
+        &server,
+        Arc::new(handler),
+        "tcp",
+        &format!("{name} service"),
+        &NoForkHooks,
+    ))
 }
 
 /// Binds, logs the start-up line, and runs the supervisor and its workers.
@@ -115,7 +141,10 @@ fn start<H: ConnectionHandler>(
             return 1;
         }
     };
-    let addresses: Vec<String> = listeners.iter().map(|l| display_address(scheme, &l.local_addr())).collect();
+    let addresses: Vec<String> = listeners
+        .iter()
+        .map(|l| display_address(scheme, &l.local_addr()))
+        .collect();
     let workers = server.workers;
     tracing::info!(
         "tern {} listening on {} ({what}, {workers} worker{})",
@@ -123,7 +152,8 @@ fn start<H: ConnectionHandler>(
         addresses.join(", "),
         if workers == 1 { "" } else { "s" }
     );
-    let worker_main = |listeners: Vec<Listener>, ready| worker::run(listeners, handler.clone(), server, ready);
+    let worker_main =
+        |listeners: Vec<Listener>, ready| worker::run(listeners, handler.clone(), server, ready);
     supervisor::run(server, listeners, &worker_main, fork_hooks)
 }
 
@@ -139,7 +169,11 @@ fn run_client(args: ClientArgs) -> i32 {
         Ok(timeout) => timeout,
         Err(message) => return usage_error(&message),
     };
-    let duration = match args.duration.map(|d| settings::seconds("duration", d)).transpose() {
+    let duration = match args
+        .duration
+        .map(|d| settings::seconds("duration", d))
+        .transpose()
+    {
         Ok(duration) => duration,
         Err(message) => return usage_error(&message),
     };
@@ -157,7 +191,10 @@ fn run_client(args: ClientArgs) -> i32 {
         greeting_lines: args.greeting_lines,
         timeout,
     });
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("tern: cannot start the event loop: {error}");
@@ -168,7 +205,8 @@ fn run_client(args: ClientArgs) -> i32 {
     let show_progress = std::io::stderr().is_terminal();
     let planned = duration.map_or(config.connections as u64 * config.messages, |_| 0);
     let report = runtime.block_on(async {
-        let progress = show_progress.then(|| tokio::spawn(progress_bar(counters.clone(), planned, duration)));
+        let progress =
+            show_progress.then(|| tokio::spawn(progress_bar(counters.clone(), planned, duration)));
         let report = client::run(config.clone(), counters.clone()).await;
         if let Some(progress) = progress {
             progress.abort();
@@ -206,7 +244,8 @@ async fn progress_bar(counters: Arc<Counters>, planned: u64, duration: Option<Du
             fraction * 100.0,
             counters.connected.load(Ordering::Relaxed),
             answered,
-            counters.failed.load(Ordering::Relaxed) + counters.connect_failed.load(Ordering::Relaxed),
+            counters.failed.load(Ordering::Relaxed)
+                + counters.connect_failed.load(Ordering::Relaxed),
         );
     }
 }
@@ -214,9 +253,19 @@ async fn progress_bar(counters: Arc<Counters>, planned: u64, duration: Option<Du
 fn print_report(config: &ClientConfig, report: &Report) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("target: {}", config.target);
-    println!("connections: {} opened, {} failed", report.connected, report.connect_failed);
-    println!("messages: {} sent, {} answered, {} failed", report.sent, report.answered, report.failed);
-    println!("throughput: {:.1} messages/s over {:.3} s", report.messages_per_second(), report.elapsed.as_secs_f64());
+    println!(
+        "connections: {} opened, {} failed",
+        report.connected, report.connect_failed
+    );
+    println!(
+        "messages: {} sent, {} answered, {} failed",
+        report.sent, report.answered, report.failed
+    );
+    println!(
+        "throughput: {:.1} messages/s over {:.3} s",
+        report.messages_per_second(),
+        report.elapsed.as_secs_f64()
+    );
     println!(
         "latency: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         ms(report.percentile(50.0)),

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use tern_core::config::{HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, ServerConfig, StaticMount};
+use tern_core::config::{
+    HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, ServerConfig,
+    StaticMount,
+};
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
 
@@ -13,17 +16,28 @@ use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 pub fn parse_size(flag: &str, text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
     let lower = trimmed.to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(digits_end);
     let multiplier: u64 = match unit.trim() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)")),
+        _ => {
+            return Err(format!(
+                "--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)"
+            ))
+        }
     };
-    let value: u64 = digits.parse().map_err(|_| format!("--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)"))?;
-    value.checked_mul(multiplier).filter(|&v| v > 0).ok_or_else(|| format!("--{flag}: '{text}' is out of range"))
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("--{flag}: '{text}' is not a size (examples: 8192, 64K, 100M)"))?;
+    value
+        .checked_mul(multiplier)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("--{flag}: '{text}' is out of range"))
 }
 
 /// A positive, finite number of seconds.
@@ -31,7 +45,9 @@ pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
     if value.is_finite() && value > 0.0 && value < 1e9 {
         Ok(Duration::from_secs_f64(value))
     } else {
-        Err(format!("--{flag}: {value} is not a positive number of seconds"))
+        Err(format!(
+            "--{flag}: {value} is not a positive number of seconds"
+        ))
     }
 }
 
@@ -39,7 +55,10 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
     let binds = if args.binds.is_empty() {
         vec![BindAddr::from_host_port(&args.host, args.port)?]
     } else {
-        args.binds.iter().map(|b| BindAddr::parse(b)).collect::<Result<Vec<_>, _>>()?
+        args.binds
+            .iter()
+            .map(|b| BindAddr::parse(b))
+            .collect::<Result<Vec<_>, _>>()?
     };
     if args.workers == 0 {
         return Err("-w/--workers must be at least 1".into());
@@ -47,19 +66,26 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
     if args.max_connections == 0 {
         return Err("--max-connections must be at least 1".into());
     }
-    let level = LogLevel::parse(&args.log).ok_or_else(|| format!("--log: unknown level '{}'", args.log))?;
+    let level =
+        LogLevel::parse(&args.log).ok_or_else(|| format!("--log: unknown level '{}'", args.log))?;
     Ok(ServerConfig {
         binds,
         workers: args.workers,
         max_connections: args.max_connections,
         grace_timeout: seconds("grace-timeout", args.grace_timeout)?,
-        log: LogConfig { level, file: args.logfile.clone(), access_log: !args.no_access_log },
+        log: LogConfig {
+            level,
+            file: args.logfile.clone(),
+            access_log: !args.no_access_log,
+        },
     })
 }
 
 pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
     if args.max_headers == 0 || args.max_headers > MAX_HEADERS_CAP {
-        return Err(format!("--max-headers must be between 1 and {MAX_HEADERS_CAP}"));
+        return Err(format!(
+            "--max-headers must be between 1 and {MAX_HEADERS_CAP}"
+        ));
     }
     let limits = HttpLimits {
         max_request_line: parse_size("max-request-line", &args.max_request_line)? as usize,
@@ -80,7 +106,13 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         return Err("--file-cache-validity must be a number of seconds, 0 or more".into());
     }
     let file_cache_validity = Duration::from_secs_f64(args.file_cache_validity);
-    Ok(HttpConfig { limits, timeouts, mounts, access_log: !args.server.no_access_log, file_cache_validity })
+    Ok(HttpConfig {
+        limits,
+        timeouts,
+        mounts,
+        access_log: !args.server.no_access_log,
+        file_cache_validity,
+    })
 }
 
 /// The static mounts: DOCROOT at / (no APP) or at --static-url, plus every --static PREFIX=DIR.
@@ -92,19 +124,38 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
         (None, Some(_)) => None,
     };
     if let Some(root) = docroot {
-        let prefix = if args.app.is_some() { url_prefix("static-url", &args.static_url)? } else { "/".into() };
-        mounts.push(StaticMount { prefix, root, list_dirs: args.list_dirs });
+        let prefix = if args.app.is_some() {
+            url_prefix("static-url", &args.static_url)?
+        } else {
+            "/".into()
+        };
+        mounts.push(StaticMount {
+            prefix,
+            root,
+            list_dirs: args.list_dirs,
+        });
     }
     for mount in &args.static_mounts {
-        let (prefix, dir) = mount
-            .split_once('=')
-            .ok_or_else(|| format!("--static: '{mount}' is not PREFIX=DIR (example: /media/=uploads)"))?;
-        mounts.push(StaticMount { prefix: url_prefix("static", prefix)?, root: dir.into(), list_dirs: args.list_dirs });
+        let (prefix, dir) = mount.split_once('=').ok_or_else(|| {
+            format!("--static: '{mount}' is not PREFIX=DIR (example: /media/=uploads)")
+        })?;
+        mounts.push(StaticMount {
+            prefix: url_prefix("static", prefix)?,
+            root: dir.into(),
+            list_dirs: args.list_dirs,
+        });
     }
     for mount in &mounts {
         if !mount.root.is_dir() {
-            let flag = if mount.prefix == "/" || args.docroot.as_ref() == Some(&mount.root) { "-r/--docroot" } else { "--static" };
-            return Err(format!("{flag}: {} is not a directory", mount.root.display()));
+            let flag = if mount.prefix == "/" || args.docroot.as_ref() == Some(&mount.root) {
+                "-r/--docroot"
+            } else {
+                "--static"
+            };
+            return Err(format!(
+                "{flag}: {} is not a directory",
+                mount.root.display()
+            ));
         }
     }
     Ok(mounts)
@@ -112,10 +163,19 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
 
 /// A URL prefix as the router wants it: starting and ending with '/'.
 fn url_prefix(flag: &str, text: &str) -> Result<String, String> {
-    if !text.starts_with('/') || text.contains(['?', '#', ' ']) || text.split('/').any(|s| s == "..") {
-        return Err(format!("--{flag}: '{text}' is not a URL path prefix (example: /static/)"));
+    if !text.starts_with('/')
+        || text.contains(['?', '#', ' '])
+        || text.split('/').any(|s| s == "..")
+    {
+        return Err(format!(
+            "--{flag}: '{text}' is not a URL path prefix (example: /static/)"
+        ));
     }
-    Ok(if text.ends_with('/') { text.to_string() } else { format!("{text}/") })
+    Ok(if text.ends_with('/') {
+        text.to_string()
+    } else {
+        format!("{text}/")
+    })
 }
 
 /// A --root-path: empty, or a path starting with '/' and not ending with one.
@@ -124,7 +184,9 @@ pub fn root_path(text: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     if !text.starts_with('/') || text.contains(['?', '#', ' ']) {
-        return Err(format!("--root-path: '{text}' is not a URL path (example: /app)"));
+        return Err(format!(
+            "--root-path: '{text}' is not a URL path (example: /app)"
+        ));
     }
     Ok(text.trim_end_matches('/').to_string())
 }

@@ -7,8 +7,14 @@ use std::process::Command;
 use crate::support::{get, Server, Site};
 
 fn tern(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tern")).args(args).output().expect("run tern");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    let output = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(args)
+        .output()
+        .expect("run tern");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -16,7 +22,10 @@ fn an_app_needs_the_python_package_and_says_so_in_one_line() {
     let (code, stderr) = tern(&["serve", "myproject.wsgi:application", "--port", "0"]);
     assert_eq!(code, Some(2), "stderr: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("pip install"), "says how to get a tern that runs Python apps: {stderr}");
+    assert!(
+        stderr.contains("pip install"),
+        "says how to get a tern that runs Python apps: {stderr}"
+    );
 }
 
 #[test]
@@ -24,7 +33,13 @@ fn a_static_mount_needs_prefix_and_directory() {
     let (code, stderr) = tern(&["serve", "--static", "no-equals-sign", "--port", "0"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("PREFIX=DIR"), "{stderr}");
-    let (code, stderr) = tern(&["serve", "--static", "/media/=/definitely/not/here", "--port", "0"]);
+    let (code, stderr) = tern(&[
+        "serve",
+        "--static",
+        "/media/=/definitely/not/here",
+        "--port",
+        "0",
+    ]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("is not a directory"), "{stderr}");
     let (code, stderr) = tern(&["serve", "--static", "media=/tmp", "--port", "0"]);
@@ -38,7 +53,13 @@ fn extra_static_mounts_serve_beside_the_docroot_and_the_longest_prefix_wins() {
     site.file("index.html", b"root");
     let media = Site::new();
     media.file("a.txt", b"from media");
-    let server = Server::start(&["serve", "-r", &site.root_str(), "--static", &format!("/media/={}", media.root_str())]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--static",
+        &format!("/media/={}", media.root_str()),
+    ]);
     assert_eq!(get(server.addr, "/").body, b"root");
     assert_eq!(get(server.addr, "/media/a.txt").body, b"from media");
     assert_eq!(get(server.addr, "/media/missing.txt").status, 404);

@@ -12,7 +12,10 @@ use crate::support::{connect, get, read_response, Server, Site, PATIENCE};
 
 /// Raises this test process's soft descriptor limit to its hard limit; returns the new limit.
 fn raise_own_fd_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
@@ -23,8 +26,13 @@ fn raise_own_fd_limit() -> u64 {
 }
 
 /// Sends one GET on an open connection and checks the 200 answer, leaving the connection open.
-async fn request_on(stream: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> std::io::Result<()> {
-    stream.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await?;
+async fn request_on(
+    stream: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+) -> std::io::Result<()> {
+    stream
+        .get_mut()
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await?;
     let mut content_length = None;
     let mut status_ok = false;
     loop {
@@ -55,35 +63,51 @@ async fn request_on(stream: &mut tokio::io::BufReader<tokio::net::TcpStream>) ->
 fn one_worker_holds_ten_thousand_keepalive_connections() {
     const CLIENTS: usize = 10_000;
     let limit = raise_own_fd_limit();
-    assert!(limit as usize > CLIENTS + 100, "this machine allows only {limit} descriptors per process");
+    assert!(
+        limit as usize > CLIENTS + 100,
+        "this machine allows only {limit} descriptors per process"
+    );
     let site = Site::new();
     site.file("index.html", b"ok");
     let server = Server::start(&["serve", "-r", &site.root_str(), "--no-access-log"]);
     let addr = server.addr;
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let mut connections = Vec::with_capacity(CLIENTS);
         for _ in 0..CLIENTS {
-            let stream = tokio::time::timeout(PATIENCE, tokio::net::TcpStream::connect(addr)).await.unwrap().unwrap();
+            let stream = tokio::time::timeout(PATIENCE, tokio::net::TcpStream::connect(addr))
+                .await
+                .unwrap()
+                .unwrap();
             connections.push(tokio::io::BufReader::new(stream));
         }
         // Every connection makes one request and stays open (keep-alive).
         let mut first = Vec::new();
         for mut connection in connections {
             first.push(tokio::spawn(async move {
-                tokio::time::timeout(Duration::from_secs(120), request_on(&mut connection)).await??;
+                tokio::time::timeout(Duration::from_secs(120), request_on(&mut connection))
+                    .await??;
                 Ok::<_, std::io::Error>(connection)
             }));
         }
         let mut open = Vec::new();
         for task in first {
-            open.push(task.await.unwrap().expect("each of the 10,000 clients is served"));
+            open.push(
+                task.await
+                    .unwrap()
+                    .expect("each of the 10,000 clients is served"),
+            );
         }
         assert_eq!(open.len(), CLIENTS);
 
         // With all of them held open, a fresh client is still served.
-        let fresh = tokio::task::spawn_blocking(move || get(addr, "/")).await.unwrap();
+        let fresh = tokio::task::spawn_blocking(move || get(addr, "/"))
+            .await
+            .unwrap();
         assert_eq!(fresh.status, 200);
 
         // And every held connection is still alive for a second request.
@@ -95,7 +119,9 @@ fn one_worker_holds_ten_thousand_keepalive_connections() {
         }
         let mut served = 0;
         for task in second {
-            task.await.unwrap().expect("second request on a kept-alive connection");
+            task.await
+                .unwrap()
+                .expect("second request on a kept-alive connection");
             served += 1;
         }
         assert_eq!(served, CLIENTS);
@@ -108,11 +134,17 @@ fn running_out_of_descriptors_backs_off_and_recovers() {
     site.file("index.html", b"ok");
     // Start the server with a hard limit of 64 descriptors, so a few dozen clients exhaust it.
     let mut command = Command::new(env!("CARGO_BIN_EXE_tern"));
-    command.args(["serve", "-r", &site.root_str(), "--port", "0"]).stdin(Stdio::null()).stderr(Stdio::piped());
+    command
+        .args(["serve", "-r", &site.root_str(), "--port", "0"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe; it runs in the child between fork and exec.
     unsafe {
         command.pre_exec(|| {
-            let limit = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
             Ok(())
         });
@@ -127,7 +159,9 @@ fn running_out_of_descriptors_backs_off_and_recovers() {
     drop(held);
     // Once the connections are gone, a fresh client is served.
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let response = read_response(&mut BufReader::new(stream), false).unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.body, b"ok");
@@ -140,17 +174,27 @@ fn the_connection_limit_queues_newcomers_until_a_slot_frees() {
     let server = Server::start(&["serve", "-r", &site.root_str(), "--max-connections", "2"]);
     let mut first = connect(server.addr);
     let second = connect(server.addr);
-    first.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut first_reader = BufReader::new(first.try_clone().unwrap());
     assert_eq!(read_response(&mut first_reader, false).unwrap().status, 200);
 
-    // A third client waits in the kernel's queue: its request is not answered yet...
+    // A third client waits in the kernel's queue: its request is not answered yet (meanwhile the
+    // first connection is parked as idle, and still counts)...
     let mut third = connect(server.addr);
-    third.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
-    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut probe = [0u8; 1];
     let waiting = std::io::Read::read(&mut third, &mut probe);
-    assert!(waiting.is_err(), "the third client must wait while two connections are open");
+    assert!(
+        waiting.is_err(),
+        "the third client must wait while two connections are open"
+    );
     // ...until one of the two closes.
     drop(first_reader);
     drop(first);

@@ -25,7 +25,9 @@ impl LineConn {
     fn open(addr: SocketAddr) -> LineConn {
         let stream = connect(addr);
         stream.set_nodelay(true).unwrap();
-        LineConn { reader: BufReader::new(stream) }
+        LineConn {
+            reader: BufReader::new(stream),
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -35,7 +37,9 @@ impl LineConn {
     /// The next line exactly as sent, line ending included.
     fn read_line(&mut self) -> String {
         let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).expect("an answer line in time");
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("an answer line in time");
         String::from_utf8(line).expect("answers are UTF-8")
     }
 
@@ -53,8 +57,14 @@ impl LineConn {
     /// Requires the server to have closed the connection with nothing more to say.
     fn expect_closed(&mut self) {
         let mut rest = Vec::new();
-        self.reader.read_to_end(&mut rest).expect("an orderly close in time");
-        assert_eq!(String::from_utf8_lossy(&rest), "", "nothing after the last answer");
+        self.reader
+            .read_to_end(&mut rest)
+            .expect("an orderly close in time");
+        assert_eq!(
+            String::from_utf8_lossy(&rest),
+            "",
+            "nothing after the last answer"
+        );
     }
 }
 
@@ -65,7 +75,9 @@ fn transcript(addr: SocketAddr, input: &[u8]) -> String {
     stream.write_all(input).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
     let mut out = Vec::new();
-    stream.read_to_end(&mut out).expect("the server closes in time");
+    stream
+        .read_to_end(&mut out)
+        .expect("the server closes in time");
     String::from_utf8(out).expect("answers are UTF-8")
 }
 
@@ -73,12 +85,17 @@ fn transcript(addr: SocketAddr, input: &[u8]) -> String {
 /// the file-descriptor limit and the ephemeral port range.
 fn heavy_test() -> MutexGuard<'static, ()> {
     static HEAVY: Mutex<()> = Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Raises this process's soft open-file limit to the hard limit; returns the new soft limit.
 fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct on our stack.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
@@ -92,7 +109,11 @@ fn raise_fd_limit() -> u64 {
 
 /// A small tokio runtime for the tests with thousands of connections.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Opens `count` connections (a few hundred attempts at a time) and returns them in order.
@@ -103,8 +124,9 @@ async fn connect_many(addr: SocketAddr, count: usize) -> Vec<tokio::net::TcpStre
         let slots = slots.clone();
         tasks.spawn(async move {
             let _slot = slots.acquire_owned().await.unwrap();
-            let stream =
-                tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connection {index}: {e}"));
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .unwrap_or_else(|e| panic!("connection {index}: {e}"));
             (index, stream)
         });
     }
@@ -122,10 +144,21 @@ async fn ask_all(streams: Vec<tokio::net::TcpStream>, lines: Vec<String>) -> Vec
     for (index, (stream, line)) in streams.into_iter().zip(lines).enumerate() {
         tasks.spawn(async move {
             let mut stream = tokio::io::BufReader::new(stream);
-            stream.get_mut().write_all(line.as_bytes()).await.unwrap_or_else(|e| panic!("send on {index}: {e}"));
+            stream
+                .get_mut()
+                .write_all(line.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("send on {index}: {e}"));
             let mut answer = Vec::new();
-            stream.read_until(b'\n', &mut answer).await.unwrap_or_else(|e| panic!("answer on {index}: {e}"));
-            (index, String::from_utf8(answer).expect("answers are UTF-8"), stream)
+            stream
+                .read_until(b'\n', &mut answer)
+                .await
+                .unwrap_or_else(|e| panic!("answer on {index}: {e}"));
+            (
+                index,
+                String::from_utf8(answer).expect("answers are UTF-8"),
+                stream,
+            )
         });
     }
     let mut answers = vec![String::new(); tasks.len()];
@@ -169,28 +202,48 @@ fn run_client(args: &[&str]) -> (i32, String) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("tern client {args:?} did not finish; stderr:\n{}", err.join().unwrap());
+            panic!(
+                "tern client {args:?} did not finish; stderr:\n{}",
+                err.join().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let stdout = out.join().unwrap();
     let stderr = err.join().unwrap();
-    let code = status.code().unwrap_or_else(|| panic!("tern client was killed ({status}); stderr:\n{stderr}"));
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("tern client was killed ({status}); stderr:\n{stderr}"));
     (code, stdout)
 }
 
 /// The stdout line starting with `prefix`.
 fn summary_line<'a>(stdout: &'a str, prefix: &str) -> &'a str {
-    stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
+    stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{stdout}"))
 }
 
 /// Checks the summary of a run in which every message was answered as expected.
 fn assert_clean_run(code: i32, stdout: &str, connections: u64, messages: u64) {
-    assert_eq!(summary_line(stdout, "connections: "), format!("connections: {connections} opened, 0 failed"));
+    assert_eq!(
+        summary_line(stdout, "connections: "),
+        format!("connections: {connections} opened, 0 failed")
+    );
     let total = connections * messages;
-    assert_eq!(summary_line(stdout, "messages: "), format!("messages: {total} sent, {total} answered, 0 failed"));
-    assert!(summary_line(stdout, "latency: ").starts_with("latency: p50 "), "{stdout}");
-    assert!(summary_line(stdout, "throughput: ").len() > "throughput: ".len(), "{stdout}");
+    assert_eq!(
+        summary_line(stdout, "messages: "),
+        format!("messages: {total} sent, {total} answered, 0 failed")
+    );
+    assert!(
+        summary_line(stdout, "latency: ").starts_with("latency: p50 "),
+        "{stdout}"
+    );
+    assert!(
+        summary_line(stdout, "throughput: ").len() > "throughput: ".len(),
+        "{stdout}"
+    );
     assert_eq!(code, 0, "exit status of a clean run; stdout:\n{stdout}");
 }
 
@@ -229,7 +282,11 @@ fn decimal_product(numbers: &[String]) -> String {
         }
         product = result;
     }
-    let magnitude: String = product.iter().rev().map(|d| char::from(b'0' + *d as u8)).collect();
+    let magnitude: String = product
+        .iter()
+        .rev()
+        .map(|d| char::from(b'0' + *d as u8))
+        .collect();
     if negative && magnitude != "0" {
         format!("-{magnitude}")
     } else {
@@ -245,7 +302,10 @@ fn decimal_product(numbers: &[String]) -> String {
 fn echo_sends_every_line_back_with_crlf_whichever_ending_it_came_with() {
     let server = Server::start(&["echo"]);
     assert_eq!(
-        transcript(server.addr, b"hello\nworld\r\n\n\r\n  spaced out  \nh\xc3\xa9llo \xe2\x9c\x93\r\n"),
+        transcript(
+            server.addr,
+            b"hello\nworld\r\n\n\r\n  spaced out  \nh\xc3\xa9llo \xe2\x9c\x93\r\n"
+        ),
         "hello\r\nworld\r\n\r\n\r\n  spaced out  \r\nh\u{e9}llo \u{2713}\r\n"
     );
 }
@@ -272,7 +332,10 @@ fn echo_answers_each_line_as_soon_as_it_is_complete() {
 #[test]
 fn echo_puts_the_prefix_before_every_line() {
     let server = Server::start(&["echo", "--prefix", "GOT:"]);
-    assert_eq!(transcript(server.addr, b"hi\nthere\r\n\n"), "GOT:hi\r\nGOT:there\r\nGOT:\r\n");
+    assert_eq!(
+        transcript(server.addr, b"hi\nthere\r\n\n"),
+        "GOT:hi\r\nGOT:there\r\nGOT:\r\n"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,7 +371,10 @@ fn calc_sums_by_default_and_switches_modes_on_request() {
         "<switching to sum mode>",
         "Sum of input numbers: 0",
     ];
-    assert_eq!(transcript(server.addr, input.as_bytes()), expected.map(|l| format!("{l}\r\n")).concat());
+    assert_eq!(
+        transcript(server.addr, input.as_bytes()),
+        expected.map(|l| format!("{l}\r\n")).concat()
+    );
 }
 
 #[test]
@@ -342,7 +408,10 @@ fn calc_product_of_forty_twenty_digit_numbers_is_exact() {
     let mut state: u128 = 0x2545_F491_4F6C_DD1D;
     let numbers: Vec<String> = (0..40)
         .map(|i| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) % (1 << 100);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                % (1 << 100);
             let magnitude = 10u128.pow(19) + state % (9 * 10u128.pow(19));
             assert_eq!(magnitude.to_string().len(), 20);
             if i % 13 == 5 {
@@ -353,13 +422,25 @@ fn calc_product_of_forty_twenty_digit_numbers_is_exact() {
         })
         .collect();
     let expected = decimal_product(&numbers);
-    assert!(expected.starts_with('-') && expected.len() > 760, "three negative factors, ~780 digits: {expected}");
+    assert!(
+        expected.starts_with('-') && expected.len() > 760,
+        "three negative factors, ~780 digits: {expected}"
+    );
     let server = Server::start(&["calc"]);
     let mut conn = LineConn::open(server.addr);
     conn.expect(WELCOME);
     conn.ask("product", "<switching to product mode>");
-    conn.ask(&numbers.join(" , "), &format!("Product of input numbers: {expected}"));
-    conn.ask(&numbers[..2].join(","), &format!("Product of input numbers: {}", decimal_product(&numbers[..2])));
+    conn.ask(
+        &numbers.join(" , "),
+        &format!("Product of input numbers: {expected}"),
+    );
+    conn.ask(
+        &numbers[..2].join(","),
+        &format!(
+            "Product of input numbers: {}",
+            decimal_product(&numbers[..2])
+        ),
+    );
 }
 
 #[test]
@@ -368,8 +449,14 @@ fn calc_sums_are_exact_beyond_64_bits() {
     let mut conn = LineConn::open(server.addr);
     conn.expect(WELCOME);
     let big = "9".repeat(50);
-    conn.ask(&format!("{big},1"), &format!("Sum of input numbers: 1{}", "0".repeat(50)));
-    conn.ask(&format!("-{big}, -1"), &format!("Sum of input numbers: -1{}", "0".repeat(50)));
+    conn.ask(
+        &format!("{big},1"),
+        &format!("Sum of input numbers: 1{}", "0".repeat(50)),
+    );
+    conn.ask(
+        &format!("-{big}, -1"),
+        &format!("Sum of input numbers: -1{}", "0".repeat(50)),
+    );
     conn.ask(
         "18446744073709551615, 18446744073709551615, 1",
         &format!("Sum of input numbers: {}", 2 * u128::from(u64::MAX) + 1),
@@ -381,8 +468,10 @@ fn calc_rejects_anything_but_comma_separated_integers() {
     let server = Server::start(&["calc"]);
     let mut conn = LineConn::open(server.addr);
     conn.expect(WELCOME);
-    let not_integer_lists =
-        ["hello", "1,,2", "1,2,", ",1", "", "   ", "1.5", "1 2", "1;2", "0x10", "1e3", "- 1", "--1", "Sum", "quit now"];
+    let not_integer_lists = [
+        "hello", "1,,2", "1,2,", ",1", "", "   ", "1.5", "1 2", "1;2", "0x10", "1e3", "- 1", "--1",
+        "Sum", "quit now",
+    ];
     for line in not_integer_lists {
         conn.ask(line, CALC_ERROR);
     }
@@ -424,7 +513,10 @@ fn eval_follows_python_arithmetic() {
         ("1/4", "0.25"),
         ("4/2", "2.0"),
         ("0.1+0.2", "0.30000000000000004"),
-        ("2**200", "1606938044258990275541962092341162602522202993782792835301376"),
+        (
+            "2**200",
+            "1606938044258990275541962092341162602522202993782792835301376",
+        ),
         ("2**200 + 1 - 2**200", "1"),
         ("(1 + 2) * 3", "9"),
         ("2**3**2", "512"),
@@ -461,7 +553,10 @@ fn eval_rejects_letters_and_never_executes_them() {
     let marker = dir.path().join("executed");
     let server = Server::start(&["eval"]);
     let mut conn = LineConn::open(server.addr);
-    conn.ask("__import__('os')", "error: invalid character '_' at column 1");
+    conn.ask(
+        "__import__('os')",
+        "error: invalid character '_' at column 1",
+    );
     conn.ask(
         &format!("__import__('os').system('touch {}')", marker.display()),
         "error: invalid character '_' at column 1",
@@ -491,13 +586,20 @@ fn eval_delay_holds_answers_without_holding_up_other_clients() {
     const DELAY_SECONDS: u64 = 5;
     let _heavy = heavy_test();
     raise_fd_limit();
-    let server = Server::start(&["eval", "--delay", &DELAY_SECONDS.to_string(), "--no-access-log"]);
-    let lines: Vec<String> =
-        (0..CLIENTS).map(|i| format!("{i} * {i} - 1{}", if i % 2 == 0 { "\n" } else { "\r\n" })).collect();
+    let server = Server::start(&[
+        "eval",
+        "--delay",
+        &DELAY_SECONDS.to_string(),
+        "--no-access-log",
+    ]);
+    let lines: Vec<String> = (0..CLIENTS)
+        .map(|i| format!("{i} * {i} - 1{}", if i % 2 == 0 { "\n" } else { "\r\n" }))
+        .collect();
     let answers = runtime().block_on(async {
-        let streams = tokio::time::timeout(Duration::from_secs(60), connect_many(server.addr, CLIENTS))
-            .await
-            .expect("1000 connections opened within 60 s");
+        let streams =
+            tokio::time::timeout(Duration::from_secs(60), connect_many(server.addr, CLIENTS))
+                .await
+                .expect("1000 connections opened within 60 s");
         // One at a time this would take CLIENTS * DELAY_SECONDS = 5000 s; the bound is 60 s.
         tokio::time::timeout(Duration::from_secs(60), ask_all(streams, lines))
             .await
@@ -538,7 +640,17 @@ fn hello_text_flag_sets_the_answer() {
 fn client_reports_a_clean_run_against_echo() {
     let server = Server::start(&["echo", "--prefix", "GOT:"]);
     let addr = server.addr.to_string();
-    let (code, stdout) = run_client(&[&addr, "-c", "5", "-n", "3", "--message", "ping", "--expect", "GOT:ping"]);
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "5",
+        "-n",
+        "3",
+        "--message",
+        "ping",
+        "--expect",
+        "GOT:ping",
+    ]);
     assert_clean_run(code, &stdout, 5, 3);
 }
 
@@ -546,7 +658,15 @@ fn client_reports_a_clean_run_against_echo() {
 fn client_reports_a_clean_run_against_hello() {
     let server = Server::start(&["hello"]);
     let addr = server.addr.to_string();
-    let (code, stdout) = run_client(&[&addr, "-c", "20", "-n", "5", "--expect", "Hello from server!"]);
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "20",
+        "-n",
+        "5",
+        "--expect",
+        "Hello from server!",
+    ]);
     assert_clean_run(code, &stdout, 20, 5);
 }
 
@@ -574,7 +694,17 @@ fn client_skips_the_calc_greeting_and_checks_sums() {
 fn client_reports_a_clean_run_against_eval() {
     let server = Server::start(&["eval"]);
     let addr = server.addr.to_string();
-    let (code, stdout) = run_client(&[&addr, "-c", "8", "-n", "2", "--message", "6*7", "--expect", "42"]);
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "8",
+        "-n",
+        "2",
+        "--message",
+        "6*7",
+        "--expect",
+        "42",
+    ]);
     assert_clean_run(code, &stdout, 8, 2);
 }
 
@@ -582,14 +712,29 @@ fn client_reports_a_clean_run_against_eval() {
 fn client_duration_keeps_sending_until_the_time_is_up() {
     let server = Server::start(&["echo"]);
     let addr = server.addr.to_string();
-    let (code, stdout) = run_client(&[&addr, "-c", "2", "--duration", "1", "--message", "tick", "--expect", "tick"]);
-    assert_eq!(summary_line(&stdout, "connections: "), "connections: 2 opened, 0 failed");
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "2",
+        "--duration",
+        "1",
+        "--message",
+        "tick",
+        "--expect",
+        "tick",
+    ]);
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 2 opened, 0 failed"
+    );
     let counts: Vec<u64> = summary_line(&stdout, "messages: ")
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    let [sent, answered, failed] = counts[..] else { panic!("messages line: {stdout}") };
+    let [sent, answered, failed] = counts[..] else {
+        panic!("messages line: {stdout}")
+    };
     assert!(sent > 0, "{stdout}");
     assert_eq!((answered, failed), (sent, 0), "{stdout}");
     assert!(summary_line(&stdout, "latency: ").starts_with("latency: p50 "));
@@ -602,20 +747,39 @@ fn client_with_a_wrong_expectation_counts_failures_and_exits_1() {
     let server = Server::start(&["hello"]);
     let addr = server.addr.to_string();
     let (code, stdout) = run_client(&[&addr, "-c", "3", "-n", "2", "--expect", "Goodbye"]);
-    assert_eq!(summary_line(&stdout, "connections: "), "connections: 3 opened, 0 failed");
-    assert_eq!(summary_line(&stdout, "messages: "), "messages: 6 sent, 6 answered, 6 failed");
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 3 opened, 0 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "messages: "),
+        "messages: 6 sent, 6 answered, 6 failed"
+    );
     assert_eq!(code, 1, "{stdout}");
 }
 
 #[test]
 fn client_reports_refused_connections_and_exits_1() {
     // A port that was free a moment ago and has nothing listening now.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let target = format!("127.0.0.1:{port}");
     let (code, stdout) = run_client(&[&target, "-c", "3", "-n", "2", "--timeout", "10"]);
-    assert_eq!(summary_line(&stdout, "target: "), format!("target: {target}"));
-    assert_eq!(summary_line(&stdout, "connections: "), "connections: 0 opened, 3 failed");
-    assert!(summary_line(&stdout, "messages: ").starts_with("messages: 0 sent, 0 answered, "), "{stdout}");
+    assert_eq!(
+        summary_line(&stdout, "target: "),
+        format!("target: {target}")
+    );
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 0 opened, 3 failed"
+    );
+    assert!(
+        summary_line(&stdout, "messages: ").starts_with("messages: 0 sent, 0 answered, "),
+        "{stdout}"
+    );
     assert_eq!(code, 1, "{stdout}");
 }
 
@@ -682,7 +846,10 @@ fn invalid_utf8_gets_an_error_line_and_the_connection_goes_on() {
 
 /// Closes `stream` with a reset instead of an orderly close (SO_LINGER with a zero timeout).
 fn close_abruptly(stream: TcpStream) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: setsockopt reads the struct on our stack; the fd is open while `stream` lives.
     let status = unsafe {
         libc::setsockopt(
@@ -704,7 +871,11 @@ fn clients_vanishing_mid_line_do_not_disturb_anyone_else() {
     steady.ask("before", "before");
     for i in 0..60 {
         let mut stream = connect(server.addr);
-        let partial = if i % 3 == 0 { "z".repeat(60_000) } else { format!("half a li{i}") };
+        let partial = if i % 3 == 0 {
+            "z".repeat(60_000)
+        } else {
+            format!("half a li{i}")
+        };
         stream.write_all(partial.as_bytes()).unwrap();
         if i % 2 == 0 {
             close_abruptly(stream);
@@ -739,7 +910,10 @@ fn send_until_the_server_stops_taking_more(stream: &mut TcpStream) {
     let mut total = 0usize;
     let mut refused_in_a_row = 0;
     while refused_in_a_row < 10 {
-        assert!(total < 1 << 30, "the server took 1 GiB from a client that never reads");
+        assert!(
+            total < 1 << 30,
+            "the server took 1 GiB from a client that never reads"
+        );
         match stream.write(block.as_bytes()) {
             Ok(written) => {
                 total += written;
@@ -760,15 +934,25 @@ fn ten_thousand_concurrent_connections_to_one_worker_are_all_answered() {
     const CONNECTIONS: usize = 10_000;
     let _heavy = heavy_test();
     let limit = raise_fd_limit();
-    assert!(limit >= CONNECTIONS as u64 + 1000, "open-file limit {limit} too low for this test");
+    assert!(
+        limit >= CONNECTIONS as u64 + 1000,
+        "open-file limit {limit} too low for this test"
+    );
     let server = Server::start(&["echo", "-w", "1", "--no-access-log"]);
-    let lines: Vec<String> = (0..CONNECTIONS).map(|i| format!("connection {i}\n")).collect();
+    let lines: Vec<String> = (0..CONNECTIONS)
+        .map(|i| format!("connection {i}\n"))
+        .collect();
     let answers = runtime().block_on(async {
         // Every connection is open before the first line is sent.
-        let streams = tokio::time::timeout(Duration::from_secs(120), connect_many(server.addr, CONNECTIONS))
+        let streams = tokio::time::timeout(
+            Duration::from_secs(120),
+            connect_many(server.addr, CONNECTIONS),
+        )
+        .await
+        .expect("10,000 connections opened in time");
+        tokio::time::timeout(Duration::from_secs(120), ask_all(streams, lines))
             .await
-            .expect("10,000 connections opened in time");
-        tokio::time::timeout(Duration::from_secs(120), ask_all(streams, lines)).await.expect("10,000 answers in time")
+            .expect("10,000 answers in time")
     });
     for (i, answer) in answers.iter().enumerate() {
         assert_eq!(*answer, format!("connection {i}\r\n"));

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::support::{
-    connect, exchange, get, get_with, raw_until_close, read_response, status_of, Response, Server, Site, PATIENCE,
+    connect, exchange, get, get_with, raw_until_close, read_response, status_of, Response, Server,
+    Site, PATIENCE,
 };
 
 /// What `secret.txt` just outside the root contains; no response may ever include it.
@@ -40,10 +41,19 @@ fn site_with_secret() -> Site {
 fn assert_refused(addr: SocketAddr, request: &str) {
     let raw = raw_until_close(addr, request.as_bytes());
     let text = String::from_utf8_lossy(&raw);
-    assert!(!text.contains(SECRET), "{request:?} leaked the secret:\n{text}");
-    assert!(!text.contains("root:x:0:0"), "{request:?} leaked /etc/passwd:\n{text}");
+    assert!(
+        !text.contains(SECRET),
+        "{request:?} leaked the secret:\n{text}"
+    );
+    assert!(
+        !text.contains("root:x:0:0"),
+        "{request:?} leaked /etc/passwd:\n{text}"
+    );
     let status = status_of(&raw);
-    assert!(status == 403 || status == 404, "{request:?} got {status}, wanted 403 or 404:\n{text}");
+    assert!(
+        status == 403 || status == 404,
+        "{request:?} got {status}, wanted 403 or 404:\n{text}"
+    );
 }
 
 fn raw_get(target: &str) -> String {
@@ -75,7 +85,9 @@ fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16) {
+            if let Ok(byte) =
+                u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16)
+            {
                 out.push(byte);
                 i += 3;
                 continue;
@@ -120,14 +132,27 @@ fn query_string_and_fragment_are_ignored() {
     site.file("page.html", b"the page");
     site.file("dir/index.html", b"dir index");
     let server = serve(&site);
-    for target in ["/page.html?x=1", "/page.html?a=b&c=%2e%2e/secret", "/page.html#frag", "/page.html?q#frag", "/page.html?"] {
+    for target in [
+        "/page.html?x=1",
+        "/page.html?a=b&c=%2e%2e/secret",
+        "/page.html#frag",
+        "/page.html?q#frag",
+        "/page.html?",
+    ] {
         let response = get(server.addr, target);
         assert_eq!(response.status, 200, "{target}");
         assert_eq!(response.text(), "the page", "{target}");
-        assert_eq!(response.header("content-type"), Some("text/html"), "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/html"),
+            "{target}"
+        );
     }
     let response = get(server.addr, "/dir/?v=2#top");
-    assert_eq!((response.status, response.text().as_str()), (200, "dir index"));
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "dir index")
+    );
 }
 
 #[test]
@@ -137,11 +162,19 @@ fn directory_url_with_slash_serves_its_index_html() {
     site.file("dir/index.html", b"dir index");
     site.file("dir/deeper/index.html", b"deeper index");
     let server = serve(&site);
-    for (target, body) in [("/", "root index"), ("/dir/", "dir index"), ("/dir/deeper/", "deeper index")] {
+    for (target, body) in [
+        ("/", "root index"),
+        ("/dir/", "dir index"),
+        ("/dir/deeper/", "deeper index"),
+    ] {
         let response = get(server.addr, target);
         assert_eq!(response.status, 200, "{target}");
         assert_eq!(response.text(), body, "{target}");
-        assert_eq!(response.header("content-type"), Some("text/html"), "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/html"),
+            "{target}"
+        );
         assert!(response.header("etag").is_some(), "{target}");
     }
 }
@@ -154,8 +187,16 @@ fn directory_without_index_is_404_and_not_listed_by_default() {
     for target in ["/empty-ish/", "/"] {
         let response = get(server.addr, target);
         assert_eq!(response.status, 404, "{target}");
-        assert!(!response.text().contains("some-file-name"), "{target} listed the folder: {}", response.text());
-        assert!(!response.text().contains("empty-ish"), "{target} listed the root: {}", response.text());
+        assert!(
+            !response.text().contains("some-file-name"),
+            "{target} listed the folder: {}",
+            response.text()
+        );
+        assert!(
+            !response.text().contains("empty-ish"),
+            "{target} listed the root: {}",
+            response.text()
+        );
     }
 }
 
@@ -180,11 +221,24 @@ fn list_dirs_gives_an_html_listing_with_escaped_names() {
 
     let response = get(server.addr, "/d/");
     assert_eq!(response.status, 200);
-    assert!(response.header("content-type").unwrap().starts_with("text/html"), "{:?}", response.header("content-type"));
+    assert!(
+        response
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html"),
+        "{:?}",
+        response.header("content-type")
+    );
     let page = response.text();
     assert!(page.contains("plain.txt"), "{page}");
-    assert!(page.contains("&lt;b&gt;bold&lt;b&gt;.txt"), "name not escaped:\n{page}");
-    assert!(!page.contains("<b>"), "raw markup from a file name:\n{page}");
+    assert!(
+        page.contains("&lt;b&gt;bold&lt;b&gt;.txt"),
+        "name not escaped:\n{page}"
+    );
+    assert!(
+        !page.contains("<b>"),
+        "raw markup from a file name:\n{page}"
+    );
     assert!(page.contains("a&amp;amp;b.txt"), "'&' not escaped:\n{page}");
     assert!(page.contains("café.txt"), "{page}");
     // Every link, as a browser reads it, names exactly one entry...
@@ -193,11 +247,20 @@ fn list_dirs_gives_an_html_listing_with_escaped_names() {
     for link in links.iter().filter(|l| l.as_str() != "../") {
         assert!(link.starts_with("./"), "link {link:?} is not relative");
     }
-    let decoded: Vec<String> = links.iter().map(|l| percent_decode(l.trim_start_matches("./"))).collect();
+    let decoded: Vec<String> = links
+        .iter()
+        .map(|l| percent_decode(l.trim_start_matches("./")))
+        .collect();
     for name in names {
-        assert!(decoded.iter().any(|l| l == name), "no link to {name:?}; links: {links:?}\n{page}");
+        assert!(
+            decoded.iter().any(|l| l == name),
+            "no link to {name:?}; links: {links:?}\n{page}"
+        );
     }
-    assert!(decoded.iter().any(|l| l == "child/"), "no link to the sub folder; links: {links:?}");
+    assert!(
+        decoded.iter().any(|l| l == "child/"),
+        "no link to the sub folder; links: {links:?}"
+    );
     // ... and following each file's link gets that file.
     for link in links.iter().filter(|l| !l.ends_with('/')) {
         let response = get(server.addr, &format!("/d/{link}"));
@@ -219,7 +282,13 @@ fn listing_title_escapes_the_requested_path() {
     let response = get(server.addr, "/%3Cimg%20src=x%20onerror=alert(1)%3E/");
     assert_eq!(response.status, 200);
     assert!(!response.text().contains("<img"), "{}", response.text());
-    assert!(response.text().contains("&lt;img src=x onerror=alert(1)&gt;"), "{}", response.text());
+    assert!(
+        response
+            .text()
+            .contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{}",
+        response.text()
+    );
 }
 
 #[test]
@@ -231,7 +300,10 @@ fn file_path_with_trailing_slash_is_404() {
     for target in ["/file.html/", "/dir/inner.txt/", "/file.html%2f"] {
         let response = get(server.addr, target);
         assert_eq!(response.status, 404, "{target}");
-        assert!(!response.text().contains("a file") && !response.text().contains("inner"), "{target}");
+        assert!(
+            !response.text().contains("a file") && !response.text().contains("inner"),
+            "{target}"
+        );
     }
     assert_eq!(get(server.addr, "/file.html").status, 200);
 }
@@ -257,8 +329,14 @@ fn directory_without_slash_redirects_to_the_slash_url_keeping_the_query() {
     // Following the redirect gets the index.
     assert_eq!(get(server.addr, "/dir/?x=1").text(), "dir index");
     // HEAD gets the same redirect.
-    let head = exchange(server.addr, b"HEAD /dir?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    assert_eq!((head.status, head.header("location")), (301, Some("/dir/?x=1")));
+    let head = exchange(
+        server.addr,
+        b"HEAD /dir?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(
+        (head.status, head.header("location")),
+        (301, Some("/dir/?x=1"))
+    );
 }
 
 #[test]
@@ -272,10 +350,19 @@ fn directory_redirect_for_a_double_slash_path_stays_on_this_host() {
         let response = get(server.addr, target);
         assert_eq!(response.status, 301, "{target}");
         let location = response.header("location").unwrap();
-        assert!(location.starts_with('/') && !location.starts_with("//"), "{target} redirected to {location:?}");
-        assert!(location.starts_with("/evil.example/"), "{target} redirected to {location:?}");
+        assert!(
+            location.starts_with('/') && !location.starts_with("//"),
+            "{target} redirected to {location:?}"
+        );
+        assert!(
+            location.starts_with("/evil.example/"),
+            "{target} redirected to {location:?}"
+        );
     }
-    assert_eq!(get(server.addr, "//evil.example?x=1").header("location"), Some("/evil.example/?x=1"));
+    assert_eq!(
+        get(server.addr, "//evil.example?x=1").header("location"),
+        Some("/evil.example/?x=1")
+    );
 }
 
 #[test]
@@ -294,13 +381,20 @@ fn names_with_spaces_dots_and_utf8_are_served() {
         ("/many.dots.in.name.txt", "many dots"),
         ("/caf%C3%A9.txt", "accented é"),
         ("/caf%c3%a9.txt", "accented é"),
-        ("/%E6%97%A5%E6%9C%AC/%E3%83%95%E3%82%A1%E3%82%A4%E3%83%AB.txt", "japanese"),
+        (
+            "/%E6%97%A5%E6%9C%AC/%E3%83%95%E3%82%A1%E3%82%A4%E3%83%AB.txt",
+            "japanese",
+        ),
         ("/.hidden-ish.txt", "leading dot"),
     ] {
         let response = get(server.addr, target);
         assert_eq!(response.status, 200, "{target}");
         assert_eq!(response.text(), body, "{target}");
-        assert_eq!(response.header("content-type"), Some("text/plain"), "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain"),
+            "{target}"
+        );
     }
     // café encoded as Latin-1 is a different (missing) name.
     assert_eq!(get(server.addr, "/caf%E9.txt").status, 404);
@@ -362,7 +456,14 @@ fn nul_bytes_in_the_path_are_refused() {
     let site = site_with_secret();
     site.file("page.html", b"page");
     let server = serve(&site);
-    for target in ["/page.html%00", "/page.html%00.txt", "/%00", "/sub/%00/page.html", "/..%00/secret.txt", "/%00../secret.txt"] {
+    for target in [
+        "/page.html%00",
+        "/page.html%00.txt",
+        "/%00",
+        "/sub/%00/page.html",
+        "/..%00/secret.txt",
+        "/%00../secret.txt",
+    ] {
         assert_refused(server.addr, &raw_get(target));
     }
 }
@@ -405,7 +506,10 @@ fn absolute_form_targets_never_reach_outside_the_root() {
     }
     // An absolute-form target for a file inside is served.
     let response = exchange(server.addr, raw_get("http://x/sub/page.html").as_bytes());
-    assert_eq!((response.status, response.text().as_str()), (200, "inside sub page"));
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "inside sub page")
+    );
 }
 
 #[test]
@@ -483,7 +587,11 @@ fn symlinks_inside_the_root_to_files_inside_it_are_followed_when_relative() {
         let response = get(server.addr, target);
         assert_eq!(response.status, 200, "{target}");
         assert_eq!(response.text(), "target content", "{target}");
-        assert_eq!(response.header("content-type"), Some("text/plain"), "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain"),
+            "{target}"
+        );
     }
     let response = get(server.addr, "/abs-link.txt");
     match response.status {
@@ -531,7 +639,10 @@ fn content_type_follows_the_extension() {
         let response = get(server.addr, &format!("/{name}"));
         assert_eq!(response.status, 200, "{name}");
         let content_type = response.header("content-type").unwrap_or("<none>");
-        assert!(allowed.contains(&content_type), "{name}: Content-Type {content_type:?}, wanted one of {allowed:?}");
+        assert!(
+            allowed.contains(&content_type),
+            "{name}: Content-Type {content_type:?}, wanted one of {allowed:?}"
+        );
     }
 }
 
@@ -606,14 +717,26 @@ fn file_over_4_gib_is_served_whole_with_every_byte_in_place() {
     big_sparse_file(&site);
     let server = serve(&site);
 
-    let head = exchange(server.addr, b"HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let head = exchange(
+        server.addr,
+        b"HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(head.status, 200);
-    assert_eq!(head.header("content-length"), Some(BIG_SIZE.to_string().as_str()));
+    assert_eq!(
+        head.header("content-length"),
+        Some(BIG_SIZE.to_string().as_str())
+    );
 
     let (response, mut reader) = request_head(server.addr, &raw_get("/big.bin"));
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-length"), Some(BIG_SIZE.to_string().as_str()));
-    assert_eq!(response.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        response.header("content-length"),
+        Some(BIG_SIZE.to_string().as_str())
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert!(response.header("etag").is_some() && response.header("last-modified").is_some());
 
     let zeros = vec![0u8; 1 << 20];
@@ -623,23 +746,47 @@ fn file_over_4_gib_is_served_whole_with_every_byte_in_place() {
         let want = &mut expected[..piece.len()];
         expected_big_bytes(offset, want, &zeros);
         if piece != want {
-            let at = piece.iter().zip(want.iter()).position(|(a, b)| a != b).unwrap();
-            panic!("byte {} differs: got {} wanted {}", offset + at as u64, piece[at], want[at]);
+            let at = piece
+                .iter()
+                .zip(want.iter())
+                .position(|(a, b)| a != b)
+                .unwrap();
+            panic!(
+                "byte {} differs: got {} wanted {}",
+                offset + at as u64,
+                piece[at],
+                want[at]
+            );
         }
         let end = offset + piece.len() as u64;
-        markers_seen += MARKERS.iter().filter(|(at, m)| *at + m.len() as u64 > offset && *at + (m.len() as u64) <= end).count();
+        markers_seen += MARKERS
+            .iter()
+            .filter(|(at, m)| *at + m.len() as u64 > offset && *at + (m.len() as u64) <= end)
+            .count();
     });
     assert_eq!(received, BIG_SIZE, "body length");
-    assert_eq!(markers_seen, MARKERS.len(), "every marker's last byte was checked");
+    assert_eq!(
+        markers_seen,
+        MARKERS.len(),
+        "every marker's last byte was checked"
+    );
 }
 
 /// A range of the big file, read whole (they are small) and checked byte for byte.
 fn assert_big_range(addr: SocketAddr, range: &str, start: u64, end: u64) {
     let response = get_with(addr, "/big.bin", &format!("Range: {range}\r\n"));
     assert_eq!(response.status, 206, "{range}");
-    assert_eq!(response.header("content-range"), Some(format!("bytes {start}-{end}/{BIG_SIZE}").as_str()), "{range}");
+    assert_eq!(
+        response.header("content-range"),
+        Some(format!("bytes {start}-{end}/{BIG_SIZE}").as_str()),
+        "{range}"
+    );
     let len = end - start + 1;
-    assert_eq!(response.header("content-length"), Some(len.to_string().as_str()), "{range}");
+    assert_eq!(
+        response.header("content-length"),
+        Some(len.to_string().as_str()),
+        "{range}"
+    );
     let zeros = vec![0u8; len as usize];
     let mut expected = vec![0u8; len as usize];
     expected_big_bytes(start, &mut expected, &zeros);
@@ -654,22 +801,57 @@ fn ranges_near_the_end_and_across_4_gib_of_a_big_file_are_byte_exact() {
     let last = BIG_SIZE - 1;
     let boundary = 4 * GIB;
     assert_big_range(server.addr, "bytes=4294967290-", 4_294_967_290, last);
-    assert_big_range(server.addr, &format!("bytes={}-{}", boundary - 8, boundary + 24), boundary - 8, boundary + 24);
-    assert_big_range(server.addr, &format!("bytes={}-{}", boundary - 1, boundary), boundary - 1, boundary);
-    assert_big_range(server.addr, &format!("bytes={boundary}-{boundary}"), boundary, boundary);
+    assert_big_range(
+        server.addr,
+        &format!("bytes={}-{}", boundary - 8, boundary + 24),
+        boundary - 8,
+        boundary + 24,
+    );
+    assert_big_range(
+        server.addr,
+        &format!("bytes={}-{}", boundary - 1, boundary),
+        boundary - 1,
+        boundary,
+    );
+    assert_big_range(
+        server.addr,
+        &format!("bytes={boundary}-{boundary}"),
+        boundary,
+        boundary,
+    );
     assert_big_range(server.addr, "bytes=-16", BIG_SIZE - 16, last);
-    assert_big_range(server.addr, &format!("bytes={}-{}", BIG_SIZE - 100, BIG_SIZE + 1000), BIG_SIZE - 100, last);
-    assert_big_range(server.addr, &format!("bytes={}-{}", 3 * GIB - 10, 3 * GIB + 20), 3 * GIB - 10, 3 * GIB + 20);
+    assert_big_range(
+        server.addr,
+        &format!("bytes={}-{}", BIG_SIZE - 100, BIG_SIZE + 1000),
+        BIG_SIZE - 100,
+        last,
+    );
+    assert_big_range(
+        server.addr,
+        &format!("bytes={}-{}", 3 * GIB - 10, 3 * GIB + 20),
+        3 * GIB - 10,
+        3 * GIB + 20,
+    );
     assert_big_range(server.addr, "bytes=0-63", 0, 63);
     // One past the end is unsatisfiable; the size in Content-Range is the full 64-bit size.
-    let response = get_with(server.addr, "/big.bin", &format!("Range: bytes={BIG_SIZE}-\r\n"));
+    let response = get_with(
+        server.addr,
+        "/big.bin",
+        &format!("Range: bytes={BIG_SIZE}-\r\n"),
+    );
     assert_eq!(response.status, 416);
-    assert_eq!(response.header("content-range"), Some(format!("bytes */{BIG_SIZE}").as_str()));
+    assert_eq!(
+        response.header("content-range"),
+        Some(format!("bytes */{BIG_SIZE}").as_str())
+    );
 }
 
 fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("worker status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .expect("VmRSS line");
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
@@ -723,7 +905,9 @@ fn memory_stays_flat_while_ten_clients_download_gigabytes_of_a_big_file_at_once(
         })
         .collect();
     for _ in 0..CLIENTS {
-        started_rx.recv_timeout(PATIENCE).expect("every client got its response head");
+        started_rx
+            .recv_timeout(PATIENCE)
+            .expect("every client got its response head");
     }
 
     let mut samples = Vec::new();
@@ -736,9 +920,15 @@ fn memory_stays_flat_while_ten_clients_download_gigabytes_of_a_big_file_at_once(
         assert_eq!(client.join().expect("client thread"), PER_CLIENT);
     }
     let peak = samples.iter().flatten().copied().max().unwrap_or(0);
-    eprintln!("worker RSS before {before:?} KiB, peak {peak} KiB over {} samples", samples.len());
+    eprintln!(
+        "worker RSS before {before:?} KiB, peak {peak} KiB over {} samples",
+        samples.len()
+    );
     assert!(!samples.is_empty());
-    assert!(peak < RSS_LIMIT_KIB, "worker RSS reached {peak} KiB while serving {CLIENTS} big downloads");
+    assert!(
+        peak < RSS_LIMIT_KIB,
+        "worker RSS reached {peak} KiB while serving {CLIENTS} big downloads"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -747,7 +937,9 @@ fn memory_stays_flat_while_ten_clients_download_gigabytes_of_a_big_file_at_once(
 
 /// 100 distinct-ish bytes: "00010203...".
 fn hundred_bytes() -> Vec<u8> {
-    (0..50).flat_map(|i| format!("{i:02}").into_bytes()).collect()
+    (0..50)
+        .flat_map(|i| format!("{i:02}").into_bytes())
+        .collect()
 }
 
 #[test]
@@ -769,10 +961,22 @@ fn single_ranges_get_206_with_content_range() {
     ] {
         let response = get_with(server.addr, "/data.txt", &format!("Range: {range}\r\n"));
         assert_eq!(response.status, 206, "{range}");
-        assert_eq!(response.header("content-range"), Some(format!("bytes {start}-{end}/100").as_str()), "{range}");
-        assert_eq!(response.header("content-length"), Some((end - start + 1).to_string().as_str()), "{range}");
+        assert_eq!(
+            response.header("content-range"),
+            Some(format!("bytes {start}-{end}/100").as_str()),
+            "{range}"
+        );
+        assert_eq!(
+            response.header("content-length"),
+            Some((end - start + 1).to_string().as_str()),
+            "{range}"
+        );
         assert_eq!(response.body, &data[start..=end], "{range}");
-        assert_eq!(response.header("content-type"), Some("text/plain"), "{range}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain"),
+            "{range}"
+        );
         assert!(response.header("etag").is_some(), "{range}");
     }
     // Bigger than the inline limit, so the sendfile path is used too.
@@ -780,7 +984,10 @@ fn single_ranges_get_206_with_content_range() {
     site.file("big.dat", &big);
     let response = get_with(server.addr, "/big.dat", "Range: bytes=70000-170000\r\n");
     assert_eq!(response.status, 206);
-    assert_eq!(response.header("content-range"), Some("bytes 70000-170000/200000"));
+    assert_eq!(
+        response.header("content-range"),
+        Some("bytes 70000-170000/200000")
+    );
     assert!(response.body == big[70_000..=170_000]);
 }
 
@@ -792,8 +999,15 @@ fn unsatisfiable_range_gets_416_with_the_size() {
     for range in ["bytes=100-", "bytes=100-200", "bytes=1000-1001", "bytes=-0"] {
         let response = get_with(server.addr, "/data.txt", &format!("Range: {range}\r\n"));
         assert_eq!(response.status, 416, "{range}");
-        assert_eq!(response.header("content-range"), Some("bytes */100"), "{range}");
-        assert!(!response.text().contains("0001020304"), "{range}: file content in a 416");
+        assert_eq!(
+            response.header("content-range"),
+            Some("bytes */100"),
+            "{range}"
+        );
+        assert!(
+            !response.text().contains("0001020304"),
+            "{range}: file content in a 416"
+        );
     }
 }
 
@@ -803,7 +1017,13 @@ fn multi_range_and_unparsable_ranges_get_the_full_file() {
     let data = hundred_bytes();
     site.file("data.txt", &data);
     let server = serve(&site);
-    for range in ["bytes=0-1,5-6", "bytes=0-9, 20-29", "items=0-9", "bytes=abc", "bytes=9-3"] {
+    for range in [
+        "bytes=0-1,5-6",
+        "bytes=0-9, 20-29",
+        "items=0-9",
+        "bytes=abc",
+        "bytes=9-3",
+    ] {
         let response = get_with(server.addr, "/data.txt", &format!("Range: {range}\r\n"));
         assert_eq!(response.status, 200, "{range}");
         assert_eq!(response.body, data, "{range}");
@@ -817,7 +1037,8 @@ const FIXED_HTTP_DATE: &str = "Sun, 09 Sep 2001 01:46:40 GMT";
 
 fn set_fixed_mtime(path: &Path) {
     let file = File::options().write(true).open(path).unwrap();
-    file.set_modified(UNIX_EPOCH + Duration::from_secs(FIXED_MTIME)).unwrap();
+    file.set_modified(UNIX_EPOCH + Duration::from_secs(FIXED_MTIME))
+        .unwrap();
 }
 
 #[test]
@@ -830,7 +1051,13 @@ fn every_file_response_has_etag_and_last_modified() {
         set_fixed_mtime(&site.root().join(name));
     }
     // Validity 0, so the change at the end is seen at once.
-    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--file-cache-validity",
+        "0",
+    ]);
     let mut etags = Vec::new();
     for (target, extra) in [
         ("/", ""),
@@ -841,12 +1068,22 @@ fn every_file_response_has_etag_and_last_modified() {
     ] {
         let response = get_with(server.addr, target, extra);
         assert!(response.status == 200 || response.status == 206, "{target}");
-        assert_eq!(response.header("last-modified"), Some(FIXED_HTTP_DATE), "{target}");
+        assert_eq!(
+            response.header("last-modified"),
+            Some(FIXED_HTTP_DATE),
+            "{target}"
+        );
         let etag = response.header("etag").expect("ETag").to_string();
-        assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2, "{target}: ETag {etag:?}");
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2,
+            "{target}: ETag {etag:?}"
+        );
         etags.push(etag);
     }
-    let head = exchange(server.addr, b"HEAD /data.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let head = exchange(
+        server.addr,
+        b"HEAD /data.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(head.header("etag"), Some(etags[2].as_str()));
     assert_eq!(head.header("last-modified"), Some(FIXED_HTTP_DATE));
     // Same file, same tag; different files (different sizes here), different tags.
@@ -870,7 +1107,10 @@ fn assert_304_without_body(addr: SocketAddr, target: &str, extra: &str) -> Respo
     let (head, rest) = text.split_once("\r\n\r\n").expect("end of head");
     assert_eq!(rest, "", "{extra:?}: a 304 has no body");
     let response = read_response(&mut BufReader::new(raw.as_slice()), false).unwrap();
-    assert!(!head.to_ascii_lowercase().contains("content-range"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("content-range"),
+        "{head}"
+    );
     response
 }
 
@@ -879,18 +1119,41 @@ fn if_none_match_with_the_current_etag_gets_304() {
     let site = Site::new();
     site.file("data.txt", &hundred_bytes());
     let server = serve(&site);
-    let etag = get(server.addr, "/data.txt").header("etag").unwrap().to_string();
+    let etag = get(server.addr, "/data.txt")
+        .header("etag")
+        .unwrap()
+        .to_string();
 
-    let response = assert_304_without_body(server.addr, "/data.txt", &format!("If-None-Match: {etag}\r\n"));
+    let response = assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        &format!("If-None-Match: {etag}\r\n"),
+    );
     assert_eq!(response.header("etag"), Some(etag.as_str()));
     assert_304_without_body(server.addr, "/data.txt", "If-None-Match: *\r\n");
-    assert_304_without_body(server.addr, "/data.txt", &format!("If-None-Match: \"other\", {etag}\r\n"));
-    assert_304_without_body(server.addr, "/data.txt", &format!("If-None-Match: W/{etag}\r\n"));
+    assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        &format!("If-None-Match: \"other\", {etag}\r\n"),
+    );
+    assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        &format!("If-None-Match: W/{etag}\r\n"),
+    );
     // A Range does not change the answer to a matching If-None-Match.
-    assert_304_without_body(server.addr, "/data.txt", &format!("If-None-Match: {etag}\r\nRange: bytes=0-1\r\n"));
+    assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        &format!("If-None-Match: {etag}\r\nRange: bytes=0-1\r\n"),
+    );
 
     for other in ["\"nope\"", "\"nope\", \"also-not\"", "W/\"nope\""] {
-        let response = get_with(server.addr, "/data.txt", &format!("If-None-Match: {other}\r\n"));
+        let response = get_with(
+            server.addr,
+            "/data.txt",
+            &format!("If-None-Match: {other}\r\n"),
+        );
         assert_eq!(response.status, 200, "{other}");
         assert_eq!(response.body, hundred_bytes(), "{other}");
     }
@@ -905,16 +1168,34 @@ fn if_modified_since_the_last_modified_date_gets_304_and_older_gets_200() {
     let response = get(server.addr, "/data.txt");
     assert_eq!(response.header("last-modified"), Some(FIXED_HTTP_DATE));
 
-    let response = assert_304_without_body(server.addr, "/data.txt", &format!("If-Modified-Since: {FIXED_HTTP_DATE}\r\n"));
+    let response = assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        &format!("If-Modified-Since: {FIXED_HTTP_DATE}\r\n"),
+    );
     assert!(response.header("etag").is_some());
-    assert_304_without_body(server.addr, "/data.txt", "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\r\n");
-    for older in ["Sun, 09 Sep 2001 01:46:39 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"] {
-        let response = get_with(server.addr, "/data.txt", &format!("If-Modified-Since: {older}\r\n"));
+    assert_304_without_body(
+        server.addr,
+        "/data.txt",
+        "If-Modified-Since: Mon, 01 Jan 2024 00:00:00 GMT\r\n",
+    );
+    for older in [
+        "Sun, 09 Sep 2001 01:46:39 GMT",
+        "Thu, 01 Jan 1970 00:00:00 GMT",
+    ] {
+        let response = get_with(
+            server.addr,
+            "/data.txt",
+            &format!("If-Modified-Since: {older}\r\n"),
+        );
         assert_eq!(response.status, 200, "{older}");
         assert_eq!(response.body, hundred_bytes(), "{older}");
     }
     // A date that cannot be parsed is ignored.
-    assert_eq!(get_with(server.addr, "/data.txt", "If-Modified-Since: yesterday\r\n").status, 200);
+    assert_eq!(
+        get_with(server.addr, "/data.txt", "If-Modified-Since: yesterday\r\n").status,
+        200
+    );
 }
 
 #[test]
@@ -923,10 +1204,17 @@ fn if_none_match_takes_precedence_over_if_modified_since() {
     site.file("data.txt", &hundred_bytes());
     set_fixed_mtime(&site.root().join("data.txt"));
     let server = serve(&site);
-    let etag = get(server.addr, "/data.txt").header("etag").unwrap().to_string();
+    let etag = get(server.addr, "/data.txt")
+        .header("etag")
+        .unwrap()
+        .to_string();
 
     // The date alone would give 304; the failing ETag wins.
-    let response = get_with(server.addr, "/data.txt", &format!("If-None-Match: \"stale\"\r\nIf-Modified-Since: {FIXED_HTTP_DATE}\r\n"));
+    let response = get_with(
+        server.addr,
+        "/data.txt",
+        &format!("If-None-Match: \"stale\"\r\nIf-Modified-Since: {FIXED_HTTP_DATE}\r\n"),
+    );
     assert_eq!(response.status, 200);
     assert_eq!(response.body, hundred_bytes());
     // The date alone would give 200; the matching ETag wins.
@@ -944,19 +1232,38 @@ fn if_range_honours_the_range_only_for_the_current_validator() {
     site.file("data.txt", &data);
     set_fixed_mtime(&site.root().join("data.txt"));
     let server = serve(&site);
-    let etag = get(server.addr, "/data.txt").header("etag").unwrap().to_string();
+    let etag = get(server.addr, "/data.txt")
+        .header("etag")
+        .unwrap()
+        .to_string();
 
-    let response = get_with(server.addr, "/data.txt", &format!("Range: bytes=10-19\r\nIf-Range: {etag}\r\n"));
+    let response = get_with(
+        server.addr,
+        "/data.txt",
+        &format!("Range: bytes=10-19\r\nIf-Range: {etag}\r\n"),
+    );
     assert_eq!(response.status, 206);
     assert_eq!(response.header("content-range"), Some("bytes 10-19/100"));
     assert_eq!(response.body, &data[10..20]);
 
-    let response = get_with(server.addr, "/data.txt", &format!("Range: bytes=10-19\r\nIf-Range: {FIXED_HTTP_DATE}\r\n"));
+    let response = get_with(
+        server.addr,
+        "/data.txt",
+        &format!("Range: bytes=10-19\r\nIf-Range: {FIXED_HTTP_DATE}\r\n"),
+    );
     assert_eq!(response.status, 206);
     assert_eq!(response.body, &data[10..20]);
 
-    for stale in ["\"stale-etag\"".to_string(), format!("W/{etag}"), "Thu, 01 Jan 1970 00:00:00 GMT".to_string()] {
-        let response = get_with(server.addr, "/data.txt", &format!("Range: bytes=10-19\r\nIf-Range: {stale}\r\n"));
+    for stale in [
+        "\"stale-etag\"".to_string(),
+        format!("W/{etag}"),
+        "Thu, 01 Jan 1970 00:00:00 GMT".to_string(),
+    ] {
+        let response = get_with(
+            server.addr,
+            "/data.txt",
+            &format!("Range: bytes=10-19\r\nIf-Range: {stale}\r\n"),
+        );
         assert_eq!(response.status, 200, "{stale}");
         assert_eq!(response.body, data, "{stale}");
         assert_eq!(response.header("content-range"), None, "{stale}");
@@ -979,21 +1286,43 @@ fn precompressed_site() -> Site {
 fn gzip_sibling_is_sent_when_gzip_is_accepted() {
     let site = precompressed_site();
     let server = serve(&site);
-    let plain_etag = get(server.addr, "/style.css").header("etag").unwrap().to_string();
+    let plain_etag = get(server.addr, "/style.css")
+        .header("etag")
+        .unwrap()
+        .to_string();
     for accept in ["gzip", "gzip, deflate", "deflate, gzip;q=0.5", "GZIP"] {
-        let response = get_with(server.addr, "/style.css", &format!("Accept-Encoding: {accept}\r\n"));
+        let response = get_with(
+            server.addr,
+            "/style.css",
+            &format!("Accept-Encoding: {accept}\r\n"),
+        );
         assert_eq!(response.status, 200, "{accept}");
         assert_eq!(response.body, b"\x1f\x8bGZIP-BYTES-OF-STYLE", "{accept}");
-        assert_eq!(response.header("content-encoding"), Some("gzip"), "{accept}");
+        assert_eq!(
+            response.header("content-encoding"),
+            Some("gzip"),
+            "{accept}"
+        );
         assert_eq!(response.header("vary"), Some("Accept-Encoding"), "{accept}");
-        assert_eq!(response.header("content-type"), Some("text/css"), "{accept}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/css"),
+            "{accept}"
+        );
         assert_eq!(response.header("content-length"), Some("21"), "{accept}");
-        assert_ne!(response.header("etag"), Some(plain_etag.as_str()), "{accept}: each encoding needs its own ETag");
+        assert_ne!(
+            response.header("etag"),
+            Some(plain_etag.as_str()),
+            "{accept}: each encoding needs its own ETag"
+        );
     }
     let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: br, gzip\r\n");
     assert_eq!(response.body, b"\x1f\x8bGZIP-BYTES-OF-JS");
     assert_eq!(response.header("content-encoding"), Some("gzip"));
-    assert!(response.header("content-type").unwrap().ends_with("javascript"));
+    assert!(response
+        .header("content-type")
+        .unwrap()
+        .ends_with("javascript"));
 }
 
 #[test]
@@ -1001,15 +1330,27 @@ fn brotli_sibling_is_preferred_when_both_are_accepted() {
     let site = precompressed_site();
     let server = serve(&site);
     for accept in ["br, gzip", "gzip, br", "gzip, deflate, br", "br"] {
-        let response = get_with(server.addr, "/style.css", &format!("Accept-Encoding: {accept}\r\n"));
+        let response = get_with(
+            server.addr,
+            "/style.css",
+            &format!("Accept-Encoding: {accept}\r\n"),
+        );
         assert_eq!(response.status, 200, "{accept}");
         assert_eq!(response.body, b"BROTLI-BYTES-OF-STYLE", "{accept}");
         assert_eq!(response.header("content-encoding"), Some("br"), "{accept}");
         assert_eq!(response.header("vary"), Some("Accept-Encoding"), "{accept}");
-        assert_eq!(response.header("content-type"), Some("text/css"), "{accept}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/css"),
+            "{accept}"
+        );
     }
     // br refused: gzip.
-    let response = get_with(server.addr, "/style.css", "Accept-Encoding: br;q=0, gzip\r\n");
+    let response = get_with(
+        server.addr,
+        "/style.css",
+        "Accept-Encoding: br;q=0, gzip\r\n",
+    );
     assert_eq!(response.header("content-encoding"), Some("gzip"));
 }
 
@@ -1017,12 +1358,25 @@ fn brotli_sibling_is_preferred_when_both_are_accepted() {
 fn plain_file_is_sent_without_a_usable_accept_encoding() {
     let site = precompressed_site();
     let server = serve(&site);
-    for extra in ["", "Accept-Encoding: gzip;q=0\r\n", "Accept-Encoding: gzip;q=0, br;q=0\r\n", "Accept-Encoding: identity\r\n", "Accept-Encoding: deflate\r\n"] {
+    for extra in [
+        "",
+        "Accept-Encoding: gzip;q=0\r\n",
+        "Accept-Encoding: gzip;q=0, br;q=0\r\n",
+        "Accept-Encoding: identity\r\n",
+        "Accept-Encoding: deflate\r\n",
+    ] {
         let response = get_with(server.addr, "/style.css", extra);
         assert_eq!(response.status, 200, "{extra:?}");
-        assert_eq!(response.body, b"body { color: red; } /* plain */", "{extra:?}");
+        assert_eq!(
+            response.body, b"body { color: red; } /* plain */",
+            "{extra:?}"
+        );
         assert_eq!(response.header("content-encoding"), None, "{extra:?}");
-        assert_eq!(response.header("content-type"), Some("text/css"), "{extra:?}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/css"),
+            "{extra:?}"
+        );
     }
 }
 
@@ -1032,13 +1386,28 @@ fn precompressed_sibling_supports_validators_and_ranges() {
     let server = serve(&site);
     let gz = get_with(server.addr, "/style.css", "Accept-Encoding: gzip\r\n");
     let gz_etag = gz.header("etag").unwrap().to_string();
-    let response =
-        assert_304_without_body(server.addr, "/style.css", &format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_etag}\r\n"));
+    let response = assert_304_without_body(
+        server.addr,
+        "/style.css",
+        &format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_etag}\r\n"),
+    );
     assert_eq!(response.header("etag"), Some(gz_etag.as_str()));
     // The plain representation does not match the gzip one's tag.
-    assert_eq!(get_with(server.addr, "/style.css", &format!("If-None-Match: {gz_etag}\r\n")).status, 200);
+    assert_eq!(
+        get_with(
+            server.addr,
+            "/style.css",
+            &format!("If-None-Match: {gz_etag}\r\n")
+        )
+        .status,
+        200
+    );
     // A range applies to the bytes actually sent.
-    let response = get_with(server.addr, "/style.css", "Accept-Encoding: gzip\r\nRange: bytes=2-5\r\n");
+    let response = get_with(
+        server.addr,
+        "/style.css",
+        "Accept-Encoding: gzip\r\nRange: bytes=2-5\r\n",
+    );
     assert_eq!(response.status, 206);
     assert_eq!(response.body, b"GZIP");
     assert_eq!(response.header("content-range"), Some("bytes 2-5/21"));
@@ -1053,7 +1422,13 @@ fn a_changed_file_is_served_fresh_after_being_cached() {
     site.file("page.html", b"first version");
     site.file("dir/index.html", b"first index");
     // Validity 0: every hit is checked against the file, so a change shows at once.
-    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--file-cache-validity",
+        "0",
+    ]);
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/page.html").body, b"first version");
         assert_eq!(get(server.addr, "/dir/").body, b"first index");
@@ -1074,12 +1449,21 @@ fn a_changed_file_is_served_fresh_after_being_cached() {
 fn a_cached_file_replaced_by_a_symlink_outside_is_refused() {
     let site = site_with_secret();
     site.file("swap.txt", b"harmless");
-    let server = Server::start(&["serve", "-r", &site.root_str(), "--file-cache-validity", "0"]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--file-cache-validity",
+        "0",
+    ]);
     for _ in 0..3 {
         assert_eq!(get(server.addr, "/swap.txt").body, b"harmless");
     }
     std::fs::remove_file(site.root().join("swap.txt")).unwrap();
-    symlink(site.dir.path().join("secret.txt"), site.root().join("swap.txt"));
+    symlink(
+        site.dir.path().join("secret.txt"),
+        site.root().join("swap.txt"),
+    );
     assert_refused(server.addr, &raw_get("/swap.txt"));
 }
 
@@ -1091,7 +1475,10 @@ fn with_the_default_validity_a_change_is_seen_after_the_window() {
     assert_eq!(get(server.addr, "/news.txt").body, b"old news");
     site.file("news.txt", b"new news");
     std::fs::remove_file(site.root().join("sub/page.html")).unwrap();
-    symlink(site.dir.path().join("secret.txt"), site.root().join("sub/page.html"));
+    symlink(
+        site.dir.path().join("secret.txt"),
+        site.root().join("sub/page.html"),
+    );
     // The default window is one second; wait it out, then the cache must check again.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(get(server.addr, "/news.txt").body, b"new news");

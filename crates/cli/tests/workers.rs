@@ -31,7 +31,11 @@ fn runs_the_requested_number_of_workers() {
     for _ in 0..20 {
         assert_eq!(get(server.addr, "/").body, b"hello from a worker");
     }
-    assert!(server.log().contains("3 workers"), "start line names the worker count:\n{}", server.log());
+    assert!(
+        server.log().contains("3 workers"),
+        "start line names the worker count:\n{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -53,7 +57,14 @@ fn a_killed_worker_is_replaced_and_logged() {
 #[test]
 fn sighup_replaces_every_worker_without_failing_a_request() {
     let site = site_with_index();
-    let server = Server::start(&["serve", "-r", &site.root_str(), "-w", "2", "--no-access-log"]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "-w",
+        "2",
+        "--no-access-log",
+    ]);
     eventually("two workers", || server.worker_pids().len() == 2);
     let old_pids = server.worker_pids();
 
@@ -62,11 +73,14 @@ fn sighup_replaces_every_worker_without_failing_a_request() {
     let failures = Arc::new(AtomicU64::new(0));
     let hammers: Vec<_> = (0..4)
         .map(|_| {
-            let (stop, served, failures, addr) = (stop.clone(), served.clone(), failures.clone(), server.addr);
+            let (stop, served, failures, addr) =
+                (stop.clone(), served.clone(), failures.clone(), server.addr);
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let mut stream = connect(addr);
-                    let ok = stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").is_ok()
+                    let ok = stream
+                        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        .is_ok()
                         && read_response(&mut BufReader::new(stream), false)
                             .is_some_and(|r| r.status == 200 && r.body == b"hello from a worker");
                     if ok {
@@ -87,12 +101,18 @@ fn sighup_replaces_every_worker_without_failing_a_request() {
         pids.len() == 2 && old_pids.iter().all(|old| !pids.contains(old))
     });
     let after_restart = served.load(Ordering::Relaxed);
-    eventually("load still served after the restart", || served.load(Ordering::Relaxed) > after_restart + 200);
+    eventually("load still served after the restart", || {
+        served.load(Ordering::Relaxed) > after_restart + 200
+    });
     stop.store(true, Ordering::Relaxed);
     for hammer in hammers {
         hammer.join().unwrap();
     }
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the rolling restart");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during the rolling restart"
+    );
 }
 
 #[test]
@@ -104,7 +124,9 @@ fn sigterm_finishes_a_download_in_flight_then_exits_zero() {
     let mut server = Server::start(&["serve", "-r", &site.root_str()]);
 
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     // Read only a little, so the server is still sending when the signal arrives.
     let mut first = vec![0u8; 64 * 1024];
     stream.read_exact(&mut first).unwrap();
@@ -116,7 +138,9 @@ fn sigterm_finishes_a_download_in_flight_then_exits_zero() {
     assert_eq!(response.status, 200);
     assert_eq!(response.body.len(), size, "the whole file arrived");
     assert!(response.body == contents, "byte-exact");
-    let status = server.wait_exit(PATIENCE).expect("server exits after the drain");
+    let status = server
+        .wait_exit(PATIENCE)
+        .expect("server exits after the drain");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -125,7 +149,9 @@ fn sigterm_closes_idle_keepalive_connections_at_once() {
     let site = site_with_index();
     let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "60"]);
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
     server.signal(libc::SIGTERM);
@@ -137,17 +163,46 @@ fn sigterm_closes_idle_keepalive_connections_at_once() {
 }
 
 #[test]
+fn sigterm_closes_parked_keepalive_connections_at_once() {
+    let site = site_with_index();
+    let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "60"]);
+    let mut readers = Vec::new();
+    for _ in 0..20 {
+        let mut stream = connect(server.addr);
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut reader = BufReader::new(stream);
+        assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+        readers.push(reader);
+    }
+    // Silent long enough for every connection to be parked (after 10 ms) outside its task.
+    std::thread::sleep(Duration::from_millis(200));
+    server.signal(libc::SIGTERM);
+    for mut reader in readers {
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+    assert_eq!(server.wait_exit(PATIENCE).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
 fn grace_timeout_bounds_the_drain() {
     let site = Site::new();
     site.file("big.bin", &vec![7u8; 32 * 1024 * 1024]);
     let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "1"]);
     let mut stream = connect(server.addr);
-    stream.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut first = [0u8; 1024];
     stream.read_exact(&mut first).unwrap();
     // This client never reads again: only the grace timeout can end the drain.
     server.signal(libc::SIGTERM);
-    let status = server.wait_exit(PATIENCE).expect("exits once the grace timeout passes");
+    let status = server
+        .wait_exit(PATIENCE)
+        .expect("exits once the grace timeout passes");
     assert_eq!(status.code(), Some(0));
     server.wait_for_log("grace timeout", "");
     drop(stream);
@@ -158,30 +213,56 @@ fn logs_carry_time_level_and_pid_and_go_to_logfile() {
     let site = site_with_index();
     let logfile = site.dir.path().join("tern.log");
     // The start-up line goes to the log file too, so find a free port here instead of reading it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["serve", "-r", &site.root_str(), "--port", &port.to_string(), "--logfile", logfile.to_str().unwrap()])
+        .args([
+            "serve",
+            "-r",
+            &site.root_str(),
+            "--port",
+            &port.to_string(),
+            "--logfile",
+            logfile.to_str().unwrap(),
+        ])
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    eventually("the server accepts", || std::net::TcpStream::connect(addr).is_ok());
+    eventually("the server accepts", || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
     assert_eq!(get(addr, "/").status, 200);
-    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap();
     let worker: u32 = children.split_whitespace().next().unwrap().parse().unwrap();
     eventually("the access line in the log file", || {
-        std::fs::read_to_string(&logfile).unwrap_or_default().contains("\"GET / HTTP/1.1\" 200")
+        std::fs::read_to_string(&logfile)
+            .unwrap_or_default()
+            .contains("\"GET / HTTP/1.1\" 200")
     });
     let text = std::fs::read_to_string(&logfile).unwrap();
-    let access = text.lines().find(|l| l.contains("\"GET / HTTP/1.1\" 200")).unwrap();
+    let access = text
+        .lines()
+        .find(|l| l.contains("\"GET / HTTP/1.1\" 200"))
+        .unwrap();
     // 2026-11-23T08:40:01.123Z INFO [1234] 127.0.0.1 "GET / HTTP/1.1" 200 19 57us
     let fields: Vec<&str> = access.split(' ').collect();
-    assert!(fields[0].len() == 24 && fields[0].ends_with('Z'), "timestamp: {access}");
+    assert!(
+        fields[0].len() == 24 && fields[0].ends_with('Z'),
+        "timestamp: {access}"
+    );
     assert_eq!(fields[1], "INFO");
     assert_eq!(fields[2], format!("[{worker}]"));
     assert_eq!(fields[3], "127.0.0.1");
     assert!(fields.last().unwrap().ends_with("us"), "duration: {access}");
-    assert!(text.contains("listening on http://"), "the start-up line is in the file too");
+    assert!(
+        text.contains("listening on http://"),
+        "the start-up line is in the file too"
+    );
     // SAFETY: SIGTERM to the process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -196,7 +277,15 @@ fn unix_socket_bind_and_warning_level_hide_info_lines() {
     let socket = site.dir.path().join("tern.sock");
     let bind = format!("unix:{}", socket.display());
     let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["serve", "-r", &site.root_str(), "--bind", &bind, "--log", "warning"])
+        .args([
+            "serve",
+            "-r",
+            &site.root_str(),
+            "--bind",
+            &bind,
+            "--log",
+            "warning",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -204,7 +293,9 @@ fn unix_socket_bind_and_warning_level_hide_info_lines() {
     eventually("the socket file", || UnixStream::connect(&socket).is_ok());
     let mut stream = UnixStream::connect(&socket).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let response = read_response(&mut BufReader::new(stream), false).unwrap();
     assert_eq!(response.body, b"hello from a worker");
     // SAFETY: SIGTERM to the process this test started.
@@ -212,6 +303,9 @@ fn unix_socket_bind_and_warning_level_hide_info_lines() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     let log = String::from_utf8_lossy(&output.stderr);
-    assert!(!log.contains(" INFO "), "no info lines at --log warning:\n{log}");
+    assert!(
+        !log.contains(" INFO "),
+        "no info lines at --log warning:\n{log}"
+    );
     assert!(!socket.exists(), "the socket file is removed on exit");
 }

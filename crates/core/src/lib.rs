@@ -12,11 +12,14 @@
 //! - Line services: [`lines::LineHandler`] splits the stream into lines ([`lines::codec`]) and passes each
 //!   to a [`lines::LineProtocol`] (echo, calc, eval, hello).
 //! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).
+//! - A connection idle between requests may leave its task for the listener's idle park
+//!   (`idle_park`), which resumes it when the client sends again.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
 pub mod config;
 pub mod error;
 pub mod http;
+mod idle_park;
 pub mod lines;
 pub mod listener;
 pub mod logging;

@@ -40,7 +40,10 @@ impl BindAddr {
         let mut addrs = text
             .to_socket_addrs()
             .map_err(|e| format!("cannot use '{text}' as HOST:PORT: {e}"))?;
-        addrs.next().map(BindAddr::Tcp).ok_or_else(|| format!("'{text}' resolves to no address"))
+        addrs
+            .next()
+            .map(BindAddr::Tcp)
+            .ok_or_else(|| format!("'{text}' resolves to no address"))
     }
 
     /// The address made of `--host` and `--port`.
@@ -117,7 +120,10 @@ fn remove_stale_socket(path: &PathBuf) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path),
-        Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "a file that is not a socket is in the way")),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file that is not a socket is in the way",
+        )),
         Err(_) => Ok(()),
     }
 }
@@ -128,11 +134,23 @@ mod tests {
 
     #[test]
     fn parses_the_three_forms() {
-        assert_eq!(BindAddr::parse("127.0.0.1:80").unwrap(), BindAddr::Tcp("127.0.0.1:80".parse().unwrap()));
-        assert_eq!(BindAddr::parse("[::1]:80").unwrap(), BindAddr::Tcp("[::1]:80".parse().unwrap()));
-        assert_eq!(BindAddr::parse("unix:/tmp/t.sock").unwrap(), BindAddr::Unix("/tmp/t.sock".into()));
+        assert_eq!(
+            BindAddr::parse("127.0.0.1:80").unwrap(),
+            BindAddr::Tcp("127.0.0.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            BindAddr::parse("[::1]:80").unwrap(),
+            BindAddr::Tcp("[::1]:80".parse().unwrap())
+        );
+        assert_eq!(
+            BindAddr::parse("unix:/tmp/t.sock").unwrap(),
+            BindAddr::Unix("/tmp/t.sock".into())
+        );
         assert!(BindAddr::parse("unix:").is_err());
         assert!(BindAddr::parse("nonsense").is_err());
-        assert_eq!(BindAddr::from_host_port("::1", 8).unwrap(), BindAddr::Tcp("[::1]:8".parse().unwrap()));
+        assert_eq!(
+            BindAddr::from_host_port("::1", 8).unwrap(),
+            BindAddr::Tcp("[::1]:8".parse().unwrap())
+        );
     }
 }

@@ -64,11 +64,17 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
         None => Destination::Stderr,
     };
     refresh_pid();
-    let sink = Sink { destination: Mutex::new(destination), access_buffer: Mutex::new(Vec::new()) };
+    let sink = Sink {
+        destination: Mutex::new(destination),
+        access_buffer: Mutex::new(Vec::new()),
+    };
     if SINK.set(sink).is_err() {
         return Ok(()); // already initialised (tests, or a second call): keep the first
     }
-    INFO_ENABLED.store(matches!(config.level, LogLevel::Debug | LogLevel::Info), Ordering::Relaxed);
+    INFO_ENABLED.store(
+        matches!(config.level, LogLevel::Debug | LogLevel::Info),
+        Ordering::Relaxed,
+    );
     let level = match config.level {
         LogLevel::Debug => Level::DEBUG,
         LogLevel::Info => Level::INFO,
@@ -101,7 +107,11 @@ pub fn access_line(write_rest: impl FnOnce(&mut Vec<u8>)) {
         let mut buffer = lock(&sink.access_buffer);
         append_time(&mut buffer);
         buffer.extend_from_slice(b" INFO [");
-        buffer.extend_from_slice(itoa::Buffer::new().format(PID.load(Ordering::Relaxed)).as_bytes());
+        buffer.extend_from_slice(
+            itoa::Buffer::new()
+                .format(PID.load(Ordering::Relaxed))
+                .as_bytes(),
+        );
         buffer.extend_from_slice(b"] ");
         write_rest(&mut buffer);
         buffer.push(b'\n');
@@ -118,7 +128,9 @@ fn append_time(out: &mut Vec<u8>) {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let (seconds, millis) = (now.as_secs(), now.subsec_millis());
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
@@ -131,7 +143,11 @@ fn append_time(out: &mut Vec<u8>) {
         out.extend_from_slice(cached.1.as_bytes());
     });
     out.push(b'.');
-    out.extend_from_slice(&[b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8]);
+    out.extend_from_slice(&[
+        b'0' + (millis / 100) as u8,
+        b'0' + (millis / 10 % 10) as u8,
+        b'0' + (millis % 10) as u8,
+    ]);
     out.push(b'Z');
 }
 
@@ -161,7 +177,9 @@ impl Sink {
 
 /// A poisoned log lock only means another thread panicked mid-line; keep logging.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Chooses the buffered or the direct writer per event.
@@ -225,7 +243,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let level = match *event.metadata().level() {
             Level::ERROR => "ERROR",
             Level::WARN => "WARNING",

@@ -4,14 +4,19 @@
 //! connections (a permit moves into each connection task; without one the loop stops accepting and
 //! the kernel's queue holds newcomers), and back-off when the process runs out of file descriptors,
 //! so the acceptor neither spins nor dies and recovers as soon as connections close.
+//!
+//! A handler may give an idle connection back instead of closing it ([`Ended::Idle`]); it then
+//! waits in the listener's [`IdlePark`] without a task, and a new task resumes it when its client
+//! sends again.
 
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::idle_park::IdlePark;
 use crate::listener::Listener;
 use crate::shutdown::{Shutdown, ShutdownWatch};
 use crate::socket::{Peer, Socket};
@@ -21,14 +26,26 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one "out of file descriptors" warning per this interval, so a storm cannot flood the log.
 const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A protocol that serves one accepted connection to its end.
+/// How a connection's task ended.
+pub enum Ended<S> {
+    /// The connection is closed (or will be when the socket drops).
+    Closed,
+    /// The connection is idle between requests: keep it without a task until its client sends
+    /// again (then call `handle` with `resumed`), or close it at `until`.
+    Idle { socket: S, until: Instant },
+}
+
+/// A protocol that serves one accepted connection to its end, or until it idles.
 pub trait ConnectionHandler: Send + Sync + 'static {
+    /// Serves `socket`. `resumed`: the connection comes back from the idle park, so it has been
+    /// served before and its client has sent something (or closed).
     fn handle<S: Socket>(
         self: Arc<Self>,
         socket: S,
         peer: Peer,
         shutdown: ShutdownWatch,
-    ) -> impl Future<Output = ()> + Send;
+        resumed: bool,
+    ) -> impl Future<Output = Ended<S>> + Send;
 
     /// After the last connection has ended on shutdown: finish work that outlives connections
     /// (an application's cleanup). The worker bounds it by the grace timeout.
@@ -52,12 +69,22 @@ pub fn serve<H: ConnectionHandler>(
             Listener::Tcp(std_listener) => {
                 std_listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(std_listener)?;
-                tokio::spawn(accept_loop(listener, handler.clone(), permits.clone(), watch));
+                tokio::spawn(accept_loop(
+                    listener,
+                    handler.clone(),
+                    permits.clone(),
+                    watch,
+                ));
             }
             Listener::Unix(std_listener, _) => {
                 std_listener.set_nonblocking(true)?;
                 let listener = tokio::net::UnixListener::from_std(std_listener)?;
-                tokio::spawn(accept_loop(listener, handler.clone(), permits.clone(), watch));
+                tokio::spawn(accept_loop(
+                    listener,
+                    handler.clone(),
+                    permits.clone(),
+                    watch,
+                ));
             }
         }
     }
@@ -95,6 +122,14 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
     mut watch: ShutdownWatch,
 ) {
     let mut last_warning: Option<Instant> = None;
+    let park = match IdlePark::new(handler.clone()) {
+        Ok(park) => Arc::new(park),
+        Err(error) => {
+            tracing::error!("cannot create the idle-connection park: {error}");
+            return;
+        }
+    };
+    tokio::spawn(park.clone().run(watch.clone()));
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -109,12 +144,7 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
         };
         match accepted {
             Ok((socket, peer)) => {
-                let handler = handler.clone();
-                let connection_watch = watch.clone();
-                tokio::spawn(async move {
-                    handler.handle(socket, peer, connection_watch).await;
-                    drop(permit);
-                });
+                spawn_connection(&park, socket, peer, watch.clone(), permit, false)
             }
             Err(error) if is_resource_exhaustion(&error) => {
                 if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
@@ -130,6 +160,28 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
             Err(error) => tracing::debug!("accept failed: {error}"),
         }
     }
+}
+
+/// Serves a connection on its own task; if the handler gives it back idle, parks it.
+pub(crate) fn spawn_connection<H: ConnectionHandler, S: Socket>(
+    park: &Arc<IdlePark<H, S>>,
+    socket: S,
+    peer: Peer,
+    watch: ShutdownWatch,
+    permit: OwnedSemaphorePermit,
+    resumed: bool,
+) {
+    let park = park.clone();
+    tokio::spawn(async move {
+        if let Ended::Idle { socket, until } = park
+            .handler()
+            .clone()
+            .handle(socket, peer, watch, resumed)
+            .await
+        {
+            park.hold(socket, permit, until);
+        }
+    });
 }
 
 /// EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would fail again, so wait.

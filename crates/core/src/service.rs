@@ -75,7 +75,10 @@ pub enum AppEvent {
     Abort,
     /// The application wants up to `max` more request body bytes. The reply carries at least one
     /// byte, or none at the end of the body.
-    ReadBody { max: usize, reply: oneshot::Sender<Result<Bytes, BodyReadError>> },
+    ReadBody {
+        max: usize,
+        reply: oneshot::Sender<Result<Bytes, BodyReadError>>,
+    },
 }
 
 /// Why a request body could not be read.

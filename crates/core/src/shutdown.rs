@@ -33,13 +33,23 @@ impl Shutdown {
     pub fn new() -> Self {
         let (trigger, _) = watch::channel(false);
         let (sender, drained) = mpsc::channel(1);
-        Shutdown { trigger, drained, guard: Some(DrainGuard(sender)) }
+        Shutdown {
+            trigger,
+            drained,
+            guard: Some(DrainGuard(sender)),
+        }
     }
 
     /// A watch for one connection (or one accept loop).
     pub fn watch(&self) -> ShutdownWatch {
-        let guard = self.guard.clone().expect("watch() called after the drain started");
-        ShutdownWatch { signal: self.trigger.subscribe(), _guard: guard }
+        let guard = self
+            .guard
+            .clone()
+            .expect("watch() called after the drain started");
+        ShutdownWatch {
+            signal: self.trigger.subscribe(),
+            _guard: guard,
+        }
     }
 
     /// Tells every connection to finish; does not wait.

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpStream, UnixStream};
@@ -24,6 +24,12 @@ pub trait Socket: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + Sync + 'stat
     fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
     /// The address the client connected to (none for Unix-domain sockets).
     fn local_addr(&self) -> Option<std::net::SocketAddr>;
+    /// Leaves the runtime: the bare descriptor, still non-blocking (for the idle park).
+    fn into_owned_fd(self) -> io::Result<OwnedFd>;
+    /// Joins the runtime again with a descriptor from [`Socket::into_owned_fd`].
+    fn from_owned_fd(fd: OwnedFd) -> io::Result<(Self, Peer)>
+    where
+        Self: Sized;
 }
 
 impl Socket for TcpStream {
@@ -42,6 +48,14 @@ impl Socket for TcpStream {
     fn local_addr(&self) -> Option<std::net::SocketAddr> {
         TcpStream::local_addr(self).ok()
     }
+    fn into_owned_fd(self) -> io::Result<OwnedFd> {
+        Ok(self.into_std()?.into())
+    }
+    fn from_owned_fd(fd: OwnedFd) -> io::Result<(Self, Peer)> {
+        let stream = std::net::TcpStream::from(fd);
+        let peer = Peer::Tcp(stream.peer_addr()?);
+        Ok((TcpStream::from_std(stream)?, peer))
+    }
 }
 
 impl Socket for UnixStream {
@@ -59,6 +73,15 @@ impl Socket for UnixStream {
     }
     fn local_addr(&self) -> Option<std::net::SocketAddr> {
         None
+    }
+    fn into_owned_fd(self) -> io::Result<OwnedFd> {
+        Ok(self.into_std()?.into())
+    }
+    fn from_owned_fd(fd: OwnedFd) -> io::Result<(Self, Peer)> {
+        Ok((
+            UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))?,
+            Peer::Unix,
+        ))
     }
 }
 

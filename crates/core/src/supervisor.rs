@@ -82,7 +82,12 @@ struct Supervisor<'a> {
 }
 
 /// Runs the supervisor until SIGTERM/SIGINT; returns the process exit status.
-pub fn run(config: &ServerConfig, listeners: Vec<Listener>, worker_main: WorkerMain<'_>, fork_hooks: &dyn ForkHooks) -> i32 {
+pub fn run(
+    config: &ServerConfig,
+    listeners: Vec<Listener>,
+    worker_main: WorkerMain<'_>,
+    fork_hooks: &dyn ForkHooks,
+) -> i32 {
     let signals = blocked_signal_set();
     let mut supervisor = Supervisor {
         config,
@@ -166,7 +171,10 @@ impl Supervisor<'_> {
                 tracing::debug!("old worker {pid} exited ({})", describe_status(status));
             } else if let Some(index) = self.active.iter().position(|w| w.pid == pid) {
                 let worker = self.active.swap_remove(index);
-                tracing::warn!("worker {pid} died ({}); starting a replacement", describe_status(status));
+                tracing::warn!(
+                    "worker {pid} died ({}); starting a replacement",
+                    describe_status(status)
+                );
                 if worker.started.elapsed() < CRASH_LOOP_WINDOW {
                     self.respawn_not_before = Instant::now() + CRASH_LOOP_WINDOW;
                 }
@@ -188,7 +196,10 @@ impl Supervisor<'_> {
 
     /// SIGHUP: for each worker, start its replacement, wait until it accepts, then stop the old one.
     fn rolling_restart(&mut self) {
-        tracing::info!("SIGHUP: replacing {} worker(s) one by one", self.active.len());
+        tracing::info!(
+            "SIGHUP: replacing {} worker(s) one by one",
+            self.active.len()
+        );
         let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();
         for old_pid in old {
             let (worker, ready) = match self.spawn_worker() {
@@ -247,7 +258,11 @@ impl Supervisor<'_> {
         let (ready_read, ready_write) = pipe()?;
         // SAFETY: getpid has no preconditions.
         let supervisor_pid = unsafe { libc::getpid() };
-        let listeners = self.listeners.iter().map(Listener::try_clone).collect::<io::Result<Vec<_>>>()?;
+        let listeners = self
+            .listeners
+            .iter()
+            .map(Listener::try_clone)
+            .collect::<io::Result<Vec<_>>>()?;
         // SAFETY: this process is single-threaded (no runtime, no helper threads), so the child
         // starts in a consistent state; it only calls `child_main`, which never returns.
         self.fork_hooks.before_fork();
@@ -266,11 +281,22 @@ impl Supervisor<'_> {
         drop(ready_write);
         drop(listeners);
         tracing::info!("worker {pid} started");
-        Ok((Worker { pid, started: Instant::now() }, ready_read))
+        Ok((
+            Worker {
+                pid,
+                started: Instant::now(),
+            },
+            ready_read,
+        ))
     }
 
     /// The body of a freshly forked worker process.
-    fn child_main(&self, supervisor_pid: libc::pid_t, listeners: Vec<Listener>, ready: ReadySignal) -> ! {
+    fn child_main(
+        &self,
+        supervisor_pid: libc::pid_t,
+        listeners: Vec<Listener>,
+        ready: ReadySignal,
+    ) -> ! {
         crate::logging::refresh_pid();
         // SAFETY: prctl, getppid, _exit and sigprocmask with valid arguments; the set is ours.
         unsafe {
@@ -310,7 +336,11 @@ fn wait_ready(ready: &OwnedFd, timeout: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        let mut poll = libc::pollfd { fd: ready.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut poll = libc::pollfd {
+            fd: ready.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
         if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {

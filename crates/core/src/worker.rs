@@ -24,7 +24,10 @@ pub fn run<H: ConnectionHandler>(
     config: &ServerConfig,
     mut ready: ReadySignal,
 ) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!("cannot start the event loop: {error}");
@@ -32,7 +35,10 @@ pub fn run<H: ConnectionHandler>(
         }
     };
     runtime.block_on(async {
-        let (mut terminate, mut interrupt) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        let (mut terminate, mut interrupt) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
             _ => {
                 tracing::error!("cannot install signal handlers");
@@ -40,7 +46,12 @@ pub fn run<H: ConnectionHandler>(
             }
         };
         let mut shutdown = Shutdown::new();
-        if let Err(error) = server::serve(listeners, handler.clone(), config.max_connections, &shutdown) {
+        if let Err(error) = server::serve(
+            listeners,
+            handler.clone(),
+            config.max_connections,
+            &shutdown,
+        ) {
             tracing::error!("cannot accept connections: {error}");
             return 1;
         }
@@ -53,13 +64,19 @@ pub fn run<H: ConnectionHandler>(
                 _ = flush_tick.tick() => crate::logging::flush(),
             }
         }
-        tracing::info!("stopping: finishing in-flight requests (grace {}s)", config.grace_timeout.as_secs());
+        tracing::info!(
+            "stopping: finishing in-flight requests (grace {}s)",
+            config.grace_timeout.as_secs()
+        );
         shutdown.begin();
         let drain = async {
             shutdown.drained().await;
             handler.finish().await;
         };
-        if tokio::time::timeout(config.grace_timeout, drain).await.is_err() {
+        if tokio::time::timeout(config.grace_timeout, drain)
+            .await
+            .is_err()
+        {
             tracing::warn!("grace timeout reached; closing the remaining connections");
         }
         crate::logging::flush();

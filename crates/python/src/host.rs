@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use pyo3::ffi;
 
 use tern_cli::app_host::{AppHost, AppOptions};
 use tern_core::service::Service;
@@ -22,37 +22,52 @@ pub struct WsgiHost {
 
 impl WsgiHost {
     pub fn new() -> Self {
-        WsgiHost { gil_during_fork: Mutex::new(None) }
+        WsgiHost {
+            gil_during_fork: Mutex::new(None),
+        }
     }
 }
 
 impl AppHost for WsgiHost {
     fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String> {
         if let Some(dir) = &options.chdir {
-            std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {e}", dir.display()))?;
+            std::env::set_current_dir(dir)
+                .map_err(|e| format!("--chdir {}: {e}", dir.display()))?;
         }
         Python::attach(|py| {
             let (module_name, attribute, factory) = parse_spec(&options.spec)?;
-            extend_import_path(py, &options.pythonpath).map_err(|e| format!("cannot set up the import path: {}", one_line(py, &e)))?;
-            let module = py
-                .import(module_name)
-                .map_err(|e| format!("cannot import module '{module_name}': {}", one_line(py, &e)))?;
+            extend_import_path(py, &options.pythonpath)
+                .map_err(|e| format!("cannot set up the import path: {}", one_line(py, &e)))?;
+            let module = py.import(module_name).map_err(|e| {
+                format!("cannot import module '{module_name}': {}", one_line(py, &e))
+            })?;
             let mut app = module.into_any();
             for part in attribute.split('.') {
-                app = app
-                    .getattr(part)
-                    .map_err(|_| format!("module '{module_name}' has no attribute '{attribute}'"))?;
+                app = app.getattr(part).map_err(|_| {
+                    format!("module '{module_name}' has no attribute '{attribute}'")
+                })?;
             }
             if factory {
-                app = app
-                    .call0()
-                    .map_err(|e| format!("calling {module_name}:{attribute}() failed: {}", one_line(py, &e)))?;
+                app = app.call0().map_err(|e| {
+                    format!(
+                        "calling {module_name}:{attribute}() failed: {}",
+                        one_line(py, &e)
+                    )
+                })?;
             }
             if !app.is_callable() {
-                return Err(format!("{module_name}:{attribute} is not callable, so it is not a WSGI application"));
+                return Err(format!(
+                    "{module_name}:{attribute} is not callable, so it is not a WSGI application"
+                ));
             }
-            let wsgi = Wsgi::new(py, app.unbind(), &options.root_path, options.max_threads, options.workers > 1)
-                .map_err(|e| format!("cannot prepare the WSGI environment: {}", one_line(py, &e)))?;
+            let wsgi = Wsgi::new(
+                py,
+                app.unbind(),
+                &options.root_path,
+                options.max_threads,
+                options.workers > 1,
+            )
+            .map_err(|e| format!("cannot prepare the WSGI environment: {}", one_line(py, &e)))?;
             Ok(Arc::new(WsgiService::new(wsgi)) as Arc<dyn Service>)
         })
     }
@@ -65,9 +80,15 @@ fn parse_spec(spec: &str) -> Result<(&str, &str, bool), String> {
         Some(name) => (name, true),
         None => (attribute, false),
     };
-    let identifier = |s: &str| !s.is_empty() && s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    let identifier = |s: &str| {
+        !s.is_empty()
+            && s.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+    };
     if !identifier(module) || !identifier(attribute) {
-        return Err(format!("APP '{spec}' is not module:attribute (example: myproject.wsgi:application)"));
+        return Err(format!(
+            "APP '{spec}' is not module:attribute (example: myproject.wsgi:application)"
+        ));
     }
     Ok((module, attribute, factory))
 }
@@ -89,12 +110,19 @@ fn extend_import_path(py: Python<'_>, extra: &[std::path::PathBuf]) -> PyResult<
 }
 
 fn absolute(path: &Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// "ExceptionType: message" on one line.
 fn one_line(py: Python<'_>, error: &PyErr) -> String {
-    let kind = error.get_type(py).name().map(|n| n.to_string()).unwrap_or_else(|_| "Error".into());
+    let kind = error
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "Error".into());
     let text = format!("{kind}: {}", error.value(py));
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -108,11 +136,19 @@ impl ForkHooks for WsgiHost {
             ffi::PyOS_BeforeFork();
             state
         };
-        *self.gil_during_fork.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+        *self
+            .gil_during_fork
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(state);
     }
 
     fn after_fork_in_parent(&self) {
-        if let Some(state) = self.gil_during_fork.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(state) = self
+            .gil_during_fork
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             // SAFETY: pairs with before_fork on the same thread.
             unsafe {
                 ffi::PyOS_AfterFork_Parent();
@@ -122,7 +158,12 @@ impl ForkHooks for WsgiHost {
     }
 
     fn after_fork_in_child(&self) {
-        if let Some(state) = self.gil_during_fork.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(state) = self
+            .gil_during_fork
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             // SAFETY: the child's only thread holds the interpreter, as PyOS_AfterFork_Child needs.
             unsafe {
                 ffi::PyOS_AfterFork_Child();

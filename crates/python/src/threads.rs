@@ -120,7 +120,11 @@ impl Pool {
                 watchdog: None,
                 watchdog_asleep: false,
             }),
-            completions: Mutex::new(Completions { wakers: Vec::new(), since: None, dispatcher: None }),
+            completions: Mutex::new(Completions {
+                wakers: Vec::new(),
+                since: None,
+                dispatcher: None,
+            }),
             max_threads,
             slow_jobs: AtomicU32::new(0),
             finished_jobs: AtomicU64::new(0),
@@ -156,7 +160,10 @@ impl Pool {
         }
         if state.watchdog.is_none() {
             let shared = self.shared.clone();
-            match std::thread::Builder::new().name("tern-watchdog".into()).spawn(move || watchdog(shared)) {
+            match std::thread::Builder::new()
+                .name("tern-watchdog".into())
+                .spawn(move || watchdog(shared))
+            {
                 Ok(handle) => state.watchdog = Some(handle.thread().clone()),
                 Err(error) => tracing::error!("cannot start the thread-pool watchdog: {error}"),
             }
@@ -190,11 +197,15 @@ impl Pool {
 
 impl Shared {
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_completions(&self) -> MutexGuard<'_, Completions> {
-        self.completions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.completions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn now(&self) -> u64 {
@@ -208,7 +219,10 @@ impl Shared {
     fn record_job_time(&self, ticks: u64) {
         // Racing updates may lose a bit; the history only needs to be roughly right.
         let history = self.slow_jobs.load(Ordering::Relaxed);
-        self.slow_jobs.store((history << 1) | u32::from(ticks >= SLOW_JOB_TICKS), Ordering::Relaxed);
+        self.slow_jobs.store(
+            (history << 1) | u32::from(ticks >= SLOW_JOB_TICKS),
+            Ordering::Relaxed,
+        );
         self.finished_jobs.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -272,7 +286,10 @@ impl Shared {
 
     fn thread_main(self: Arc<Self>) {
         batch_scheduling();
-        let sleeper = Arc::new(Sleeper { thread: std::thread::current(), woken: AtomicBool::new(false) });
+        let sleeper = Arc::new(Sleeper {
+            thread: std::thread::current(),
+            woken: AtomicBool::new(false),
+        });
         // The first job was counted for this thread by whoever started it.
         let mut next = self.next_job(false, &sleeper);
         Python::attach(|py| loop {
@@ -368,7 +385,10 @@ fn batch_scheduling() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter block.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
-        tracing::debug!("SCHED_BATCH unavailable: {}", std::io::Error::last_os_error());
+        tracing::debug!(
+            "SCHED_BATCH unavailable: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
@@ -378,7 +398,11 @@ async fn dispatch(shared: Arc<Shared>) {
     std::future::poll_fn(|cx| {
         {
             let mut completions = shared.lock_completions();
-            if !completions.dispatcher.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            if !completions
+                .dispatcher
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
                 completions.dispatcher = Some(cx.waker().clone());
             }
             std::mem::swap(&mut batch, &mut completions.wakers);
@@ -406,7 +430,11 @@ fn watchdog(shared: Arc<Shared>) {
             let mut state = shared.lock_state();
             let waiting = if stuck || shared.calls_block() {
                 // Queued two ticks ago or earlier: waited at least one whole tick.
-                state.queue.iter().take_while(|&&(_, queued)| now - queued >= 2).count()
+                state
+                    .queue
+                    .iter()
+                    .take_while(|&&(_, queued)| now - queued >= 2)
+                    .count()
             } else {
                 0
             };

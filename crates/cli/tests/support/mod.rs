@@ -27,7 +27,12 @@ impl Server {
 
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tern"));
-        command.args(args).args(["--port", "0"]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command
+            .args(args)
+            .args(["--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
         }
@@ -47,7 +52,10 @@ impl Server {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.split("listening on ").nth(1) {
                     let addr = addr.split_whitespace().next().unwrap_or("");
-                    let addr = addr.trim_start_matches("http://").trim_start_matches("tcp://").trim_end_matches(',');
+                    let addr = addr
+                        .trim_start_matches("http://")
+                        .trim_start_matches("tcp://")
+                        .trim_end_matches(',');
                     if let (Some(tx), Ok(addr)) = (found_tx.take(), addr.parse::<SocketAddr>()) {
                         let _ = tx.send(addr);
                     }
@@ -64,7 +72,11 @@ impl Server {
                 panic!("tern did not start; log:\n{}", log.lock().unwrap());
             }
         };
-        let server = Server { child: Some(child), addr, log };
+        let server = Server {
+            child: Some(child),
+            addr,
+            log,
+        };
         server.wait_for_log("worker", "started");
         server
     }
@@ -84,15 +96,23 @@ impl Server {
             if let Some(line) = self.log().lines().find(|l| l.contains(a) && l.contains(b)) {
                 return line.to_string();
             }
-            assert!(Instant::now() < deadline, "no log line with {a:?} and {b:?}; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {a:?} and {b:?}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Pids of the worker processes (children of the supervisor).
     pub fn worker_pids(&self) -> Vec<u32> {
-        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid())).unwrap_or_default();
-        children.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid()))
+            .unwrap_or_default();
+        children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
     }
 
     pub fn signal(&self, signal: i32) {
@@ -157,7 +177,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -171,7 +194,11 @@ pub fn read_response<R: BufRead>(reader: &mut R, head_request: bool) -> Option<R
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
-            return if head.is_empty() { None } else { panic!("connection closed inside a response head: {head:?}") };
+            return if head.is_empty() {
+                None
+            } else {
+                panic!("connection closed inside a response head: {head:?}")
+            };
         }
         head.push_str(&line);
         if line == "\r\n" {
@@ -180,7 +207,11 @@ pub fn read_response<R: BufRead>(reader: &mut R, head_request: bool) -> Option<R
     }
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
-    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -188,7 +219,12 @@ pub fn read_response<R: BufRead>(reader: &mut R, head_request: bool) -> Option<R
             (name.to_string(), value.trim().to_string())
         })
         .collect();
-    let mut response = Response { status, head: head.clone(), headers, body: Vec::new() };
+    let mut response = Response {
+        status,
+        head: head.clone(),
+        headers,
+        body: Vec::new(),
+    };
     if head_request || status == 304 || status == 204 || status < 200 {
         return Some(response);
     }
@@ -196,11 +232,15 @@ pub fn read_response<R: BufRead>(reader: &mut R, head_request: bool) -> Option<R
         let length: usize = length.parse().unwrap();
         response.body = vec![0; length];
         reader.read_exact(&mut response.body).expect("body");
-    } else if response.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    } else if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             let mut size_line = String::new();
             reader.read_line(&mut size_line).unwrap();
-            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap(), 16).unwrap();
+            let size =
+                usize::from_str_radix(size_line.trim().split(';').next().unwrap(), 16).unwrap();
             let mut chunk = vec![0; size + 2];
             reader.read_exact(&mut chunk).unwrap();
             if size == 0 {
@@ -224,7 +264,10 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Response {
 
 /// `GET path` with `extra` header lines ("Name: value\r\n" each), on a fresh connection.
 pub fn get_with(addr: SocketAddr, path: &str, extra: &str) -> Response {
-    exchange(addr, format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n").as_bytes())
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n{extra}Connection: close\r\n\r\n").as_bytes(),
+    )
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Response {
@@ -244,7 +287,10 @@ pub fn raw_until_close(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
 /// Status code of the first response in raw bytes.
 pub fn status_of(raw: &[u8]) -> u16 {
     let text = String::from_utf8_lossy(raw);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
 /// A temporary folder with a `root/` document root and space beside it for files outside the root.

@@ -69,7 +69,12 @@ impl BodyDecoder {
             BodyFraming::Length(n) => State::Length(n),
             BodyFraming::Chunked => State::ChunkSize,
         };
-        BodyDecoder { state, received: 0, limit, trailer_bytes: 0 }
+        BodyDecoder {
+            state,
+            received: 0,
+            limit,
+            trailer_bytes: 0,
+        }
     }
 
     /// True once the whole body has been decoded.
@@ -108,7 +113,11 @@ impl BodyDecoder {
                     };
                     let size = parse_chunk_size(&buf[..line_end])?;
                     buf.advance(line_end + 2);
-                    self.state = if size == 0 { State::Trailers } else { State::ChunkData(size) };
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::ChunkData(size)
+                    };
                 }
                 State::ChunkData(left) => {
                     if buf.is_empty() {
@@ -116,7 +125,11 @@ impl BodyDecoder {
                     }
                     let take = clamp(left, buf.len(), max);
                     let left = left - take as u64;
-                    self.state = if left == 0 { State::ChunkDataEnd } else { State::ChunkData(left) };
+                    self.state = if left == 0 {
+                        State::ChunkDataEnd
+                    } else {
+                        State::ChunkData(left)
+                    };
                     return self.produce(buf, take);
                 }
                 State::ChunkDataEnd => {
@@ -172,7 +185,10 @@ fn find_crlf(buf: &[u8], max: usize) -> Result<Option<usize>, RequestError> {
 
 /// `1a;name=value` → 26. Extensions are ignored; the size must be 1–16 hex digits.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, RequestError> {
-    let digits_end = line.iter().position(|b| !b.is_ascii_hexdigit()).unwrap_or(line.len());
+    let digits_end = line
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+        .unwrap_or(line.len());
     let (digits, rest) = line.split_at(digits_end);
     if digits.is_empty() || digits.len() > 15 {
         return Err(RequestError::Malformed("invalid chunk size"));
@@ -185,7 +201,8 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, RequestError> {
     if !rest.is_empty() && rest[0] != b';' {
         return Err(RequestError::Malformed("invalid chunk size"));
     }
-    let text = std::str::from_utf8(digits).map_err(|_| RequestError::Malformed("invalid chunk size"))?;
+    let text =
+        std::str::from_utf8(digits).map_err(|_| RequestError::Malformed("invalid chunk size"))?;
     u64::from_str_radix(text, 16).map_err(|_| RequestError::Malformed("invalid chunk size"))
 }
 
@@ -208,13 +225,20 @@ mod tests {
 
     #[test]
     fn decodes_chunked_with_extensions_and_trailers() {
-        let body = decode_all(BodyFraming::Chunked, b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n").unwrap();
+        let body = decode_all(
+            BodyFraming::Chunked,
+            b"5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: v\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(body, b"hello world");
     }
 
     #[test]
     fn decodes_content_length() {
-        assert_eq!(decode_all(BodyFraming::Length(3), b"abcdef").unwrap(), b"abc");
+        assert_eq!(
+            decode_all(BodyFraming::Length(3), b"abcdef").unwrap(),
+            b"abc"
+        );
     }
 
     #[test]
@@ -238,6 +262,9 @@ mod tests {
     fn enforces_the_limit() {
         let mut decoder = BodyDecoder::new(BodyFraming::Length(10), 4);
         let mut buf = BytesMut::from(&b"0123456789"[..]);
-        assert_eq!(decoder.decode(&mut buf, usize::MAX), Err(RequestError::BodyTooLarge));
+        assert_eq!(
+            decoder.decode(&mut buf, usize::MAX),
+            Err(RequestError::BodyTooLarge)
+        );
     }
 }

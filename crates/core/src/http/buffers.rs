@@ -21,19 +21,26 @@ thread_local! {
 
 /// An empty read buffer with room for at least [`READ_CAPACITY`] bytes.
 pub fn read_buffer() -> BytesMut {
-    READ.with(|spares| spares.borrow_mut().pop()).unwrap_or_else(|| BytesMut::with_capacity(READ_CAPACITY))
+    READ.with(|spares| spares.borrow_mut().pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CAPACITY))
 }
 
 /// An empty write buffer.
 pub fn write_buffer() -> Vec<u8> {
-    WRITE.with(|spares| spares.borrow_mut().pop()).unwrap_or_else(|| Vec::with_capacity(WRITE_CAPACITY))
+    WRITE
+        .with(|spares| spares.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(WRITE_CAPACITY))
 }
 
 /// Keeps `read` and `write` for another connection if they are empty, of the usual size, and
 /// room is left; drops them otherwise.
 pub fn give_back(mut read: BytesMut, mut write: Vec<u8>) {
     // A buffer still shared with a request head (or grown huge) is not worth keeping.
-    if read.is_empty() && read.capacity() >= READ_CAPACITY && read.capacity() <= 4 * READ_CAPACITY && read.try_reclaim(READ_CAPACITY) {
+    if read.is_empty()
+        && read.capacity() >= READ_CAPACITY
+        && read.capacity() <= 4 * READ_CAPACITY
+        && read.try_reclaim(READ_CAPACITY)
+    {
         read.clear();
         READ.with(|spares| {
             let mut spares = spares.borrow_mut();

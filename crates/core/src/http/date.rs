@@ -19,7 +19,10 @@ thread_local! {
 /// Appends the current date, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, to `out`.
 pub fn append_now(out: &mut Vec<u8>) {
     let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.second != second {

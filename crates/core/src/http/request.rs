@@ -72,9 +72,13 @@ impl RequestHead {
         for scheme in ["http://", "https://"] {
             // Compare bytes: slicing the str could split a multi-byte character and panic.
             let prefix = target.as_bytes().get(..scheme.len());
-            if target.len() > scheme.len() && prefix.is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes())) {
+            if target.len() > scheme.len()
+                && prefix.is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
+            {
                 let after_authority = &target[scheme.len()..];
-                target = after_authority.find('/').map_or("/", |slash| &after_authority[slash..]);
+                target = after_authority
+                    .find('/')
+                    .map_or("/", |slash| &after_authority[slash..]);
                 break;
             }
         }
@@ -87,7 +91,9 @@ impl RequestHead {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// The first value of header `name` if it is valid UTF-8.
@@ -97,7 +103,9 @@ impl RequestHead {
 
     /// Every header as (name, value), in arrival order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|&(name, value)| (self.str_of(name), self.bytes_of(value)))
+        self.headers
+            .iter()
+            .map(|&(name, value)| (self.str_of(name), self.bytes_of(value)))
     }
 
     /// The request line as received ("GET /path HTTP/1.1"), sharing the head's memory.
@@ -105,7 +113,11 @@ impl RequestHead {
         let start = self.method_span.start as usize;
         let line = &self.bytes[start..];
         let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
-        let end = if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end };
+        let end = if end > 0 && line[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
         self.bytes.slice(start..start + end)
     }
 
@@ -129,7 +141,9 @@ impl RequestHead {
 /// Parses a head from the front of `buf`. On success the head's bytes are removed from `buf`.
 pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHead>, RequestError> {
     if buf.first() == Some(&b'\n') {
-        return Err(RequestError::Malformed("empty line instead of a request line"));
+        return Err(RequestError::Malformed(
+            "empty line instead of a request line",
+        ));
     }
     check_request_line_length(buf, limits.max_request_line)?;
 
@@ -155,7 +169,10 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
     let base = buf.as_ptr() as usize;
     let span = |part: &[u8]| {
         let start = part.as_ptr() as usize - base;
-        Span { start: start as u32, end: (start + part.len()) as u32 }
+        Span {
+            start: start as u32,
+            end: (start + part.len()) as u32,
+        }
     };
     let method_text = request.method.unwrap_or("");
     let method = match method_text {
@@ -163,11 +180,18 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         "HEAD" => Method::Head,
         _ => Method::Other,
     };
-    let version = if request.version == Some(0) { Version::Http10 } else { Version::Http11 };
+    let version = if request.version == Some(0) {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
     let method_span = span(method_text.as_bytes());
     let target_span = span(request.path.unwrap_or("").as_bytes());
-    let headers: Vec<(Span, Span)> =
-        request.headers.iter().map(|h| (span(h.name.as_bytes()), span(h.value))).collect();
+    let headers: Vec<(Span, Span)> = request
+        .headers
+        .iter()
+        .map(|h| (span(h.name.as_bytes()), span(h.value)))
+        .collect();
     let semantics = HeadSemantics::read(request.headers, version)?;
 
     let bytes = buf.split_to(head_len).freeze();
@@ -204,7 +228,9 @@ fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError>
 /// httparse says "Version" both for `HTTP/2.0` (505) and for a missing or mangled version (400).
 fn classify_version_error(buf: &[u8]) -> RequestError {
     let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
-    let line = buf[..line_end].strip_suffix(b"\r").unwrap_or(&buf[..line_end]);
+    let line = buf[..line_end]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..line_end]);
     let last_word = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
     let well_formed = last_word.len() == 8
         && last_word.starts_with(b"HTTP/")
@@ -236,7 +262,10 @@ struct HeadSemantics {
 }
 
 impl HeadSemantics {
-    fn read(headers: &[httparse::Header<'_>], version: Version) -> Result<HeadSemantics, RequestError> {
+    fn read(
+        headers: &[httparse::Header<'_>],
+        version: Version,
+    ) -> Result<HeadSemantics, RequestError> {
         let mut close = false;
         let mut keep_alive_token = false;
         let mut content_length: Option<u64> = None;
@@ -259,7 +288,10 @@ impl HeadSemantics {
                 }
                 transfer_encoding = Some(header.value);
             } else if name.eq_ignore_ascii_case("expect") {
-                expect_continue = header.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+                expect_continue = header
+                    .value
+                    .trim_ascii()
+                    .eq_ignore_ascii_case(b"100-continue");
             } else if name.eq_ignore_ascii_case("host") {
                 if has_host {
                     return Err(RequestError::Malformed("repeated Host"));
@@ -274,10 +306,14 @@ impl HeadSemantics {
         // RFC 9112 §6.1: both framings at once is a smuggling attempt; reject and close.
         let framing = match (transfer_encoding, content_length) {
             (Some(_), Some(_)) => {
-                return Err(RequestError::Malformed("both Content-Length and Transfer-Encoding"))
+                return Err(RequestError::Malformed(
+                    "both Content-Length and Transfer-Encoding",
+                ))
             }
             (Some(_), None) if version == Version::Http10 => {
-                return Err(RequestError::Malformed("Transfer-Encoding in an HTTP/1.0 request"))
+                return Err(RequestError::Malformed(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ))
             }
             (Some(coding), None) => {
                 if coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
@@ -293,7 +329,11 @@ impl HeadSemantics {
             Version::Http11 => !close,
             Version::Http10 => keep_alive_token && !close,
         };
-        Ok(HeadSemantics { keep_alive, framing, expect_continue })
+        Ok(HeadSemantics {
+            keep_alive,
+            framing,
+            expect_continue,
+        })
     }
 }
 
@@ -305,7 +345,10 @@ fn merge_content_length(seen: Option<u64>, value: &[u8]) -> Result<u64, RequestE
         if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
             return Err(RequestError::Malformed("invalid Content-Length"));
         }
-        let length: u64 = std::str::from_utf8(item).ok().and_then(|s| s.parse().ok()).ok_or(RequestError::Malformed("invalid Content-Length"))?;
+        let length: u64 = std::str::from_utf8(item)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(RequestError::Malformed("invalid Content-Length"))?;
         match merged {
             Some(previous) if previous != length => {
                 return Err(RequestError::Malformed("conflicting Content-Length values"))
@@ -326,7 +369,9 @@ mod tests {
 
     #[test]
     fn parses_a_simple_get() {
-        let head = parse_text("GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n").unwrap().unwrap();
+        let head = parse_text("GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.method, Method::Get);
         assert_eq!(head.path_and_query(), ("/a%20b", Some("x=1")));
         assert_eq!(head.header("x-a"), Some(&b"1"[..]));
@@ -336,17 +381,31 @@ mod tests {
 
     #[test]
     fn partial_head_needs_more() {
-        assert!(parse_text("GET / HTTP/1.1\r\nHost: h\r\n").unwrap().is_none());
+        assert!(parse_text("GET / HTTP/1.1\r\nHost: h\r\n")
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn classifies_errors() {
-        assert_eq!(parse_text("GET / HTTP/2.0\r\n\r\n").unwrap_err().status(), 505);
+        assert_eq!(
+            parse_text("GET / HTTP/2.0\r\n\r\n").unwrap_err().status(),
+            505
+        );
         assert_eq!(parse_text("GET /\r\n\r\n").unwrap_err().status(), 400);
         assert_eq!(parse_text("\n").unwrap_err().status(), 400);
-        assert_eq!(parse_text("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n").unwrap_err().status(), 400);
         assert_eq!(
-            parse_text("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").unwrap_err().status(),
+            parse_text("GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            parse_text(
+                "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+            )
+            .unwrap_err()
+            .status(),
             400
         );
         assert_eq!(
@@ -361,21 +420,33 @@ mod tests {
 
     #[test]
     fn the_request_line_limit_excludes_the_line_ending() {
-        let limits = HttpLimits { max_request_line: 20, ..HttpLimits::default() };
-        let line = |len: usize, ending: &str| format!("GET /{} HTTP/1.1{ending}", "a".repeat(len - 14));
+        let limits = HttpLimits {
+            max_request_line: 20,
+            ..HttpLimits::default()
+        };
+        let line =
+            |len: usize, ending: &str| format!("GET /{} HTTP/1.1{ending}", "a".repeat(len - 14));
         for ending in ["\r\n", "\n", ""] {
             let at_limit = parse(&mut BytesMut::from(line(20, ending).as_str()), &limits);
             assert!(at_limit.is_ok(), "20 bytes + {ending:?}");
             let over = parse(&mut BytesMut::from(line(21, ending).as_str()), &limits);
-            assert_eq!(over.unwrap_err(), RequestError::RequestLineTooLong, "21 bytes + {ending:?}");
+            assert_eq!(
+                over.unwrap_err(),
+                RequestError::RequestLineTooLong,
+                "21 bytes + {ending:?}"
+            );
         }
     }
 
     #[test]
     fn absolute_form_targets_reduce_to_their_path() {
-        let head = parse_text("GET HTTP://example.org/a?b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        let head = parse_text("GET HTTP://example.org/a?b HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.path_and_query(), ("/a", Some("b")));
-        let head = parse_text("GET http://example.org HTTP/1.1\r\nHost: h\r\n\r\n").unwrap().unwrap();
+        let head = parse_text("GET http://example.org HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.path_and_query(), ("/", None));
     }
 
@@ -391,7 +462,17 @@ mod tests {
 
     #[test]
     fn http10_closes_unless_asked() {
-        assert!(!parse_text("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap().keep_alive);
-        assert!(parse_text("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap().keep_alive);
+        assert!(
+            !parse_text("GET / HTTP/1.0\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            parse_text("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                .unwrap()
+                .unwrap()
+                .keep_alive
+        );
     }
 }

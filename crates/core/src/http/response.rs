@@ -57,7 +57,11 @@ impl Body {
 
 impl Response {
     pub fn new(status: u16, body: Body) -> Self {
-        Response { status, headers: Vec::new(), body }
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
     }
 
     /// A short HTML page for an error or redirect status.
@@ -109,7 +113,11 @@ pub fn write_head(
         out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(number.format(length).as_bytes());
     }
-    out.extend_from_slice(if keep_alive { b"\r\nConnection: keep-alive\r\n\r\n" } else { b"\r\nConnection: close\r\n\r\n" });
+    out.extend_from_slice(if keep_alive {
+        b"\r\nConnection: keep-alive\r\n\r\n"
+    } else {
+        b"\r\nConnection: close\r\n\r\n"
+    });
 }
 
 /// The reason phrase for the statuses tern sends (RFC 9110 §15).
@@ -159,10 +167,18 @@ mod tests {
     #[test]
     fn writes_the_mandatory_headers() {
         let mut out = Vec::new();
-        write_head(&mut out, 200, &[("Content-Type", "text/plain".into())], Some(5), true);
+        write_head(
+            &mut out,
+            200,
+            &[("Content-Type", "text/plain".into())],
+            Some(5),
+            true,
+        );
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nServer: tern/"));
         assert!(text.contains("\r\nDate: "));
-        assert!(text.contains("\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(text.contains(
+            "\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n"
+        ));
     }
 }

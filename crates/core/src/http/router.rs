@@ -36,7 +36,10 @@ impl Router {
             .map(|m| {
                 let files = StaticFiles::new(&m.root, m.list_dirs, cache_validity)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.root.display())))?;
-                Ok(Mount { prefix: m.prefix.clone(), files })
+                Ok(Mount {
+                    prefix: m.prefix.clone(),
+                    files,
+                })
             })
             .collect::<io::Result<Vec<_>>>()?;
         built.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
@@ -45,7 +48,9 @@ impl Router {
 
     /// The document roots, for the start-up log line.
     pub fn roots(&self) -> impl Iterator<Item = (&str, &std::path::Path)> {
-        self.mounts.iter().map(|m| (m.prefix.as_str(), m.files.root()))
+        self.mounts
+            .iter()
+            .map(|m| (m.prefix.as_str(), m.files.root()))
     }
 
     /// Whether a static mount answers this (still percent-encoded) path.
@@ -56,25 +61,46 @@ impl Router {
     pub fn respond(&self, head: &RequestHead) -> Routed {
         let (raw_path, query) = head.path_and_query();
         if !raw_path.starts_with('/') {
-            return Routed { response: Response::error_page(400), rejection: Some("request target is not a path") };
+            return Routed {
+                response: Response::error_page(400),
+                rejection: Some("request target is not a path"),
+            };
         }
         let Some(mount) = self.mounts.iter().find(|m| raw_path.starts_with(&m.prefix)) else {
-            return Routed { response: Response::error_page(404), rejection: None };
+            return Routed {
+                response: Response::error_page(404),
+                rejection: None,
+            };
         };
         if !matches!(head.method, Method::Get | Method::Head) {
             let response = Response::error_page(405).header("Allow", "GET, HEAD");
-            return Routed { response, rejection: Some("method not allowed") };
+            return Routed {
+                response,
+                rejection: Some("method not allowed"),
+            };
         }
         let below_mount = &raw_path[mount.prefix.len() - 1..];
         match sanitize(below_mount) {
             Ok(path) => {
-                let request = StaticRequest { path: &path, raw_path, query, head };
-                Routed { response: mount.files.respond(&request), rejection: None }
+                let request = StaticRequest {
+                    path: &path,
+                    raw_path,
+                    query,
+                    head,
+                };
+                Routed {
+                    response: mount.files.respond(&request),
+                    rejection: None,
+                }
             }
-            Err(PathRejection::Forbidden(why)) => Routed { response: Response::error_page(403), rejection: Some(why) },
-            Err(PathRejection::NotAbsolute) => {
-                Routed { response: Response::error_page(400), rejection: Some("request target is not a path") }
-            }
+            Err(PathRejection::Forbidden(why)) => Routed {
+                response: Response::error_page(403),
+                rejection: Some(why),
+            },
+            Err(PathRejection::NotAbsolute) => Routed {
+                response: Response::error_page(400),
+                rejection: Some("request target is not a path"),
+            },
         }
     }
 }

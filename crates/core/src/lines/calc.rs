@@ -44,9 +44,15 @@ impl LineProtocol for Calc {
             "quit" => Reply::closing("connection closed"),
             numbers => match parse_integers(numbers) {
                 Some(values) => Reply::line(match mode {
-                    Mode::Sum => format!("Sum of input numbers: {}", values.iter().fold(BigInt::zero(), |a, b| a + b)),
+                    Mode::Sum => format!(
+                        "Sum of input numbers: {}",
+                        values.iter().fold(BigInt::zero(), |a, b| a + b)
+                    ),
                     Mode::Product => {
-                        format!("Product of input numbers: {}", values.iter().fold(BigInt::one(), |a, b| a * b))
+                        format!(
+                            "Product of input numbers: {}",
+                            values.iter().fold(BigInt::one(), |a, b| a * b)
+                        )
                     }
                 }),
                 None => Reply::line(ERROR_LINE),
@@ -79,7 +85,10 @@ mod tests {
 
     fn run(lines: &[&str]) -> Vec<String> {
         let mut mode = Calc.start_session();
-        lines.iter().map(|l| Calc.respond(&mut mode, l).text).collect()
+        lines
+            .iter()
+            .map(|l| Calc.respond(&mut mode, l).text)
+            .collect()
     }
 
     #[test]
@@ -104,6 +113,9 @@ mod tests {
     fn products_are_exact() {
         let numbers = vec!["12345678901234567890"; 40].join(",");
         let expected = num_traits::pow(BigInt::from(12345678901234567890u64), 40);
-        assert_eq!(run(&["product", &numbers])[1], format!("Product of input numbers: {expected}"));
+        assert_eq!(
+            run(&["product", &numbers])[1],
+            format!("Product of input numbers: {expected}")
+        );
     }
 }

@@ -146,14 +146,23 @@ async fn connect(config: &ClientConfig, slots: &Semaphore) -> Option<TcpStream> 
 }
 
 /// Sends the messages of one connection; returns the latency of each answer.
-async fn converse(mut stream: TcpStream, config: &ClientConfig, counters: &Counters) -> Vec<Duration> {
+async fn converse(
+    mut stream: TcpStream,
+    config: &ClientConfig,
+    counters: &Counters,
+) -> Vec<Duration> {
     let mut reader = LineReader::new(MAX_ANSWER);
     let mut latencies = Vec::new();
     for _ in 0..config.greeting_lines {
-        if !matches!(read_answer(&mut reader, &mut stream, config).await, Some(LineEvent::Line(_))) {
+        if !matches!(
+            read_answer(&mut reader, &mut stream, config).await,
+            Some(LineEvent::Line(_))
+        ) {
             // A fixed number of messages was planned on this connection; none can be sent now.
             if config.duration.is_none() {
-                counters.failed.fetch_add(config.messages, Ordering::Relaxed);
+                counters
+                    .failed
+                    .fetch_add(config.messages, Ordering::Relaxed);
             }
             return latencies;
         }
@@ -180,7 +189,11 @@ async fn converse(mut stream: TcpStream, config: &ClientConfig, counters: &Count
             Some(LineEvent::Line(answer)) => {
                 latencies.push(asked.elapsed());
                 counters.answered.fetch_add(1, Ordering::Relaxed);
-                if config.expect.as_ref().is_some_and(|expected| *expected != answer) {
+                if config
+                    .expect
+                    .as_ref()
+                    .is_some_and(|expected| *expected != answer)
+                {
                     tracing::debug!("unexpected answer: {answer:?}");
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -193,12 +206,18 @@ async fn converse(mut stream: TcpStream, config: &ClientConfig, counters: &Count
     }
     // Whatever was planned but never sent also failed.
     if deadline.is_none() && sent < config.messages {
-        counters.failed.fetch_add(config.messages - sent, Ordering::Relaxed);
+        counters
+            .failed
+            .fetch_add(config.messages - sent, Ordering::Relaxed);
     }
     let _ = stream.shutdown().await;
     latencies
 }
 
-async fn read_answer(reader: &mut LineReader, stream: &mut TcpStream, config: &ClientConfig) -> Option<LineEvent> {
+async fn read_answer(
+    reader: &mut LineReader,
+    stream: &mut TcpStream,
+    config: &ClientConfig,
+) -> Option<LineEvent> {
     reader.next_line(stream, config.timeout).await.ok()
 }

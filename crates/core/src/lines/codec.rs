@@ -40,7 +40,11 @@ pub struct LineReader {
 
 impl LineReader {
     pub fn new(max_line: usize) -> Self {
-        LineReader { buf: BytesMut::new(), max_line, scanned: 0 }
+        LineReader {
+            buf: BytesMut::new(),
+            max_line,
+            scanned: 0,
+        }
     }
 
     /// True if a complete line is already buffered (no read needed).
@@ -49,7 +53,11 @@ impl LineReader {
     }
 
     /// The next line, reading from `socket` as needed. Cancel-safe: dropping the future loses no data.
-    pub async fn next_line<S: Socket>(&mut self, socket: &mut S, idle_timeout: Duration) -> io::Result<LineEvent> {
+    pub async fn next_line<S: Socket>(
+        &mut self,
+        socket: &mut S,
+        idle_timeout: Duration,
+    ) -> io::Result<LineEvent> {
         loop {
             if let Some(event) = self.take_line() {
                 return Ok(event);
@@ -85,7 +93,9 @@ impl LineReader {
             Some(offset) => {
                 let end = self.scanned + offset;
                 self.scanned = 0;
-                if end > self.max_line + 1 || (end == self.max_line + 1 && self.buf[end - 1] != b'\r') {
+                if end > self.max_line + 1
+                    || (end == self.max_line + 1 && self.buf[end - 1] != b'\r')
+                {
                     return Some(LineEvent::TooLong);
                 }
                 let line = self.buf.split_to(end).freeze();
@@ -128,10 +138,22 @@ mod tests {
         let mut input = socket_with(b"one\r\ntwo\nthree").await;
         let mut reader = LineReader::new(16);
         let t = Duration::from_secs(5);
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("one".into()));
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("two".into()));
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Line("three".into()));
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::Closed);
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::Line("one".into())
+        );
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::Line("two".into())
+        );
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::Line("three".into())
+        );
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::Closed
+        );
     }
 
     #[tokio::test]
@@ -139,9 +161,18 @@ mod tests {
         let t = Duration::from_secs(5);
         let mut input = socket_with(b"\xff\xfe\nabcdefghij\n").await;
         let mut reader = LineReader::new(4);
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::InvalidUtf8);
-        assert_eq!(reader.next_line(&mut input, t).await.unwrap(), LineEvent::TooLong);
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::InvalidUtf8
+        );
+        assert_eq!(
+            reader.next_line(&mut input, t).await.unwrap(),
+            LineEvent::TooLong
+        );
         let mut exact = socket_with(b"abcd\r\n").await;
-        assert_eq!(LineReader::new(4).next_line(&mut exact, t).await.unwrap(), LineEvent::Line("abcd".into()));
+        assert_eq!(
+            LineReader::new(4).next_line(&mut exact, t).await.unwrap(),
+            LineEvent::Line("abcd".into())
+        );
     }
 }

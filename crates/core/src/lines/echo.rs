@@ -23,7 +23,19 @@ mod tests {
 
     #[test]
     fn echoes_with_prefix() {
-        assert_eq!(Echo { prefix: "GOT:".into() }.respond(&mut (), "hi"), Reply::line("GOT:hi"));
-        assert_eq!(Echo { prefix: String::new() }.respond(&mut (), ""), Reply::line(""));
+        assert_eq!(
+            Echo {
+                prefix: "GOT:".into()
+            }
+            .respond(&mut (), "hi"),
+            Reply::line("GOT:hi")
+        );
+        assert_eq!(
+            Echo {
+                prefix: String::new()
+            }
+            .respond(&mut (), ""),
+            Reply::line("")
+        );
     }
 }

@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::config::LineConfig;
 use crate::logging::ACCESS_TARGET;
-use crate::server::ConnectionHandler;
+use crate::server::{ConnectionHandler, Ended};
 use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
 use codec::{LineEvent, LineReader};
@@ -58,11 +58,17 @@ pub struct Reply {
 
 impl Reply {
     pub fn line(text: impl Into<String>) -> Self {
-        Reply { text: text.into(), close: false }
+        Reply {
+            text: text.into(),
+            close: false,
+        }
     }
 
     pub fn closing(text: impl Into<String>) -> Self {
-        Reply { text: text.into(), close: true }
+        Reply {
+            text: text.into(),
+            close: true,
+        }
     }
 }
 
@@ -79,10 +85,18 @@ impl<P: LineProtocol> LineHandler<P> {
 }
 
 impl<P: LineProtocol> ConnectionHandler for LineHandler<P> {
-    async fn handle<S: Socket>(self: Arc<Self>, mut socket: S, peer: Peer, mut shutdown: ShutdownWatch) {
+    async fn handle<S: Socket>(
+        self: Arc<Self>,
+        mut socket: S,
+        peer: Peer,
+        mut shutdown: ShutdownWatch,
+        _resumed: bool,
+    ) -> Ended<S> {
         let started = Instant::now();
         let mut lines_answered = 0u64;
-        let outcome = self.converse(&mut socket, &mut shutdown, &mut lines_answered).await;
+        let outcome = self
+            .converse(&mut socket, &mut shutdown, &mut lines_answered)
+            .await;
         if let Err(error) = &outcome {
             tracing::debug!("connection from {peer} failed: {error}");
         }
@@ -94,6 +108,8 @@ impl<P: LineProtocol> ConnectionHandler for LineHandler<P> {
                 outcome.unwrap_or("connection error")
             );
         }
+        // Line conversations are not parked: their clients rarely idle between lines.
+        Ended::Closed
     }
 }
 
@@ -137,7 +153,13 @@ impl<P: LineProtocol> LineHandler<P> {
                 LineEvent::InvalidUtf8 => push_line(&mut out, "error: invalid UTF-8"),
                 LineEvent::TooLong => {
                     tracing::info!("line longer than {} bytes; closing", self.config.max_line);
-                    push_line(&mut out, &format!("error: line too long (limit {} bytes)", self.config.max_line));
+                    push_line(
+                        &mut out,
+                        &format!(
+                            "error: line too long (limit {} bytes)",
+                            self.config.max_line
+                        ),
+                    );
                     self.write_out(socket, &mut out).await?;
                     return Ok("line too long");
                 }
@@ -160,7 +182,12 @@ impl<P: LineProtocol> LineHandler<P> {
         }
         match tokio::time::timeout(self.config.io_timeout, socket.write_all(out)).await {
             Ok(result) => result?,
-            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stopped reading",
+                ))
+            }
         }
         // Keep a small buffer for the next reply, but do not let one huge answer pin memory.
         if out.capacity() > OUT_BUFFER_KEEP {

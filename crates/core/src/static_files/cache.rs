@@ -63,7 +63,10 @@ fn now_nanos() -> u64 {
 
 impl FileCache {
     pub fn new(validity: Duration) -> Self {
-        FileCache { entries: Mutex::new(HashMap::new()), validity }
+        FileCache {
+            entries: Mutex::new(HashMap::new()),
+            validity,
+        }
     }
 
     /// The cached file for `key`, if it was confirmed within the validity window or the path still
@@ -115,7 +118,9 @@ impl FileCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -15,7 +15,10 @@ pub struct Validators {
 
 impl Validators {
     pub fn new(modified: SystemTime, size: u64, encoding_suffix: &str) -> Self {
-        let seconds = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let seconds = modified
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         Validators {
             etag: format!("\"{seconds:x}-{size:x}{encoding_suffix}\""),
             modified,
@@ -24,7 +27,11 @@ impl Validators {
     }
 
     /// RFC 9110 §13.2.2: If-None-Match wins over If-Modified-Since; true means answer 304.
-    pub fn not_modified(&self, if_none_match: Option<&[u8]>, if_modified_since: Option<&str>) -> bool {
+    pub fn not_modified(
+        &self,
+        if_none_match: Option<&[u8]>,
+        if_modified_since: Option<&str>,
+    ) -> bool {
         if let Some(list) = if_none_match {
             return etag_list_matches(list, &self.etag, true);
         }
@@ -50,7 +57,10 @@ impl Validators {
 }
 
 fn truncate_to_seconds(time: SystemTime) -> SystemTime {
-    let seconds = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     UNIX_EPOCH + std::time::Duration::from_secs(seconds)
 }
 
@@ -86,12 +96,18 @@ pub enum RangeRequest {
 ///
 /// Only one range is served; a multi-range or unparsable header is ignored (a full 200 is valid).
 pub fn parse_range(header: Option<&[u8]>, size: u64) -> RangeRequest {
-    let Some(header) = header else { return RangeRequest::Full };
-    let Some(spec) = header.trim_ascii().strip_prefix(b"bytes=") else { return RangeRequest::Full };
+    let Some(header) = header else {
+        return RangeRequest::Full;
+    };
+    let Some(spec) = header.trim_ascii().strip_prefix(b"bytes=") else {
+        return RangeRequest::Full;
+    };
     if spec.contains(&b',') {
         return RangeRequest::Full;
     }
-    let Some(dash) = spec.iter().position(|&b| b == b'-') else { return RangeRequest::Full };
+    let Some(dash) = spec.iter().position(|&b| b == b'-') else {
+        return RangeRequest::Full;
+    };
     let (first, last) = (spec[..dash].trim_ascii(), spec[dash + 1..].trim_ascii());
     let number = |digits: &[u8]| -> Option<u64> {
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
@@ -104,19 +120,28 @@ pub fn parse_range(header: Option<&[u8]>, size: u64) -> RangeRequest {
         (true, false) => match number(last) {
             Some(0) => RangeRequest::Unsatisfiable,
             Some(_) if size == 0 => RangeRequest::Unsatisfiable,
-            Some(suffix) => RangeRequest::Partial { start: size.saturating_sub(suffix), end: size - 1 },
+            Some(suffix) => RangeRequest::Partial {
+                start: size.saturating_sub(suffix),
+                end: size - 1,
+            },
             None => RangeRequest::Full,
         },
         // "N-": from N to the end.
         (false, true) => match number(first) {
-            Some(start) if start < size => RangeRequest::Partial { start, end: size - 1 },
+            Some(start) if start < size => RangeRequest::Partial {
+                start,
+                end: size - 1,
+            },
             Some(_) => RangeRequest::Unsatisfiable,
             None => RangeRequest::Full,
         },
         (false, false) => match (number(first), number(last)) {
             (Some(start), Some(end)) if start > end => RangeRequest::Full,
             (Some(start), Some(_)) if start >= size => RangeRequest::Unsatisfiable,
-            (Some(start), Some(end)) => RangeRequest::Partial { start, end: end.min(size - 1) },
+            (Some(start), Some(end)) => RangeRequest::Partial {
+                start,
+                end: end.min(size - 1),
+            },
             _ => RangeRequest::Full,
         },
         (true, true) => RangeRequest::Full,
@@ -129,12 +154,30 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range(Some(b"bytes=0-4"), 10), RangeRequest::Partial { start: 0, end: 4 });
-        assert_eq!(parse_range(Some(b"bytes=5-"), 10), RangeRequest::Partial { start: 5, end: 9 });
-        assert_eq!(parse_range(Some(b"bytes=-3"), 10), RangeRequest::Partial { start: 7, end: 9 });
-        assert_eq!(parse_range(Some(b"bytes=-30"), 10), RangeRequest::Partial { start: 0, end: 9 });
-        assert_eq!(parse_range(Some(b"bytes=8-100"), 10), RangeRequest::Partial { start: 8, end: 9 });
-        assert_eq!(parse_range(Some(b"bytes=10-"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some(b"bytes=0-4"), 10),
+            RangeRequest::Partial { start: 0, end: 4 }
+        );
+        assert_eq!(
+            parse_range(Some(b"bytes=5-"), 10),
+            RangeRequest::Partial { start: 5, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some(b"bytes=-3"), 10),
+            RangeRequest::Partial { start: 7, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some(b"bytes=-30"), 10),
+            RangeRequest::Partial { start: 0, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some(b"bytes=8-100"), 10),
+            RangeRequest::Partial { start: 8, end: 9 }
+        );
+        assert_eq!(
+            parse_range(Some(b"bytes=10-"), 10),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range(Some(b"bytes=0-1,3-4"), 10), RangeRequest::Full);
         assert_eq!(parse_range(Some(b"items=0-1"), 10), RangeRequest::Full);
         assert_eq!(parse_range(None, 10), RangeRequest::Full);
@@ -142,7 +185,11 @@ mod tests {
 
     #[test]
     fn conditionals() {
-        let v = Validators::new(UNIX_EPOCH + std::time::Duration::from_secs(1_000_000), 42, "");
+        let v = Validators::new(
+            UNIX_EPOCH + std::time::Duration::from_secs(1_000_000),
+            42,
+            "",
+        );
         assert!(v.not_modified(Some(v.etag.as_bytes()), None));
         assert!(v.not_modified(Some(format!("\"x\", W/{}", v.etag).as_bytes()), None));
         assert!(!v.not_modified(Some(b"\"other\""), Some(&v.last_modified)));

@@ -29,13 +29,14 @@ const SEGMENT: &AsciiSet = &CONTROLS
 /// The directory is read through its descriptor (the one the checked opener returned), not by
 /// name, so swapping the path for a symlink after the check cannot list another directory.
 pub fn render(dir: &File, url_path: &str) -> io::Result<String> {
-    let mut names: Vec<(String, bool)> = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
-        .filter_map(Result::ok)
-        .map(|entry| {
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            (entry.file_name().to_string_lossy().into_owned(), is_dir)
-        })
-        .collect();
+    let mut names: Vec<(String, bool)> =
+        std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
+            .filter_map(Result::ok)
+            .map(|entry| {
+                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                (entry.file_name().to_string_lossy().into_owned(), is_dir)
+            })
+            .collect();
     names.sort();
     let title = escape_html(&percent_encoding::percent_decode_str(url_path).decode_utf8_lossy());
     let mut page = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of {title}</title></head>\n<body><h1>Index of {title}</h1>\n<ul>\n<li><a href=\"../\">../</a></li>\n");
@@ -43,7 +44,10 @@ pub fn render(dir: &File, url_path: &str) -> io::Result<String> {
         let slash = if is_dir { "/" } else { "" };
         let href = utf8_percent_encode(&name, SEGMENT);
         // "./" keeps a name like "javascript:..." or "http:..." a relative link, never a scheme.
-        page.push_str(&format!("<li><a href=\"./{href}{slash}\">{}{slash}</a></li>\n", escape_html(&name)));
+        page.push_str(&format!(
+            "<li><a href=\"./{href}{slash}\">{}{slash}</a></li>\n",
+            escape_html(&name)
+        ));
     }
     page.push_str("</ul></body></html>\n");
     Ok(page)

@@ -19,7 +19,9 @@ pub fn content_type(path: &Path) -> &'static str {
         "wasm" => "application/wasm",
         "woff2" => "font/woff2",
         "ico" => "image/x-icon",
-        _ => mime_guess::from_ext(extension).first_raw().unwrap_or(DEFAULT_TYPE),
+        _ => mime_guess::from_ext(extension)
+            .first_raw()
+            .unwrap_or(DEFAULT_TYPE),
     }
 }
 

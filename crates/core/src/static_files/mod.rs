@@ -50,8 +50,16 @@ pub struct StaticRequest<'a> {
 
 impl StaticFiles {
     /// `cache_validity`: how long a cached small file is trusted before it is stat'ed again.
-    pub fn new(root: &Path, list_dirs: bool, cache_validity: std::time::Duration) -> io::Result<Self> {
-        Ok(StaticFiles { root: Root::open(root)?, list_dirs, cache: FileCache::new(cache_validity) })
+    pub fn new(
+        root: &Path,
+        list_dirs: bool,
+        cache_validity: std::time::Duration,
+    ) -> io::Result<Self> {
+        Ok(StaticFiles {
+            root: Root::open(root)?,
+            list_dirs,
+            cache: FileCache::new(cache_validity),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -63,18 +71,29 @@ impl StaticFiles {
         let relative = &request.path.relative;
         let key: CacheKey = (relative.clone(), request.path.trailing_slash);
         // The cache holds identity encodings only; clients that may get a sibling take the full path.
-        let wants_sibling = request.head.header("accept-encoding").is_some_and(accepts_any_precompressed);
+        let wants_sibling = request
+            .head
+            .header("accept-encoding")
+            .is_some_and(accepts_any_precompressed);
         if !wants_sibling {
             if let Some(hit) = self.cache.lookup(&self.root, &key) {
                 let contents = Contents::Cached(hit.contents.clone());
-                return answer(contents, &hit.validators, hit.content_type, None, request.head);
+                return answer(
+                    contents,
+                    &hit.validators,
+                    hit.content_type,
+                    None,
+                    request.head,
+                );
             }
         }
         let file = match self.root.open_beneath(relative) {
             Ok(file) => file,
             Err(error) => return open_error_page(error),
         };
-        let Ok(meta) = file.metadata() else { return Response::error_page(404) };
+        let Ok(meta) = file.metadata() else {
+            return Response::error_page(404);
+        };
         if meta.is_dir() {
             return self.respond_directory(request, &file);
         }
@@ -114,24 +133,57 @@ impl StaticFiles {
             return Response::error_page(404);
         }
         match listing::render(dir, request.raw_path) {
-            Ok(page) => Response::new(200, Body::Bytes(page.into())).header("Content-Type", "text/html; charset=utf-8"),
+            Ok(page) => Response::new(200, Body::Bytes(page.into()))
+                .header("Content-Type", "text/html; charset=utf-8"),
             Err(_) => Response::error_page(403),
         }
     }
 
-    fn respond_file(&self, key: CacheKey, relative: &Path, file: File, meta: Metadata, head: &RequestHead) -> Response {
+    fn respond_file(
+        &self,
+        key: CacheKey,
+        relative: &Path,
+        file: File,
+        meta: Metadata,
+        head: &RequestHead,
+    ) -> Response {
         let content_type = mime::content_type(relative);
         if let Some((file, meta, encoding)) = self.precompressed_sibling(relative, head) {
             let validators = Validators::new(modified(&meta), meta.len(), encoding.1);
-            return answer(Contents::File(file, meta.len()), &validators, content_type, Some(encoding.0), head);
+            return answer(
+                Contents::File(file, meta.len()),
+                &validators,
+                content_type,
+                Some(encoding.0),
+                head,
+            );
         }
         let validators = Validators::new(modified(&meta), meta.len(), "");
         if meta.len() <= cache::MAX_CACHED_FILE {
-            if let Some(entry) = self.cache.admit(key, relative, &file, &meta, validators.clone(), content_type) {
-                return answer(Contents::Cached(entry.contents.clone()), &validators, content_type, None, head);
+            if let Some(entry) = self.cache.admit(
+                key,
+                relative,
+                &file,
+                &meta,
+                validators.clone(),
+                content_type,
+            ) {
+                return answer(
+                    Contents::Cached(entry.contents.clone()),
+                    &validators,
+                    content_type,
+                    None,
+                    head,
+                );
             }
         }
-        answer(Contents::File(file, meta.len()), &validators, content_type, None, head)
+        answer(
+            Contents::File(file, meta.len()),
+            &validators,
+            content_type,
+            None,
+            head,
+        )
     }
 
     /// `name.br` or `name.gz`, when the client accepts that coding and the sibling is a file.
@@ -179,8 +231,14 @@ impl Contents {
     /// The body for bytes `start..start + len`.
     fn body(self, start: u64, len: u64) -> Body {
         match self {
-            Contents::File(file, _) => Body::File(FileBody { file, offset: start, len }),
-            Contents::Cached(bytes) => Body::Bytes(bytes.slice(start as usize..(start + len) as usize)),
+            Contents::File(file, _) => Body::File(FileBody {
+                file,
+                offset: start,
+                len,
+            }),
+            Contents::Cached(bytes) => {
+                Body::Bytes(bytes.slice(start as usize..(start + len) as usize))
+            }
         }
     }
 }
@@ -194,7 +252,8 @@ fn answer(
     head: &RequestHead,
 ) -> Response {
     let size = contents.len();
-    let mut headers: Vec<(&'static str, crate::http::response::HeaderValue)> = Vec::with_capacity(7);
+    let mut headers: Vec<(&'static str, crate::http::response::HeaderValue)> =
+        Vec::with_capacity(7);
     headers.push(("Content-Type", content_type.into()));
     headers.push(("Last-Modified", validators.last_modified.clone().into()));
     headers.push(("ETag", validators.etag.clone().into()));
@@ -202,8 +261,15 @@ fn answer(
         headers.push(("Content-Encoding", coding.into()));
         headers.push(("Vary", "Accept-Encoding".into()));
     }
-    if validators.not_modified(head.header("if-none-match"), head.header_str("if-modified-since")) {
-        return Response { status: 304, headers, body: Body::Empty };
+    if validators.not_modified(
+        head.header("if-none-match"),
+        head.header_str("if-modified-since"),
+    ) {
+        return Response {
+            status: 304,
+            headers,
+            body: Body::Empty,
+        };
     }
     headers.push(("Accept-Ranges", "bytes".into()));
     let range = if validators.if_range_holds(head.header("if-range")) {
@@ -212,12 +278,25 @@ fn answer(
         RangeRequest::Full
     };
     match range {
-        RangeRequest::Full => Response { status: 200, headers, body: contents.body(0, size) },
+        RangeRequest::Full => Response {
+            status: 200,
+            headers,
+            body: contents.body(0, size),
+        },
         RangeRequest::Partial { start, end } => {
-            headers.push(("Content-Range", format!("bytes {start}-{end}/{size}").into()));
-            Response { status: 206, headers, body: contents.body(start, end - start + 1) }
+            headers.push((
+                "Content-Range",
+                format!("bytes {start}-{end}/{size}").into(),
+            ));
+            Response {
+                status: 206,
+                headers,
+                body: contents.body(start, end - start + 1),
+            }
         }
-        RangeRequest::Unsatisfiable => Response::error_page(416).header("Content-Range", format!("bytes */{size}")),
+        RangeRequest::Unsatisfiable => {
+            Response::error_page(416).header("Content-Range", format!("bytes */{size}"))
+        }
     }
 }
 
@@ -227,7 +306,9 @@ fn modified(meta: &Metadata) -> std::time::SystemTime {
 
 /// Whether the client would take one of the precompressed codings we look for.
 fn accepts_any_precompressed(accept_encoding: &[u8]) -> bool {
-    PRECOMPRESSED.iter().any(|(_, coding, _)| accepts_coding(accept_encoding, coding))
+    PRECOMPRESSED
+        .iter()
+        .any(|(_, coding, _)| accepts_coding(accept_encoding, coding))
 }
 
 fn open_error_page(error: OpenError) -> Response {
@@ -245,7 +326,9 @@ fn accepts_coding(accept_encoding: &[u8], coding: &str) -> bool {
         let name = parts.next().unwrap_or(b"").trim_ascii();
         let refused = parts.any(|p| {
             let p = p.trim_ascii();
-            p.len() >= 2 && p[..2].eq_ignore_ascii_case(b"q=") && p[2..].iter().all(|&b| b == b'0' || b == b'.')
+            p.len() >= 2
+                && p[..2].eq_ignore_ascii_case(b"q=")
+                && p[2..].iter().all(|&b| b == b'0' || b == b'.')
         });
         if name.eq_ignore_ascii_case(coding.as_bytes()) {
             return !refused;

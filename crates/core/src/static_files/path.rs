@@ -48,7 +48,10 @@ pub fn sanitize(raw_path: &str) -> Result<SafePath, PathRejection> {
         }
     }
     let trailing_slash = decoded.ends_with(b"/");
-    Ok(SafePath { relative, trailing_slash })
+    Ok(SafePath {
+        relative,
+        trailing_slash,
+    })
 }
 
 #[cfg(test)]
@@ -57,7 +60,10 @@ mod tests {
 
     fn ok(raw: &str) -> (String, bool) {
         let safe = sanitize(raw).unwrap();
-        (safe.relative.to_string_lossy().into_owned(), safe.trailing_slash)
+        (
+            safe.relative.to_string_lossy().into_owned(),
+            safe.trailing_slash,
+        )
     }
 
     #[test]
@@ -74,8 +80,19 @@ mod tests {
 
     #[test]
     fn refuses_escapes() {
-        for raw in ["/../etc/passwd", "/a/%2e%2e/b", "/a%2f..%2fb", "/x%00.html", "/a\\..\\b", "/%5c..", "/.."] {
-            assert!(matches!(sanitize(raw), Err(PathRejection::Forbidden(_))), "{raw}");
+        for raw in [
+            "/../etc/passwd",
+            "/a/%2e%2e/b",
+            "/a%2f..%2fb",
+            "/x%00.html",
+            "/a\\..\\b",
+            "/%5c..",
+            "/..",
+        ] {
+            assert!(
+                matches!(sanitize(raw), Err(PathRejection::Forbidden(_))),
+                "{raw}"
+            );
         }
         assert_eq!(sanitize("*"), Err(PathRejection::NotAbsolute));
         assert_eq!(sanitize("http://x/"), Err(PathRejection::NotAbsolute));

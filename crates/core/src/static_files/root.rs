@@ -51,9 +51,15 @@ impl Root {
         let path = std::fs::canonicalize(path)?;
         let dir = File::open(&path)?;
         if !dir.metadata()?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a directory", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", path.display()),
+            ));
         }
-        Ok(Root { dir: dir.into(), path })
+        Ok(Root {
+            dir: dir.into(),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -62,11 +68,18 @@ impl Root {
 
     /// Opens `relative` (normal segments only) for reading, refusing anything outside the root.
     pub fn open_beneath(&self, relative: &Path) -> Result<File, OpenError> {
-        let relative = if relative.as_os_str().is_empty() { Path::new(".") } else { relative };
-        let c_path = CString::new(relative.as_os_str().as_bytes()).map_err(|_| OpenError::Forbidden)?;
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        let c_path =
+            CString::new(relative.as_os_str().as_bytes()).map_err(|_| OpenError::Forbidden)?;
         if !OPENAT2_MISSING.load(Ordering::Relaxed) {
             match self.openat2(&c_path) {
-                Err(error) if matches!(error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) => {
+                Err(error)
+                    if matches!(error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) =>
+                {
                     tracing::warn!("openat2 is not available ({error}); symlinks in the document root will be refused");
                     OPENAT2_MISSING.store(true, Ordering::Relaxed);
                 }
@@ -133,7 +146,8 @@ impl Root {
                 _ => None,
             })
             .collect();
-        let base = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW;
+        let base =
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW;
         if names.is_empty() {
             return openat(self.dir.as_raw_fd(), c".", base | libc::O_DIRECTORY);
         }
@@ -141,8 +155,11 @@ impl Root {
         for (index, name) in names.iter().enumerate() {
             let last = index + 1 == names.len();
             let flags = if last { base } else { base | libc::O_DIRECTORY };
-            let name = CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            let parent = current.as_ref().map_or(self.dir.as_raw_fd(), |dir| dir.as_raw_fd());
+            let name = CString::new(name.as_bytes())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            let parent = current
+                .as_ref()
+                .map_or(self.dir.as_raw_fd(), |dir| dir.as_raw_fd());
             current = Some(openat(parent, &name, flags)?);
         }
         current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
@@ -173,7 +190,11 @@ mod tests {
 
     /// A root with `a/b.txt`, a symlink inside pointing inside, and one pointing outside.
     fn scratch_root() -> (PathBuf, Root) {
-        let base = std::env::temp_dir().join(format!("tern-root-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let base = std::env::temp_dir().join(format!(
+            "tern-root-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(base.join("root/a")).unwrap();
         std::fs::write(base.join("root/a/b.txt"), b"inside").unwrap();
@@ -189,23 +210,51 @@ mod tests {
     fn both_openers_refuse_symlinks_leading_outside() {
         let (base, root) = scratch_root();
         let mut text = String::new();
-        root.open_beneath(Path::new("a/b.txt")).unwrap().read_to_string(&mut text).unwrap();
+        root.open_beneath(Path::new("a/b.txt"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "inside");
-        assert_eq!(root.open_beneath(Path::new("escape.txt")).unwrap_err(), OpenError::Forbidden);
+        assert_eq!(
+            root.open_beneath(Path::new("escape.txt")).unwrap_err(),
+            OpenError::Forbidden
+        );
         assert!(root.open_beneath(Path::new("up/secret.txt")).is_err());
-        assert_eq!(root.open_beneath(Path::new("missing")).unwrap_err(), OpenError::NotFound);
+        assert_eq!(
+            root.open_beneath(Path::new("missing")).unwrap_err(),
+            OpenError::NotFound
+        );
 
         // The fallback walks component by component and follows no symlink at all.
         text.clear();
-        root.open_walking(Path::new("a/b.txt")).unwrap().read_to_string(&mut text).unwrap();
+        root.open_walking(Path::new("a/b.txt"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "inside");
-        assert!(root.open_walking(Path::new("")).unwrap().metadata().unwrap().is_dir());
+        assert!(root
+            .open_walking(Path::new(""))
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .is_dir());
         for refused in ["escape.txt", "a/link.txt"] {
-            assert_eq!(root.open_walking(Path::new(refused)).map_err(classify).unwrap_err(), OpenError::Forbidden, "{refused}");
+            assert_eq!(
+                root.open_walking(Path::new(refused))
+                    .map_err(classify)
+                    .unwrap_err(),
+                OpenError::Forbidden,
+                "{refused}"
+            );
         }
         // A symlinked directory on the way is not a directory to O_NOFOLLOW | O_DIRECTORY: 404.
         assert!(root.open_walking(Path::new("up/secret.txt")).is_err());
-        assert_eq!(root.open_walking(Path::new("a/nope")).map_err(classify).unwrap_err(), OpenError::NotFound);
+        assert_eq!(
+            root.open_walking(Path::new("a/nope"))
+                .map_err(classify)
+                .unwrap_err(),
+            OpenError::NotFound
+        );
         std::fs::remove_dir_all(base).unwrap();
     }
 }

@@ -98,7 +98,9 @@ impl CallShared {
     }
 
     fn lock(&self) -> MutexGuard<'_, CallState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Hands an event to the connection. False: the connection is gone.
@@ -141,7 +143,10 @@ impl CallShared {
         let mut state = self.lock();
         while state.queued_bytes > RUN_BUDGET && !state.cancelled {
             state.writer_waiting = true;
-            state = self.drained.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            state = self
+                .drained
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         state.writer_waiting = false;
         !state.cancelled
@@ -160,7 +165,9 @@ impl CallShared {
 
     fn submit_resume(self: &Arc<Self>, stream: Stream) {
         let call = self.clone();
-        self.wsgi.pool().submit(Box::new(move |py| call.iterate(py, stream)));
+        self.wsgi
+            .pool()
+            .submit(Box::new(move |py| call.iterate(py, stream)));
     }
 
     fn finish(&self, response: Response) {
@@ -175,13 +182,23 @@ impl CallShared {
         };
         let content_length = request.body.content_length;
         let input = Input::new(self.clone(), request.body);
-        let environ = match environ::build(py, &self.wsgi, &request.head, request.peer, request.local_addr, content_length, input) {
+        let environ = match environ::build(
+            py,
+            &self.wsgi,
+            &request.head,
+            request.peer,
+            request.local_addr,
+            content_length,
+            input,
+        ) {
             Ok(environ) => environ,
             Err(error) => return self.fail(py, Some(start.get()), error, "building the environ"),
         };
         let result = match self.wsgi.app.bind(py).call1((environ, start.clone_ref(py))) {
             Ok(result) => result,
-            Err(error) => return self.fail(py, Some(start.get()), error, "calling the application"),
+            Err(error) => {
+                return self.fail(py, Some(start.get()), error, "calling the application")
+            }
         };
         if let Ok(list) = result.cast::<PyList>() {
             let items: Vec<_> = list.iter().collect();
@@ -203,11 +220,25 @@ impl CallShared {
                 return close_iterable(py, &result);
             }
         };
-        self.iterate(py, Stream { iterable: result.unbind(), iterator, start, produced: false });
+        self.iterate(
+            py,
+            Stream {
+                iterable: result.unbind(),
+                iterator,
+                start,
+                produced: false,
+            },
+        );
     }
 
     /// A list or tuple: the whole body is known, so it goes with a Content-Length in one batch.
-    fn send_whole(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, items: Vec<Bound<'_, PyAny>>) {
+    fn send_whole(
+        &self,
+        py: Python<'_>,
+        start: &Py<StartResponse>,
+        result: &Bound<'_, PyAny>,
+        items: Vec<Bound<'_, PyAny>>,
+    ) {
         let body = if let [single] = items.as_slice() {
             match single.cast::<PyBytes>() {
                 Ok(bytes) => Ok(body_bytes(bytes)),
@@ -250,7 +281,13 @@ impl CallShared {
     }
 
     /// A wsgi.file_wrapper around a regular file: sent with sendfile, closed when sent.
-    fn send_file(&self, py: Python<'_>, start: &Py<StartResponse>, result: &Bound<'_, PyAny>, mut file: FileBody) {
+    fn send_file(
+        &self,
+        py: Python<'_>,
+        start: &Py<StartResponse>,
+        result: &Bound<'_, PyAny>,
+        mut file: FileBody,
+    ) {
         match start.get().send_head(Some(file.len), Wake::WithBatch) {
             // PEP 3333: a file_wrapper response stops at the application's Content-Length.
             Ok(Some(declared)) => file.len = file.len.min(declared),
@@ -266,7 +303,9 @@ impl CallShared {
         if self.is_cancelled() {
             // The connection left before it could take the file: it will not close it.
             let mut state = self.lock();
-            if let Response::CloseWhenDone(iterable) = std::mem::replace(&mut state.response, Response::Done) {
+            if let Response::CloseWhenDone(iterable) =
+                std::mem::replace(&mut state.response, Response::Done)
+            {
                 drop(state);
                 close_iterable(py, iterable.bind(py));
             }
@@ -305,12 +344,22 @@ impl CallShared {
                     return self.finish(Response::Done);
                 }
                 Some(Err(error)) => {
-                    self.fail(py, Some(stream.start.get()), error, "iterating the response");
+                    self.fail(
+                        py,
+                        Some(stream.start.get()),
+                        error,
+                        "iterating the response",
+                    );
                     return close_iterable(py, stream.iterable.bind(py));
                 }
                 Some(Ok(chunk)) => {
                     let Ok(chunk_bytes) = chunk.cast::<PyBytes>() else {
-                        self.fail(py, Some(stream.start.get()), not_bytes(&chunk), "iterating the response");
+                        self.fail(
+                            py,
+                            Some(stream.start.get()),
+                            not_bytes(&chunk),
+                            "iterating the response",
+                        );
                         return close_iterable(py, stream.iterable.bind(py));
                     };
                     let bytes = chunk_bytes.as_bytes();
@@ -318,7 +367,12 @@ impl CallShared {
                         continue;
                     }
                     if let Err(error) = stream.start.get().send_head(None, Wake::Now) {
-                        self.fail(py, Some(stream.start.get()), error, "iterating the response");
+                        self.fail(
+                            py,
+                            Some(stream.start.get()),
+                            error,
+                            "iterating the response",
+                        );
                         return close_iterable(py, stream.iterable.bind(py));
                     }
                     stream.produced = true;
@@ -347,7 +401,10 @@ impl CallShared {
                 has_date: false,
             };
             self.push(AppEvent::Head(head), Wake::WithBatch);
-            self.push(AppEvent::Data(Bytes::from_static(ERROR_BODY)), Wake::WithBatch);
+            self.push(
+                AppEvent::Data(Bytes::from_static(ERROR_BODY)),
+                Wake::WithBatch,
+            );
             self.push(AppEvent::End, Wake::WithBatch);
         }
         self.finish(Response::Done);
@@ -360,7 +417,11 @@ pub fn body_bytes(bytes: &Bound<'_, PyBytes>) -> Bytes {
     if data.len() < SHARE_FROM {
         return Bytes::copy_from_slice(data);
     }
-    Bytes::from_owner(SharedPyBytes { ptr: data.as_ptr(), len: data.len(), _object: bytes.clone().unbind() })
+    Bytes::from_owner(SharedPyBytes {
+        ptr: data.as_ptr(),
+        len: data.len(),
+        _object: bytes.clone().unbind(),
+    })
 }
 
 /// Keeps a Python bytes object alive while the connection sends its content.
@@ -384,8 +445,14 @@ impl AsRef<[u8]> for SharedPyBytes {
 }
 
 fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
-    let name = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-    PyTypeError::new_err(format!("the response iterable yielded {name}, but WSGI bodies are bytes"))
+    let name = item
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    PyTypeError::new_err(format!(
+        "the response iterable yielded {name}, but WSGI bodies are bytes"
+    ))
 }
 
 /// Calls `close()` on a response iterable that has one, logging what it raises.
@@ -412,7 +479,9 @@ impl ServiceCall for WsgiCall {
             return Poll::Ready(event);
         }
         if matches!(state.response, Response::Parked(_)) {
-            if let Response::Parked(stream) = std::mem::replace(&mut state.response, Response::InJob) {
+            if let Response::Parked(stream) =
+                std::mem::replace(&mut state.response, Response::InJob)
+            {
                 drop(state);
                 self.shared.submit_resume(stream);
                 state = self.shared.lock();
@@ -421,7 +490,11 @@ impl ServiceCall for WsgiCall {
                 }
             }
         }
-        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        if !state
+            .waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending
@@ -449,7 +522,10 @@ impl Drop for WsgiCall {
             self.shared.drained.notify_all();
         }
         if let Some(iterable) = to_close {
-            self.shared.wsgi.pool().submit(Box::new(move |py| close_iterable(py, iterable.bind(py))));
+            self.shared
+                .wsgi
+                .pool()
+                .submit(Box::new(move |py| close_iterable(py, iterable.bind(py))));
         }
     }
 }

@@ -36,7 +36,10 @@ const COMMON_HEADERS: &[(&str, &str)] = &[
     ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
     ("x-forwarded-proto", "HTTP_X_FORWARDED_PROTO"),
     ("x-requested-with", "HTTP_X_REQUESTED_WITH"),
-    ("upgrade-insecure-requests", "HTTP_UPGRADE_INSECURE_REQUESTS"),
+    (
+        "upgrade-insecure-requests",
+        "HTTP_UPGRADE_INSECURE_REQUESTS",
+    ),
     ("expect", "HTTP_EXPECT"),
     ("transfer-encoding", "HTTP_TRANSFER_ENCODING"),
     ("content-type", "CONTENT_TYPE"),
@@ -66,9 +69,14 @@ impl Template {
         base.set_item(intern!(py, "wsgi.multiprocess"), multiprocess)?;
         base.set_item(intern!(py, "wsgi.run_once"), false)?;
         base.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-        base.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
-        let common_headers =
-            COMMON_HEADERS.iter().map(|&(name, key)| (name, PyString::intern(py, key).unbind())).collect();
+        base.set_item(
+            intern!(py, "wsgi.file_wrapper"),
+            py.get_type::<FileWrapper>(),
+        )?;
+        let common_headers = COMMON_HEADERS
+            .iter()
+            .map(|&(name, key)| (name, PyString::intern(py, key).unbind()))
+            .collect();
         Ok(Template {
             base: base.unbind(),
             common_headers,
@@ -82,7 +90,10 @@ impl Template {
 
 impl Template {
     fn remote_addr<'py>(&self, py: Python<'py>, ip: std::net::IpAddr) -> Bound<'py, PyString> {
-        let mut last = self.last_remote_addr.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut last = self
+            .last_remote_addr
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*last {
             Some((cached, text)) if *cached == ip => text.bind(py).clone(),
             _ => {
@@ -99,7 +110,14 @@ fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // SAFETY: the pointer and length describe a live slice; DecodeLatin1 copies it and cannot
     // fail on content (every byte is a valid latin-1 character), only on memory.
     unsafe {
-        Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t, std::ptr::null()))
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyUnicode_DecodeLatin1(
+                bytes.as_ptr().cast(),
+                bytes.len() as ffi::Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
     }
 }
 
@@ -123,13 +141,19 @@ pub fn build<'py>(
     let (raw_path, query) = head.path_and_query();
     let path = decode_path(raw_path);
     let root = template.script_name.as_bytes();
-    let below_root = if !root.is_empty() && path.starts_with(root) && matches!(path.get(root.len()), None | Some(b'/')) {
+    let below_root = if !root.is_empty()
+        && path.starts_with(root)
+        && matches!(path.get(root.len()), None | Some(b'/'))
+    {
         &path[root.len()..]
     } else {
         &path[..]
     };
     environ.set_item(intern!(py, "PATH_INFO"), latin1(py, below_root)?)?;
-    environ.set_item(intern!(py, "QUERY_STRING"), latin1(py, query.unwrap_or("").as_bytes())?)?;
+    environ.set_item(
+        intern!(py, "QUERY_STRING"),
+        latin1(py, query.unwrap_or("").as_bytes())?,
+    )?;
     let protocol = match head.version {
         Version::Http10 => &template.http10,
         Version::Http11 => &template.http11,
@@ -138,8 +162,14 @@ pub fn build<'py>(
     match peer {
         Peer::Tcp(addr) => {
             // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d; apps expect a.b.c.d.
-            environ.set_item(intern!(py, "REMOTE_ADDR"), template.remote_addr(py, addr.ip().to_canonical()))?;
-            environ.set_item(intern!(py, "REMOTE_PORT"), itoa::Buffer::new().format(addr.port()))?;
+            environ.set_item(
+                intern!(py, "REMOTE_ADDR"),
+                template.remote_addr(py, addr.ip().to_canonical()),
+            )?;
+            environ.set_item(
+                intern!(py, "REMOTE_PORT"),
+                itoa::Buffer::new().format(addr.port()),
+            )?;
         }
         Peer::Unix => {
             environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
@@ -169,28 +199,48 @@ pub fn build<'py>(
             continue;
         }
         let value = latin1(py, value)?;
-        let common = template.common_headers.iter().find(|(known, _)| known.eq_ignore_ascii_case(name));
+        let common = template
+            .common_headers
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name));
         let key = match common {
             Some((_, key)) => key.bind(py).clone().into_any(),
             None => {
                 key.clear();
                 key.extend_from_slice(b"HTTP_");
-                key.extend(name.bytes().map(|b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+                key.extend(name.bytes().map(|b| {
+                    if b == b'-' {
+                        b'_'
+                    } else {
+                        b.to_ascii_uppercase()
+                    }
+                }));
                 latin1(py, &key)?
             }
         };
         match environ.get_item(&key)? {
             // Repeated fields join with ", " (RFC 9110 §5.3); cookies with "; " (RFC 6265 §5.4).
             Some(earlier) => {
-                let separator = if name.eq_ignore_ascii_case("cookie") { "; " } else { ", " };
-                let joined = format!("{}{separator}{}", earlier.extract::<String>()?, value.extract::<String>()?);
+                let separator = if name.eq_ignore_ascii_case("cookie") {
+                    "; "
+                } else {
+                    ", "
+                };
+                let joined = format!(
+                    "{}{separator}{}",
+                    earlier.extract::<String>()?,
+                    value.extract::<String>()?
+                );
                 environ.set_item(key, joined)?;
             }
             None => environ.set_item(key, value)?,
         }
     }
     if let Some(length) = content_length {
-        environ.set_item(intern!(py, "CONTENT_LENGTH"), itoa::Buffer::new().format(length))?;
+        environ.set_item(
+            intern!(py, "CONTENT_LENGTH"),
+            itoa::Buffer::new().format(length),
+        )?;
     }
     Ok(environ)
 }
@@ -216,5 +266,6 @@ fn server_name_and_port(head: &RequestHead) -> Option<(&str, &str)> {
         Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
         _ => (host, "80"),
     };
-    (!name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some((name, port))
+    (!name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        .then_some((name, port))
 }

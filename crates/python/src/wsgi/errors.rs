@@ -17,11 +17,16 @@ pub struct ErrorStream {
 
 impl ErrorStream {
     pub fn new() -> Self {
-        ErrorStream { partial: Mutex::new(String::new()) }
+        ErrorStream {
+            partial: Mutex::new(String::new()),
+        }
     }
 
     fn emit(&self, text: &str, flush: bool) {
-        let mut partial = self.partial.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut partial = self
+            .partial
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         partial.push_str(text);
         while let Some(end) = partial.find('\n') {
             let line: String = partial.drain(..=end).collect();
@@ -59,7 +64,10 @@ pub fn log_exception(py: Python<'_>, error: &PyErr, context: &str) {
     let formatted = py
         .import("traceback")
         .and_then(|traceback| {
-            traceback.call_method1("format_exception", (error.get_type(py), error.value(py), error.traceback(py)))
+            traceback.call_method1(
+                "format_exception",
+                (error.get_type(py), error.value(py), error.traceback(py)),
+            )
         })
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat());

@@ -21,7 +21,10 @@ impl FileWrapper {
     #[new]
     #[pyo3(signature = (filelike, blksize = 8192))]
     fn new(filelike: Py<PyAny>, blksize: usize) -> Self {
-        FileWrapper { filelike, block_size: blksize.max(1) }
+        FileWrapper {
+            filelike,
+            block_size: blksize.max(1),
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -29,7 +32,10 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let block = self.filelike.bind(py).call_method1("read", (self.block_size,))?;
+        let block = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.block_size,))?;
         if block.len().unwrap_or(0) == 0 {
             return Err(PyStopIteration::new_err(()));
         }

@@ -39,12 +39,21 @@ struct InputState {
 
 impl Input {
     pub fn new(call: Arc<CallShared>, body: RequestBody) -> Self {
-        let state = InputState { front: body.prefetched, more: BytesMut::new(), at_end: body.complete };
-        Input { call, state: Mutex::new(state) }
+        let state = InputState {
+            front: body.prefetched,
+            more: BytesMut::new(),
+            at_end: body.complete,
+        };
+        Input {
+            call,
+            state: Mutex::new(state),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, InputState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Asks the connection for more body; false at the end of the body.
@@ -53,7 +62,13 @@ impl Input {
             return Ok(false);
         }
         let (reply, answer) = oneshot::channel();
-        if !self.call.push(AppEvent::ReadBody { max: want.max(REFILL), reply }, Wake::Now) {
+        if !self.call.push(
+            AppEvent::ReadBody {
+                max: want.max(REFILL),
+                reply,
+            },
+            Wake::Now,
+        ) {
             return Err(PyOSError::new_err("the client disconnected"));
         }
         // The lock is not held here: another thread touching this stream must not deadlock.
@@ -168,7 +183,11 @@ impl Input {
     }
 
     #[pyo3(signature = (hint = None))]
-    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    fn readlines<'py>(
+        &self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
         let hint = hint.filter(|&n| n > 0).map(|n| n as usize);
         let mut lines = Vec::new();
         let mut total = 0;

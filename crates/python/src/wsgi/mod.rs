@@ -32,8 +32,19 @@ pub struct Wsgi {
 }
 
 impl Wsgi {
-    pub fn new(py: Python<'_>, app: Py<PyAny>, root_path: &str, max_threads: usize, multiprocess: bool) -> PyResult<Wsgi> {
-        Ok(Wsgi { app, template: environ::Template::new(py, root_path, multiprocess)?, max_threads, pool: OnceLock::new() })
+    pub fn new(
+        py: Python<'_>,
+        app: Py<PyAny>,
+        root_path: &str,
+        max_threads: usize,
+        multiprocess: bool,
+    ) -> PyResult<Wsgi> {
+        Ok(Wsgi {
+            app,
+            template: environ::Template::new(py, root_path, multiprocess)?,
+            max_threads,
+            pool: OnceLock::new(),
+        })
     }
 
     fn pool(&self) -> &Pool {
@@ -48,7 +59,9 @@ pub struct WsgiService {
 
 impl WsgiService {
     pub fn new(wsgi: Wsgi) -> Self {
-        WsgiService { wsgi: Arc::new(wsgi) }
+        WsgiService {
+            wsgi: Arc::new(wsgi),
+        }
     }
 }
 
@@ -57,7 +70,9 @@ impl Service for WsgiService {
         let is_head = request.head.method == tern_core::http::request::Method::Head;
         let shared = Arc::new(CallShared::new(self.wsgi.clone(), is_head));
         let job_call = shared.clone();
-        self.wsgi.pool().submit(Box::new(move |py| job_call.run_app(py, request)));
+        self.wsgi
+            .pool()
+            .submit(Box::new(move |py| job_call.run_app(py, request)));
         Box::new(WsgiCall { shared })
     }
 

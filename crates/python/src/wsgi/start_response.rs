@@ -14,8 +14,17 @@ use super::call::CallShared;
 use crate::threads::Wake;
 
 /// Headers only the server may set (RFC 9110 §7.6.1); PEP 3333 forbids them to applications.
-const HOP_BY_HOP: &[&str] =
-    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// The `start_response` callable of one request.
 #[pyclass(frozen, module = "tern")]
@@ -34,11 +43,16 @@ struct HeadState {
 
 impl StartResponse {
     pub fn new(call: Arc<CallShared>) -> Self {
-        StartResponse { call, state: Mutex::new(HeadState::default()) }
+        StartResponse {
+            call,
+            state: Mutex::new(HeadState::default()),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HeadState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn head_sent(&self) -> bool {
@@ -54,7 +68,9 @@ impl StartResponse {
             return Ok(None);
         }
         let Some(mut head) = state.pending.take() else {
-            return Err(PyRuntimeError::new_err("the application did not call start_response before sending a body"));
+            return Err(PyRuntimeError::new_err(
+                "the application did not call start_response before sending a body",
+            ));
         };
         if head.content_length.is_none() {
             head.content_length = body_length;
@@ -87,7 +103,9 @@ impl StartResponse {
                     return Err(PyErr::from_value(value));
                 }
                 None if state.called => {
-                    return Err(PyRuntimeError::new_err("start_response called a second time without exc_info"));
+                    return Err(PyRuntimeError::new_err(
+                        "start_response called a second time without exc_info",
+                    ));
                 }
                 _ => {}
             }
@@ -102,14 +120,17 @@ impl StartResponse {
 
     /// The legacy write callable: sends `data` now, ahead of the iterable's body.
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bytes = data
-            .cast::<PyBytes>()
-            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
+        })?;
         self.send_head(None, Wake::Now)?;
         if bytes.as_bytes().is_empty() {
             return Ok(());
         }
-        if !self.call.push(AppEvent::Data(super::call::body_bytes(bytes)), Wake::Now) {
+        if !self
+            .call
+            .push(AppEvent::Data(super::call::body_bytes(bytes)), Wake::Now)
+        {
             return Err(PyOSError::new_err("the client disconnected"));
         }
         let call = self.call.clone();
@@ -121,19 +142,27 @@ impl StartResponse {
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Checks the status and headers and renders the header lines.
 fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<ResponseHead> {
-    let status = status
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?;
+    let status = status.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("status must be a str, not {}", type_name(status)))
+    })?;
     let status = status.to_str()?;
     let (code, reason) = parse_status(status)?;
     let mut head = ResponseHead {
         status: code,
-        reason: if reason == "OK" { std::borrow::Cow::Borrowed("OK") } else { std::borrow::Cow::Owned(reason.to_string()) },
+        reason: if reason == "OK" {
+            std::borrow::Cow::Borrowed("OK")
+        } else {
+            std::borrow::Cow::Owned(reason.to_string())
+        },
         header_lines: Vec::with_capacity(128),
         content_length: None,
         length_in_headers: false,
@@ -141,22 +170,41 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
         has_date: false,
     };
     let Ok(list) = headers.cast::<pyo3::types::PyList>() else {
-        return Err(PyTypeError::new_err(format!("headers must be a list, not {}", type_name(headers))));
+        return Err(PyTypeError::new_err(format!(
+            "headers must be a list, not {}",
+            type_name(headers)
+        )));
     };
     for item in list.iter() {
-        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
-            let shown = item.repr().map(|r| r.to_string()).unwrap_or_default();
-            PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {shown}"))
-        })?;
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| {
+                let shown = item.repr().map(|r| r.to_string()).unwrap_or_default();
+                PyTypeError::new_err(format!(
+                    "each header must be a (name, value) tuple, not {shown}"
+                ))
+            })?;
         let name = pair.get_item(0)?;
         let value = pair.get_item(1)?;
         let name = name
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("header name must be a str, not {}", type_name(&name))))?
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "header name must be a str, not {}",
+                    type_name(&name)
+                ))
+            })?
             .to_str()?;
         let value = value
             .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("value of header {name} must be a str, not {}", type_name(&value))))?
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "value of header {name} must be a str, not {}",
+                    type_name(&value)
+                ))
+            })?
             .to_str()?;
         check_header(&name, &value)?;
         if name.eq_ignore_ascii_case("content-length") {
@@ -165,7 +213,9 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
                 .parse::<u64>()
                 .ok()
                 .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| PyValueError::new_err(format!("Content-Length {value:?} is not a number")))?;
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!("Content-Length {value:?} is not a number"))
+                })?;
             if head.length_in_headers {
                 if head.content_length != Some(length) {
                     return Err(PyValueError::new_err("conflicting Content-Length headers"));
@@ -185,7 +235,8 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
             head.header_lines.extend_from_slice(value.as_bytes());
         } else {
             // Latin-1 per PEP 3333: each char is one byte (check_header refused anything above U+00FF).
-            head.header_lines.extend(value.chars().map(|c| c as u32 as u8));
+            head.header_lines
+                .extend(value.chars().map(|c| c as u32 as u8));
         }
         head.header_lines.extend_from_slice(b"\r\n");
     }
@@ -194,9 +245,15 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
 
 /// "200 OK" → (200, "OK").
 fn parse_status(status: &str) -> PyResult<(u16, &str)> {
-    let bad = || PyValueError::new_err(format!("invalid status {status:?}: expected a 3-digit code, a space and a reason, like '200 OK'"));
+    let bad = || {
+        PyValueError::new_err(format!("invalid status {status:?}: expected a 3-digit code, a space and a reason, like '200 OK'"))
+    };
     let bytes = status.as_bytes();
-    if bytes.len() < 4 || bytes[3] != b' ' || !bytes[..3].iter().all(u8::is_ascii_digit) || bytes[0] == b'0' {
+    if bytes.len() < 4
+        || bytes[3] != b' '
+        || !bytes[..3].iter().all(u8::is_ascii_digit)
+        || bytes[0] == b'0'
+    {
         return Err(bad());
     }
     let reason = &status[4..];
@@ -207,7 +264,9 @@ fn parse_status(status: &str) -> PyResult<(u16, &str)> {
     // A 1xx is interim: the client would go on waiting for the real answer (and take the next
     // request's response for it). 101 needs Upgrade, which is the server's business.
     if !(200..=599).contains(&code) {
-        return Err(PyValueError::new_err(format!("invalid status {status:?}: a WSGI response needs a final status, 200 to 599")));
+        return Err(PyValueError::new_err(format!(
+            "invalid status {status:?}: a WSGI response needs a final status, 200 to 599"
+        )));
     }
     Ok((code, reason))
 }
@@ -215,14 +274,27 @@ fn parse_status(status: &str) -> PyResult<(u16, &str)> {
 fn check_header(name: &str, value: &str) -> PyResult<()> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     if name.is_empty() || !name.bytes().all(token) {
-        return Err(PyValueError::new_err(format!("invalid header name {name:?}")));
+        return Err(PyValueError::new_err(format!(
+            "invalid header name {name:?}"
+        )));
     }
     if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
-        return Err(PyValueError::new_err(format!("hop-by-hop header {name:?} is not allowed in a WSGI response")));
+        return Err(PyValueError::new_err(format!(
+            "hop-by-hop header {name:?} is not allowed in a WSGI response"
+        )));
     }
-    if let Some(bad) = value.chars().find(|&c| (c.is_control() && c != '\t') || c as u32 > 0xFF) {
-        let what = if bad == '\r' || bad == '\n' { "a line break" } else { "a character that is not latin-1 text" };
-        return Err(PyValueError::new_err(format!("value of header {name} contains {what}")));
+    if let Some(bad) = value
+        .chars()
+        .find(|&c| (c.is_control() && c != '\t') || c as u32 > 0xFF)
+    {
+        let what = if bad == '\r' || bad == '\n' {
+            "a line break"
+        } else {
+            "a character that is not latin-1 text"
+        };
+        return Err(PyValueError::new_err(format!(
+            "value of header {name} contains {what}"
+        )));
     }
     Ok(())
 }

@@ -56,7 +56,7 @@ struct Progress {
     continue_sent: bool,
 }
 
-impl<S: Socket> Connection<'_, S> {
+impl<S: Socket> Connection<S> {
     pub(super) async fn serve_app(
         &mut self,
         service: &dyn Service,
@@ -74,18 +74,33 @@ impl<S: Socket> Connection<'_, S> {
             _ => None,
         };
         let mut prefetched = Bytes::new();
-        if let Some(length) = content_length.filter(|&n| n > 0 && n <= PREFETCH_LIMIT && !expect_continue) {
+        if let Some(length) =
+            content_length.filter(|&n| n > 0 && n <= PREFETCH_LIMIT && !expect_continue)
+        {
             prefetched = self.read_whole_body(&mut body, length as usize).await?;
         }
-        let local_addr = if head.header("host").is_none() { self.socket.local_addr() } else { None };
+        let local_addr = if head.header("host").is_none() {
+            self.socket.local_addr()
+        } else {
+            None
+        };
         let request = ServiceRequest {
             head,
             peer: self.peer,
             local_addr,
-            body: RequestBody { prefetched, complete: body.is_done(), content_length },
+            body: RequestBody {
+                prefetched,
+                complete: body.is_done(),
+                content_length,
+            },
         };
         let mut call = service.call(request);
-        let mut progress = Progress { framing: None, status: 0, sent: 0, continue_sent: false };
+        let mut progress = Progress {
+            framing: None,
+            status: 0,
+            sent: 0,
+            continue_sent: false,
+        };
 
         loop {
             // Take what is ready without waiting; write out what is buffered only when the
@@ -101,7 +116,9 @@ impl<S: Socket> Connection<'_, S> {
                 AppEvent::Head(response) => {
                     // Answering before the body is read: if what is left of it cannot be skipped
                     // afterwards, say now that the connection will close (RFC 9112 §9.6).
-                    if !body.is_done() && !can_discard(&body, expect_continue && !progress.continue_sent) {
+                    if !body.is_done()
+                        && !can_discard(&body, expect_continue && !progress.continue_sent)
+                    {
                         after = After::LingerAndClose;
                     }
                     let framing = if is_head || !status_has_body(response.status) {
@@ -114,7 +131,12 @@ impl<S: Socket> Connection<'_, S> {
                         after = After::Close;
                         Framing::UntilClose
                     };
-                    write_app_head(&mut self.write_buf, &response, framing, after == After::KeepAlive);
+                    write_app_head(
+                        &mut self.write_buf,
+                        &response,
+                        framing,
+                        after == After::KeepAlive,
+                    );
                     progress.framing = Some(framing);
                     progress.status = response.status;
                 }
@@ -176,7 +198,9 @@ impl<S: Socket> Connection<'_, S> {
                                     "request body is larger than --max-body-size".to_string()
                                 }
                                 ConnError::Request(error) => error.to_string(),
-                                ConnError::Io(error) => format!("reading the request body failed: {error}"),
+                                ConnError::Io(error) => {
+                                    format!("reading the request body failed: {error}")
+                                }
                             };
                             let _ = reply.send(Err(BodyReadError(message)));
                             drop(call);
@@ -184,7 +208,10 @@ impl<S: Socket> Connection<'_, S> {
                                 // The client gets the status only if no response has started.
                                 ConnError::Request(_) if progress.framing.is_some() => {
                                     let _ = self.flush().await;
-                                    Err(std::io::Error::other("bad request body after the response started").into())
+                                    Err(std::io::Error::other(
+                                        "bad request body after the response started",
+                                    )
+                                    .into())
                                 }
                                 error => Err(error),
                             };
@@ -197,7 +224,9 @@ impl<S: Socket> Connection<'_, S> {
         drop(call);
 
         if !body.is_done() {
-            if after == After::KeepAlive && can_discard(&body, expect_continue && !progress.continue_sent) {
+            if after == After::KeepAlive
+                && can_discard(&body, expect_continue && !progress.continue_sent)
+            {
                 // The answer goes out first: the client may not send the rest before it has it.
                 self.flush().await?;
                 self.discard_body(&mut body).await?;
@@ -209,17 +238,29 @@ impl<S: Socket> Connection<'_, S> {
         }
         self.requests_served += 1;
         if let Some(request_line) = request_line {
-            super::log_access(self.peer, &request_line, progress.status, progress.sent, started);
+            super::log_access(
+                self.peer,
+                &request_line,
+                progress.status,
+                progress.sent,
+                started,
+            );
         }
         Ok(after)
     }
 
     /// Reads a whole Content-Length body of `length` bytes.
-    async fn read_whole_body(&mut self, body: &mut BodyDecoder, length: usize) -> Result<Bytes, ConnError> {
+    async fn read_whole_body(
+        &mut self,
+        body: &mut BodyDecoder,
+        length: usize,
+    ) -> Result<Bytes, ConnError> {
         let mut collected = bytes::BytesMut::with_capacity(length);
         loop {
             match body.decode(&mut self.read_buf, usize::MAX)? {
-                Decoded::Data(piece) if collected.is_empty() && piece.len() == length => return Ok(piece),
+                Decoded::Data(piece) if collected.is_empty() && piece.len() == length => {
+                    return Ok(piece)
+                }
                 Decoded::Data(piece) => collected.extend_from_slice(&piece),
                 Decoded::Done => return Ok(collected.freeze()),
                 Decoded::NeedMore => self.read_more().await?,
@@ -228,7 +269,11 @@ impl<S: Socket> Connection<'_, S> {
     }
 
     /// The next piece of the body, at most `max` bytes; empty at its end.
-    async fn read_body_piece(&mut self, body: &mut BodyDecoder, max: usize) -> Result<Bytes, ConnError> {
+    async fn read_body_piece(
+        &mut self,
+        body: &mut BodyDecoder,
+        max: usize,
+    ) -> Result<Bytes, ConnError> {
         loop {
             match body.decode(&mut self.read_buf, max.max(1))? {
                 Decoded::Data(piece) => return Ok(piece),
@@ -240,7 +285,11 @@ impl<S: Socket> Connection<'_, S> {
 
     /// Buffers one piece of the body in the response's framing. False: the application sent
     /// more than its Content-Length; what fitted is buffered and the connection must close.
-    async fn write_app_body(&mut self, progress: &mut Progress, bytes: Bytes) -> Result<bool, ConnError> {
+    async fn write_app_body(
+        &mut self,
+        progress: &mut Progress,
+        bytes: Bytes,
+    ) -> Result<bool, ConnError> {
         match progress.framing {
             None => {
                 tracing::error!("application sent body bytes before its head");
@@ -277,7 +326,11 @@ impl<S: Socket> Connection<'_, S> {
 
     /// Sends a file range in the response's framing, with sendfile(2). False: as for
     /// [`Self::write_app_body`].
-    async fn send_app_file(&mut self, progress: &mut Progress, file: FileBody) -> Result<bool, ConnError> {
+    async fn send_app_file(
+        &mut self,
+        progress: &mut Progress,
+        file: FileBody,
+    ) -> Result<bool, ConnError> {
         let mut len = file.len;
         let mut fits_whole = true;
         match progress.framing {
@@ -318,7 +371,13 @@ impl<S: Socket> Connection<'_, S> {
             self.write_buf.extend_from_slice(bytes);
             return Ok(());
         }
-        send_vectored(&self.socket, &self.write_buf, bytes, self.handler.config.timeouts.io).await?;
+        send_vectored(
+            &self.socket,
+            &self.write_buf,
+            bytes,
+            self.handler.config.timeouts.io,
+        )
+        .await?;
         self.write_buf.clear();
         Ok(())
     }
@@ -334,7 +393,10 @@ impl<S: Socket> Connection<'_, S> {
 /// Whether the rest of an unread body is small enough to read and drop to keep the connection.
 /// Not when the client still waits for `100 Continue`: it would only send the body if asked.
 fn can_discard(body: &BodyDecoder, awaiting_continue: bool) -> bool {
-    !awaiting_continue && body.declared_remaining().is_some_and(|n| n <= DISCARD_LIMIT)
+    !awaiting_continue
+        && body
+            .declared_remaining()
+            .is_some_and(|n| n <= DISCARD_LIMIT)
 }
 
 fn append_chunk_size(out: &mut Vec<u8>, size: u64) {
@@ -361,7 +423,9 @@ fn write_app_head(out: &mut Vec<u8>, head: &ResponseHead, framing: Framing, keep
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&head.header_lines);
-    let counted_length = head.content_length.filter(|_| !head.length_in_headers && status_has_body(head.status));
+    let counted_length = head
+        .content_length
+        .filter(|_| !head.length_in_headers && status_has_body(head.status));
     if let Some(length) = counted_length {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(number.format(length).as_bytes());
@@ -370,5 +434,9 @@ fn write_app_head(out: &mut Vec<u8>, head: &ResponseHead, framing: Framing, keep
     if framing == Framing::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    out.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n\r\n" } else { b"Connection: close\r\n\r\n" });
+    out.extend_from_slice(if keep_alive {
+        b"Connection: keep-alive\r\n\r\n"
+    } else {
+        b"Connection: close\r\n\r\n"
+    });
 }

@@ -1,0 +1,336 @@
+//! Idle keep-alive connections, held outside the runtime until their client speaks again.
+//!
+//! Inside tokio even a waiting connection costs a task (its future plus header, 128-byte aligned)
+//! and an I/O registration (256 bytes with its alignment): about 1.5 KB each. Browsers keep such
+//! connections open for seconds between requests, so 10,000 of them would hold 15 MB doing
+//! nothing. A connection that has answered its requests and then stayed silent for a while is
+//! handed here by its task (see `ConnectionHandler::handle`): its descriptor moves into the park's
+//! own epoll set and the task ends. What remains per connection is a 16-byte slot and the kernel's
+//! epoll entry. When the client sends again (or closes), the park registers the socket with the
+//! runtime again and starts a fresh task for it; when its keep-alive deadline passes first, the park
+//! closes it.
+//!
+//! Parking and resuming cost four `epoll_ctl` calls, a `getpeername` and a task spawn, a few
+//! microseconds in all. The connection decides when to park (HTTP waits 10 ms of silence), so
+//! clients that send back to back never pay it.
+//!
+//! A parked connection keeps its share of the worker's connection limit: its permit is merged
+//! into one permit the park holds and split off again when it leaves.
+
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use crate::server::{spawn_connection, ConnectionHandler};
+use crate::shutdown::ShutdownWatch;
+use crate::socket::Socket;
+
+/// Deadlines are checked in one pass over all slots, at most this often: a parked connection is
+/// closed within this long after its keep-alive timeout.
+const SWEEP_SPACING: Duration = Duration::from_millis(100);
+/// Events taken from the park's epoll set per `epoll_wait`.
+const EVENTS_PER_WAIT: usize = 64;
+
+/// The parked connections of one listener in one worker.
+pub(crate) struct IdlePark<H, S> {
+    /// The park's own epoll set, itself watched by the runtime.
+    epoll: AsyncFd<OwnedFd>,
+    slots: Mutex<Slots>,
+    /// Woken when a connection arrives whose deadline is earlier than the planned sweep.
+    earlier_deadline: Notify,
+    handler: Arc<H>,
+    _socket: PhantomData<fn() -> S>,
+}
+
+/// The table of parked descriptors. A slot is named in epoll by its index and generation, so an
+/// event for a slot that was emptied (and perhaps reused) in the meantime is recognised as stale.
+struct Slots {
+    slots: Vec<Slot>,
+    /// Indexes of empty slots.
+    free: Vec<u32>,
+    parked: usize,
+    /// The permits of all parked connections, merged into one.
+    permits: Option<OwnedSemaphorePermit>,
+    /// When the next deadline sweep is due (`None` while the park is empty).
+    next_sweep: Option<Instant>,
+    /// Deadlines are stored as milliseconds since this instant.
+    epoch: Instant,
+    /// Set on shutdown: nothing may be parked any more.
+    closed: bool,
+}
+
+struct Slot {
+    /// The parked descriptor; -1 when the slot is empty.
+    fd: RawFd,
+    generation: u32,
+    /// Close the connection if it is still parked at this time (ms since `Slots::epoch`).
+    deadline_ms: u64,
+}
+
+impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
+    pub(crate) fn new(handler: Arc<H>) -> io::Result<Self> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else; the AsyncFd owns it from here,
+        // so it stays open for as long as it is registered.
+        let epoll = unsafe {
+            AsyncFd::register_with_interest(OwnedFd::from_raw_fd(fd), tokio::io::Interest::READABLE)
+        }
+        .map_err(io::Error::from)?;
+        Ok(IdlePark {
+            epoll,
+            slots: Mutex::new(Slots {
+                slots: Vec::new(),
+                free: Vec::new(),
+                parked: 0,
+                permits: None,
+                next_sweep: None,
+                epoch: Instant::now(),
+                closed: false,
+            }),
+            earlier_deadline: Notify::new(),
+            handler,
+            _socket: PhantomData,
+        })
+    }
+
+    pub(crate) fn handler(&self) -> &Arc<H> {
+        &self.handler
+    }
+
+    /// Takes an idle connection until its client sends something or `until` passes. On failure
+    /// (the worker is shutting down, or the kernel refuses) the connection is closed.
+    pub(crate) fn hold(&self, socket: S, permit: OwnedSemaphorePermit, until: Instant) {
+        let fd = match socket.into_owned_fd() {
+            Ok(fd) => fd,
+            Err(error) => {
+                tracing::debug!("cannot park an idle connection: {error}");
+                return;
+            }
+        };
+        let mut slots = self.lock();
+        if slots.closed {
+            return;
+        }
+        let index = match slots.free.pop() {
+            Some(index) => index,
+            None => {
+                slots.slots.push(Slot {
+                    fd: -1,
+                    generation: 0,
+                    deadline_ms: 0,
+                });
+                (slots.slots.len() - 1) as u32
+            }
+        };
+        let generation = slots.slots[index as usize].generation;
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            u64: (u64::from(generation) << 32) | u64::from(index),
+        };
+        // SAFETY: both descriptors are open; `event` outlives the call.
+        if unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut event,
+            )
+        } < 0
+        {
+            tracing::warn!(
+                "cannot park an idle connection, closing it: {}",
+                io::Error::last_os_error()
+            );
+            slots.free.push(index);
+            return;
+        }
+        let deadline_ms = slots.millis(until);
+        let slot = &mut slots.slots[index as usize];
+        slot.fd = fd_into_raw(fd);
+        slot.deadline_ms = deadline_ms;
+        slots.parked += 1;
+        match &mut slots.permits {
+            Some(held) => held.merge(permit),
+            none => *none = Some(permit),
+        }
+        if slots.next_sweep.is_none_or(|next| until < next) {
+            slots.next_sweep = Some(until);
+            self.earlier_deadline.notify_one();
+        }
+    }
+
+    /// The park's task: resumes connections whose clients speak, closes those whose deadline
+    /// passed, and closes all of them when the worker shuts down.
+    pub(crate) async fn run(self: Arc<Self>, mut shutdown: ShutdownWatch) {
+        loop {
+            let next_sweep = self.lock().next_sweep;
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => break,
+                ready = self.epoll.readable() => match ready {
+                    Ok(mut guard) => {
+                        if self.resume_ready(&shutdown) < EVENTS_PER_WAIT {
+                            guard.clear_ready();
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!("the idle-connection park failed: {error}");
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(next_sweep.unwrap_or_else(Instant::now).into()), if next_sweep.is_some() => {
+                    self.sweep();
+                }
+                _ = self.earlier_deadline.notified() => {}
+            }
+        }
+        self.close_all();
+    }
+
+    /// Resumes the connections epoll reports (up to one batch); returns how many events it took.
+    fn resume_ready(self: &Arc<Self>, shutdown: &ShutdownWatch) -> usize {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
+        // SAFETY: `events` has room for EVENTS_PER_WAIT entries; timeout 0 never blocks.
+        let count = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                EVENTS_PER_WAIT as i32,
+                0,
+            )
+        };
+        if count < 0 {
+            let error = io::Error::last_os_error();
+            if error.kind() != io::ErrorKind::Interrupted {
+                tracing::warn!("epoll_wait on the idle-connection park failed: {error}");
+            }
+            return 0;
+        }
+        let count = count as usize;
+        for event in &events[..count] {
+            let key = event.u64;
+            let Some((fd, permit)) = self.take(key as u32, (key >> 32) as u32) else {
+                continue;
+            };
+            match S::from_owned_fd(fd) {
+                Ok((socket, peer)) => {
+                    spawn_connection(self, socket, peer, shutdown.clone(), permit, true)
+                }
+                Err(error) => tracing::debug!("cannot resume an idle connection: {error}"),
+            }
+        }
+        count
+    }
+
+    /// Removes a slot's connection from the park, if the slot still holds the same one.
+    fn take(&self, index: u32, generation: u32) -> Option<(OwnedFd, OwnedSemaphorePermit)> {
+        let mut slots = self.lock();
+        let slot = slots.slots.get(index as usize)?;
+        if slot.generation != generation || slot.fd < 0 {
+            return None;
+        }
+        let fd = slots.empty(index);
+        // SAFETY: both descriptors are open. Leaving the epoll set before the runtime registers
+        // the socket keeps the two sets from both reporting it.
+        unsafe {
+            libc::epoll_ctl(
+                self.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd.as_raw_fd(),
+                std::ptr::null_mut(),
+            )
+        };
+        let permit = slots.permits.as_mut().and_then(|held| held.split(1))?;
+        Some((fd, permit))
+    }
+
+    /// Closes every connection whose deadline has passed and plans the next sweep.
+    fn sweep(&self) {
+        let mut slots = self.lock();
+        let now = Instant::now();
+        let now_ms = slots.millis(now);
+        let mut earliest: Option<u64> = None;
+        for index in 0..slots.slots.len() {
+            let slot = &slots.slots[index];
+            if slot.fd < 0 {
+                continue;
+            }
+            if slot.deadline_ms <= now_ms {
+                drop(slots.empty(index as u32));
+                if let Some(held) = slots.permits.as_mut() {
+                    drop(held.split(1));
+                }
+            } else {
+                earliest = Some(earliest.map_or(slot.deadline_ms, |e| e.min(slot.deadline_ms)));
+            }
+        }
+        slots.next_sweep =
+            earliest.map(|ms| (slots.epoch + Duration::from_millis(ms)).max(now + SWEEP_SPACING));
+    }
+
+    fn close_all(&self) {
+        self.lock().close_all();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        // The table stays consistent at every step, so a panic elsewhere cannot leave it broken.
+        self.slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<H, S> Drop for IdlePark<H, S> {
+    fn drop(&mut self) {
+        self.slots
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .close_all();
+    }
+}
+
+impl Slots {
+    /// Closes every parked connection and refuses new ones.
+    fn close_all(&mut self) {
+        self.closed = true;
+        for index in 0..self.slots.len() {
+            if self.slots[index].fd >= 0 {
+                drop(self.empty(index as u32));
+            }
+        }
+        self.permits = None;
+        self.next_sweep = None;
+    }
+
+    /// Empties a slot and returns its descriptor (closing it is up to the caller).
+    fn empty(&mut self, index: u32) -> OwnedFd {
+        let slot = &mut self.slots[index as usize];
+        // SAFETY: a non-negative `fd` in a slot is owned by that slot alone.
+        let fd = unsafe { OwnedFd::from_raw_fd(slot.fd) };
+        slot.fd = -1;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index);
+        self.parked -= 1;
+        if self.parked == 0 {
+            self.next_sweep = None;
+        }
+        fd
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+}
+
+fn fd_into_raw(fd: OwnedFd) -> RawFd {
+    std::os::fd::IntoRawFd::into_raw_fd(fd)
+}
