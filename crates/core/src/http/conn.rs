@@ -20,6 +20,7 @@ use crate::config::HttpConfig;
 use crate::error::RequestError;
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
+use crate::http::idle_clock::IdleClock;
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
 use crate::http::router::Router;
@@ -58,6 +59,8 @@ pub struct HttpHandler {
     config: HttpConfig,
     /// The application that answers what no static mount serves (else: 404).
     service: Option<Arc<dyn Service>>,
+    /// Deadlines of the connections waiting for their next request.
+    idle_clock: Arc<IdleClock>,
 }
 
 impl std::fmt::Debug for dyn Service {
@@ -72,6 +75,7 @@ impl HttpHandler {
             router: Router::new(&config.mounts, config.file_cache_validity)?,
             config,
             service: None,
+            idle_clock: Arc::default(),
         })
     }
 
@@ -292,9 +296,10 @@ impl<S: Socket> Connection<S> {
         let park = !fresh && PARK_AFTER < idle_limit;
         let wait = if park { PARK_AFTER } else { idle_limit };
         let socket = &self.socket;
+        let expiry = self.handler.idle_clock.start(wait);
         tokio::select! {
             ready = std::future::poll_fn(|cx| socket.poll_read_ready(cx)) => ready.map(|_| Wait::Request),
-            _ = tokio::time::sleep(wait) => {
+            _ = std::future::poll_fn(|cx| expiry.poll_expired(cx)) => {
                 if park {
                     return Ok(Wait::Park(Instant::now() + (idle_limit - wait)));
                 }
@@ -543,7 +548,7 @@ mod tests {
             let shutdown = crate::shutdown::Shutdown::new();
             let task = handler.handle(socket, Peer::Unix, shutdown.watch(), false);
             let size = std::mem::size_of_val(&task);
-            assert!(size <= 720, "connection task is {size} bytes");
+            assert!(size <= 640, "connection task is {size} bytes");
         });
     }
 }

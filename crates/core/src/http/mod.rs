@@ -9,6 +9,7 @@ pub mod body;
 mod buffers;
 pub mod conn;
 pub mod date;
+mod idle_clock;
 pub mod request;
 pub mod response;
 pub mod router;
