@@ -11,9 +11,13 @@
 //!   collected and the loop is woken once per batch, through a dispatcher task on the loop that
 //!   wakes them locally.
 //! - Applications whose calls block (sleep, a database, a slow upload) are told apart by how
-//!   many of the last eight jobs took longer than [`SLOW_JOB`]: three or more, and every queued
-//!   job gets a thread of its own at once, up to `--threads`, since batching would only make jobs
-//!   wait behind sleeping ones. (An average of wall times was tried first: on a busy core a fast
+//!   many of the last eight jobs took longer than [`SLOW_JOB_TICKS`]: three or more, and every
+//!   queued job gets a thread of its own at once, up to `--threads`, since batching would only make
+//!   jobs wait behind sleeping ones. Except under load: while calls end at least
+//!   [`FINISHERS_TO_WAIT_FOR`] per tick, a new job is left for the next thread that finishes its
+//!   call. That thread is running and holds the interpreter already, whereas a woken one must wait
+//!   for the CPU behind hundreds of others and then for the lock: at 256 sleeping calls on one core,
+//!   waking cost 2 ms of queueing per request and left the CPU a third idle. (An average of wall times was tried first: on a busy core a fast
 //!   job now and then spans a preemption, and the average tipped a hello-world app into a thread
 //!   per call, 64 threads fighting over the interpreter.)
 //! - A call that blocks in an otherwise fast application must not hold up the queue either: a
@@ -42,6 +46,12 @@ const WATCHDOG_TICK: Duration = Duration::from_millis(1);
 const SLOW_JOB_TICKS: u64 = 2;
 /// Slow jobs among the last eight that mark the application as blocking.
 const SLOW_JOBS_TO_BLOCK: u32 = 3;
+/// With blocking calls, a new job waits for a thread finishing its call (instead of waking one)
+/// when calls have been ending at least this often per tick.
+const FINISHERS_TO_WAIT_FOR: u64 = 8;
+/// The window over which that rate is counted: calls end in bursts (as the interpreter lock
+/// passes from one returning thread to the next), so one tick alone says little.
+const RECENT_TICKS: u64 = 8;
 /// A thread idle this long exits (one always stays).
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// The watchdog sleeps for good after this many ticks with nothing to do.
@@ -62,6 +72,8 @@ struct Shared {
     slow_jobs: AtomicU32,
     /// Jobs finished, ever (the watchdog's measure of progress).
     finished_jobs: AtomicU64,
+    /// Jobs finished during the last [`RECENT_TICKS`] watchdog ticks.
+    finished_recently: AtomicU64,
     /// Watchdog ticks so far: the pool's clock.
     ticks: AtomicU64,
 }
@@ -128,6 +140,7 @@ impl Pool {
             max_threads,
             slow_jobs: AtomicU32::new(0),
             finished_jobs: AtomicU64::new(0),
+            finished_recently: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
@@ -139,10 +152,15 @@ impl Pool {
         let mut state = self.shared.lock_state();
         state.queue.push_back((job, self.shared.now()));
         if self.shared.calls_block() {
-            // A thread for every job that no awake, job-free thread will take.
+            // A thread for every job that no awake, job-free thread will take, unless calls end
+            // often enough that a thread finishing its call takes this job within a fraction of a
+            // tick (the watchdog covers a job that waits a whole tick anyway). A finishing thread
+            // holds the interpreter already: taking the job costs no wake-up and no lock hand-off.
             let spare = state.running - state.in_job;
             let needed = state.queue.len().saturating_sub(spare);
-            if needed > 0 {
+            let finishing_per_tick =
+                self.shared.finished_recently.load(Ordering::Relaxed) / RECENT_TICKS;
+            if needed > 0 && finishing_per_tick < FINISHERS_TO_WAIT_FOR {
                 self.shared.wake_threads(&mut state, needed);
             }
         } else if state.running == 0 && !state.wake_scheduled {
@@ -294,8 +312,9 @@ impl Shared {
         let mut next = self.next_job(false, &sleeper);
         Python::attach(|py| loop {
             while let Some(job) = next {
-                // Results of earlier jobs wait at most about a tick for the batch to end.
-                self.deliver_completions(Some(1));
+                // Results of earlier jobs wait at most about a tick for the batch to end; but
+                // when calls block, the next job may take long: deliver them now.
+                self.deliver_completions(if self.calls_block() { None } else { Some(1) });
                 let started = self.now();
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
@@ -420,11 +439,16 @@ async fn dispatch(shared: Arc<Shared>) {
 fn watchdog(shared: Arc<Shared>) {
     let mut quiet_ticks = 0;
     let mut finished_before = 0;
+    let mut recent = [0u64; RECENT_TICKS as usize];
     loop {
         std::thread::park_timeout(WATCHDOG_TICK);
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         let finished = shared.finished_jobs.load(Ordering::Relaxed);
         let stuck = finished == finished_before;
+        recent[(now % RECENT_TICKS) as usize] = finished - finished_before;
+        shared
+            .finished_recently
+            .store(recent.iter().sum(), Ordering::Relaxed);
         finished_before = finished;
         {
             let mut state = shared.lock_state();
