@@ -462,8 +462,14 @@ fn watchdog(shared: Arc<Shared>) {
             } else {
                 0
             };
-            // Threads already awake and out of a job will take some of them.
-            let needed = waiting.saturating_sub(state.running - state.in_job);
+            // Threads already awake and out of a job will take some of them; so will the threads
+            // that finish their calls during the next tick, while calls end steadily.
+            let finishing = if stuck {
+                0
+            } else {
+                (shared.finished_recently.load(Ordering::Relaxed) / RECENT_TICKS) as usize
+            };
+            let needed = waiting.saturating_sub(state.running - state.in_job + finishing);
             if needed > 0 {
                 shared.wake_threads(&mut state, needed);
             }
