@@ -52,6 +52,10 @@ const FINISHERS_TO_WAIT_FOR: u64 = 8;
 /// The window over which that rate is counted: calls end in bursts (as the interpreter lock
 /// passes from one returning thread to the next), so one tick alone says little.
 const RECENT_TICKS: u64 = 8;
+/// With blocking calls, the watchdog wakes at most this many threads per tick for jobs that waited
+/// a tick while calls still end (2 left a backlog standing, 8 and 16 flooded the CPU with woken
+/// threads; bench/NOTES.md).
+const DRAIN_PER_TICK: usize = 4;
 /// A thread idle this long exits (one always stays).
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// The watchdog sleeps for good after this many ticks with nothing to do.
@@ -452,24 +456,26 @@ fn watchdog(shared: Arc<Shared>) {
         finished_before = finished;
         {
             let mut state = shared.lock_state();
-            let waiting = if stuck || shared.calls_block() {
-                // Queued two ticks ago or earlier: waited at least one whole tick.
+            let queued_since = |ticks: u64| {
                 state
                     .queue
                     .iter()
-                    .take_while(|&&(_, queued)| now - queued >= 2)
+                    .take_while(|&&(_, queued)| now - queued >= ticks)
                     .count()
+            };
+            // Threads already awake and out of a job will take some of the waiting jobs.
+            let spare = state.running - state.in_job;
+            let needed = if stuck {
+                // Queued two ticks ago or earlier: waited at least one whole tick.
+                queued_since(2).saturating_sub(spare)
+            } else if shared.calls_block() {
+                // Calls end and their threads take queued jobs, but a backlog that waits a tick
+                // stands: as many jobs arrive as calls end. A few more threads per tick drain it
+                // without flooding the CPU with woken threads.
+                queued_since(1).saturating_sub(spare).min(DRAIN_PER_TICK)
             } else {
                 0
             };
-            // Threads already awake and out of a job will take some of them; so will the threads
-            // that finish their calls during the next tick, while calls end steadily.
-            let finishing = if stuck {
-                0
-            } else {
-                (shared.finished_recently.load(Ordering::Relaxed) / RECENT_TICKS) as usize
-            };
-            let needed = waiting.saturating_sub(state.running - state.in_job + finishing);
             if needed > 0 {
                 shared.wake_threads(&mut state, needed);
             }
