@@ -23,6 +23,7 @@ mod idle_park;
 pub mod lines;
 pub mod listener;
 pub mod logging;
+pub mod malloc_tuning;
 pub mod rlimit;
 pub mod server;
 pub mod service;

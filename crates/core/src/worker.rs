@@ -24,6 +24,7 @@ pub fn run<H: ConnectionHandler>(
     config: &ServerConfig,
     mut ready: ReadySignal,
 ) -> i32 {
+    crate::malloc_tuning::keep_freed_memory();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
