@@ -10,7 +10,7 @@ use bytes::BytesMut;
 /// Buffers kept per thread, of each kind.
 const SPARES: usize = 32;
 /// Capacity a fresh read buffer gets.
-pub const READ_CAPACITY: usize = 8 * 1024;
+pub const READ_CAPACITY: usize = 16 * 1024;
 /// Capacity a fresh write buffer gets: a response head and a small body.
 const WRITE_CAPACITY: usize = 4 * 1024;
 

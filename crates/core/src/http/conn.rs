@@ -34,7 +34,7 @@ use crate::socket::{Peer, Socket};
 mod app;
 
 /// Bytes requested from the socket per read: a head and a 10 KB form post arrive in one read.
-const READ_CHUNK: usize = 8 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 /// Files up to this size are copied into the write buffer and sent with the head in one write;
 /// larger ones go by sendfile.
 const INLINE_FILE_LIMIT: u64 = 16 * 1024;
