@@ -1414,7 +1414,61 @@ fn precompressed_sibling_supports_validators_and_ranges() {
     assert_eq!(response.header("content-encoding"), Some("gzip"));
 }
 
-// ---- The small-file cache never serves stale or escaped bytes ----
+// ---- The file cache (small files' bytes, larger files' descriptors) never serves stale or
+// escaped bytes ----
+
+#[test]
+fn a_large_cached_file_replaced_or_removed_is_served_fresh() {
+    let site = Site::new();
+    let first = vec![b'a'; 100_000];
+    let second = vec![b'b'; 120_000];
+    site.file("big.bin", &first);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--file-cache-validity",
+        "0",
+    ]);
+    for _ in 0..3 {
+        assert!(get(server.addr, "/big.bin").body == first);
+    }
+    // Replaced by rename (a new inode) while the old descriptor is held: the new file is served.
+    let replacement = site.root().join("big.new");
+    std::fs::write(&replacement, &second).unwrap();
+    std::fs::rename(&replacement, site.root().join("big.bin")).unwrap();
+    for _ in 0..2 {
+        let response = get(server.addr, "/big.bin");
+        assert_eq!(response.header("content-length"), Some("120000"));
+        assert!(response.body == second);
+    }
+    // A range of the cached descriptor.
+    let response = get_with(server.addr, "/big.bin", "Range: bytes=119990-\r\n");
+    assert_eq!(response.status, 206);
+    assert_eq!(response.body, vec![b'b'; 10]);
+    // Removed: 404, not the bytes of the descriptor still open.
+    std::fs::remove_file(site.root().join("big.bin")).unwrap();
+    assert_eq!(get(server.addr, "/big.bin").status, 404);
+}
+
+#[test]
+fn many_large_files_are_served_past_the_open_descriptor_limit() {
+    let site = Site::new();
+    for i in 0..300 {
+        site.file(&format!("f{i}.bin"), &vec![(i % 251) as u8; 20_000]);
+    }
+    let server = serve(&site);
+    for round in 0..2 {
+        for i in 0..300 {
+            let response = get(server.addr, &format!("/f{i}.bin"));
+            assert_eq!(response.status, 200, "round {round}, file {i}");
+            assert!(
+                response.body == vec![(i % 251) as u8; 20_000],
+                "round {round}, file {i}"
+            );
+        }
+    }
+}
 
 #[test]
 fn a_changed_file_is_served_fresh_after_being_cached() {

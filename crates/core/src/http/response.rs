@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -36,7 +37,8 @@ pub enum Body {
 
 #[derive(Debug)]
 pub struct FileBody {
-    pub file: File,
+    /// Shared: the static-file cache may keep the same descriptor open for later requests.
+    pub file: Arc<File>,
     pub offset: u64,
     pub len: u64,
 }

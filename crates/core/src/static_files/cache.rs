@@ -1,5 +1,7 @@
-//! Recently served small files, kept in memory with their validators, so a hot file costs one
-//! `stat` per request instead of open, fstat, read and close.
+//! Recently served files, with their validators: small ones in memory, so a hot file costs one
+//! `stat` per request instead of open, fstat, read and close; larger ones as an open descriptor,
+//! so sendfile needs no `openat2` path walk and no `close` per request (as nginx's
+//! open_file_cache keeps descriptors).
 //!
 //! A hit is revalidated once the entry is older than the validity window (`--file-cache-validity`,
 //! default 1 s; nginx's open_file_cache_valid is 60 s): the path is stat'ed beneath the root and
@@ -23,10 +25,12 @@ use bytes::Bytes;
 use super::conditional::Validators;
 use super::root::{FileIdentity, Root};
 
-/// Files up to this size are kept in memory (larger ones go out by sendfile anyway).
+/// Files up to this size are kept in memory; larger ones are kept open.
 pub const MAX_CACHED_FILE: u64 = 16 * 1024;
 /// Most entries per worker; when full the cache starts over (simple, and bounded at 16 MiB).
 const MAX_ENTRIES: usize = 1024;
+/// Most open descriptors the cache holds per worker; when reached the cache starts over.
+const MAX_OPEN_ENTRIES: usize = 256;
 
 /// A request path as the cache knows it: the relative path and whether it ended in '/'.
 pub type CacheKey = (PathBuf, bool);
@@ -39,14 +43,23 @@ pub struct CachedFile {
     identity: FileIdentity,
     /// When the identity was last confirmed, as nanoseconds since [`epoch`].
     verified_at: AtomicU64,
-    pub contents: Bytes,
+    pub contents: CachedContents,
     pub validators: Validators,
     pub content_type: &'static str,
 }
 
+/// Where a cached file's bytes come from.
+#[derive(Debug, Clone)]
+pub enum CachedContents {
+    /// A small file's bytes.
+    Bytes(Bytes),
+    /// A larger file, open, and its size when it was opened.
+    Open(Arc<File>, u64),
+}
+
 #[derive(Debug)]
 pub struct FileCache {
-    entries: Mutex<HashMap<CacheKey, Arc<CachedFile>>>,
+    entries: Mutex<Entries>,
     /// How long a confirmed entry is trusted without another stat (zero: stat on every hit).
     validity: Duration,
 }
@@ -61,10 +74,27 @@ fn now_nanos() -> u64 {
     epoch().elapsed().as_nanos() as u64
 }
 
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<CacheKey, Arc<CachedFile>>,
+    /// How many of them hold an open descriptor.
+    open: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(entry) = self.map.remove(key) {
+            if matches!(entry.contents, CachedContents::Open(..)) {
+                self.open -= 1;
+            }
+        }
+    }
+}
+
 impl FileCache {
     pub fn new(validity: Duration) -> Self {
         FileCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             validity,
         }
     }
@@ -72,13 +102,14 @@ impl FileCache {
     /// The cached file for `key`, if it was confirmed within the validity window or the path still
     /// names the very file that was read.
     pub fn lookup(&self, root: &Root, key: &CacheKey) -> Option<Arc<CachedFile>> {
-        let entry = self.lock().get(key).cloned()?;
+        let entry = self.lock().map.get(key).cloned()?;
         let now = now_nanos();
         let verified_at = entry.verified_at.load(Ordering::Relaxed);
         if now.saturating_sub(verified_at) < self.validity.as_nanos() as u64 {
             return Some(entry);
         }
-        if root.identity_beneath(&entry.path)? != entry.identity {
+        // Gone or replaced: forget it (and close its descriptor, if it holds one).
+        if root.identity_beneath(&entry.path).as_ref() != Some(&entry.identity) {
             self.lock().remove(key);
             return None;
         }
@@ -86,38 +117,48 @@ impl FileCache {
         Some(entry)
     }
 
-    /// Reads a small regular file that was opened through the checked opener and remembers it.
+    /// Remembers a regular file that was opened through the checked opener: a small one's bytes,
+    /// a larger one's descriptor.
     pub fn admit(
         &self,
         key: CacheKey,
         path: &Path,
-        file: &File,
+        file: &Arc<File>,
         meta: &Metadata,
         validators: Validators,
         content_type: &'static str,
     ) -> Option<Arc<CachedFile>> {
-        if meta.len() > MAX_CACHED_FILE || !meta.is_file() {
+        if !meta.is_file() {
             return None;
         }
-        let mut contents = vec![0; meta.len() as usize];
-        file.read_exact_at(&mut contents, 0).ok()?;
+        let contents = if meta.len() <= MAX_CACHED_FILE {
+            let mut contents = vec![0; meta.len() as usize];
+            file.read_exact_at(&mut contents, 0).ok()?;
+            CachedContents::Bytes(Bytes::from(contents))
+        } else {
+            CachedContents::Open(file.clone(), meta.len())
+        };
+        let opens = matches!(contents, CachedContents::Open(..));
         let entry = Arc::new(CachedFile {
             path: path.to_path_buf(),
             identity: FileIdentity::of(meta),
             verified_at: AtomicU64::new(now_nanos()),
-            contents: Bytes::from(contents),
+            contents,
             validators,
             content_type,
         });
         let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if entries.map.len() >= MAX_ENTRIES || (opens && entries.open >= MAX_OPEN_ENTRIES) {
+            entries.map.clear();
+            entries.open = 0;
         }
-        entries.insert(key, entry.clone());
+        entries.remove(&key);
+        entries.map.insert(key, entry.clone());
+        entries.open += usize::from(opens);
         Some(entry)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<CachedFile>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -14,11 +14,12 @@ pub mod root;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, FileBody, Response};
 use bytes::Bytes;
-use cache::{CacheKey, FileCache};
+use cache::{CacheKey, CachedContents, FileCache};
 use conditional::{parse_range, RangeRequest, Validators};
 use path::SafePath;
 use root::{OpenError, Root};
@@ -77,7 +78,10 @@ impl StaticFiles {
             .is_some_and(accepts_any_precompressed);
         if !wants_sibling {
             if let Some(hit) = self.cache.lookup(&self.root, &key) {
-                let contents = Contents::Cached(hit.contents.clone());
+                let contents = match &hit.contents {
+                    CachedContents::Bytes(bytes) => Contents::Cached(bytes.clone()),
+                    CachedContents::Open(file, size) => Contents::File(file.clone(), *size),
+                };
                 return answer(
                     contents,
                     &hit.validators,
@@ -159,31 +163,22 @@ impl StaticFiles {
             );
         }
         let validators = Validators::new(modified(&meta), meta.len(), "");
-        if meta.len() <= cache::MAX_CACHED_FILE {
-            if let Some(entry) = self.cache.admit(
-                key,
-                relative,
-                &file,
-                &meta,
-                validators.clone(),
-                content_type,
-            ) {
-                return answer(
-                    Contents::Cached(entry.contents.clone()),
-                    &validators,
-                    content_type,
-                    None,
-                    head,
-                );
-            }
-        }
-        answer(
-            Contents::File(file, meta.len()),
-            &validators,
+        let file = Arc::new(file);
+        let contents = match self.cache.admit(
+            key,
+            relative,
+            &file,
+            &meta,
+            validators.clone(),
             content_type,
-            None,
-            head,
-        )
+        ) {
+            Some(entry) => match &entry.contents {
+                CachedContents::Bytes(bytes) => Contents::Cached(bytes.clone()),
+                CachedContents::Open(..) => Contents::File(file, meta.len()),
+            },
+            None => Contents::File(file, meta.len()),
+        };
+        answer(contents, &validators, content_type, None, head)
     }
 
     /// `name.br` or `name.gz`, when the client accepts that coding and the sibling is a file.
@@ -191,7 +186,7 @@ impl StaticFiles {
         &self,
         relative: &Path,
         head: &RequestHead,
-    ) -> Option<(File, Metadata, (&'static str, &'static str))> {
+    ) -> Option<(Arc<File>, Metadata, (&'static str, &'static str))> {
         let accepted = head.header("accept-encoding")?;
         for (extension, coding, suffix) in PRECOMPRESSED {
             if !accepts_coding(accepted, coding) {
@@ -203,7 +198,7 @@ impl StaticFiles {
             if let Ok(file) = self.root.open_beneath(&sibling) {
                 if let Ok(meta) = file.metadata() {
                     if meta.is_file() {
-                        return Some((file, meta, (coding, suffix)));
+                        return Some((Arc::new(file), meta, (coding, suffix)));
                     }
                 }
             }
@@ -215,7 +210,7 @@ impl StaticFiles {
 /// Where a representation's bytes come from.
 enum Contents {
     /// An open file and its size: sent with sendfile (or copied, when small).
-    File(File, u64),
+    File(Arc<File>, u64),
     /// A cached copy of a small file.
     Cached(Bytes),
 }

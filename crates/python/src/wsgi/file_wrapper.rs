@@ -73,6 +73,10 @@ impl FileWrapper {
             return None;
         }
         let len = metadata.size().saturating_sub(offset);
-        Some(FileBody { file, offset, len })
+        Some(FileBody {
+            file: std::sync::Arc::new(file),
+            offset,
+            len,
+        })
     }
 }
