@@ -143,7 +143,8 @@ pub struct ServeArgs {
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,
-    /// Seconds a cached small file is served before checking it changed (0: check on every request).
+    /// Seconds a cached file (small ones in memory, larger ones kept open) is served before
+    /// checking it changed (0: check on every request).
     #[arg(
         long,
         value_name = "SECONDS",
