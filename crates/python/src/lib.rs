@@ -11,6 +11,12 @@ mod wsgi;
 
 use pyo3::prelude::*;
 
+/// Rust's allocations in the extension (request heads, calls, buffers; Python's objects keep
+/// their own allocator) go to mimalloc: about 12 allocations per WSGI request, many freed on
+/// another thread than the one that made them. See bench/NOTES.md for the measurement.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the tern command line with `argv` (program name first); returns the exit status.
 ///
 /// The interpreter is released for the whole run: worker threads attach to it when they run
