@@ -16,6 +16,7 @@
 //!   (`idle_park`), which resumes it when the client sends again.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;

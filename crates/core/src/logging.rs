@@ -128,9 +128,8 @@ fn append_time(out: &mut Vec<u8>) {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    // The coarse clock: milliseconds in steps of a scheduler tick, for a fifth of the cost.
+    let now = crate::clock::coarse_wall();
     let (seconds, millis) = (now.as_secs(), now.subsec_millis());
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();

@@ -25,6 +25,10 @@ pub struct ShutdownWatch {
     _guard: DrainGuard,
 }
 
+/// Only the signal of a [`ShutdownWatch`]: for helpers that must learn of the shutdown but must
+/// not keep the worker from draining (they hold no [`DrainGuard`]).
+pub struct ShutdownSignal(watch::Receiver<bool>);
+
 /// A token whose lifetime marks work that must finish before the worker exits.
 #[derive(Clone)]
 pub struct DrainGuard(#[allow(dead_code)] mpsc::Sender<()>);
@@ -77,6 +81,11 @@ impl ShutdownWatch {
         *self.signal.borrow()
     }
 
+    /// The signal alone, without a share in the drain.
+    pub fn signal(&self) -> ShutdownSignal {
+        ShutdownSignal(self.signal.clone())
+    }
+
     /// Completes when the worker starts shutting down (at once if it already has).
     pub async fn recv(&mut self) {
         // `changed()` rather than `wait_for`: its future is smaller, and every idle connection
@@ -86,5 +95,13 @@ impl ShutdownWatch {
                 return;
             }
         }
+    }
+}
+
+impl ShutdownSignal {
+    /// Completes when the worker starts shutting down (at once if it already has, or if the
+    /// worker dropped its [`Shutdown`]).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|shutting_down| *shutting_down).await;
     }
 }

@@ -1,7 +1,10 @@
-//! The `Date` header value (IMF-fixdate, RFC 9110 §5.6.7), formatted at most once per second.
+//! The `Date` header value (IMF-fixdate, RFC 9110 §5.6.7), formatted at most once per second
+//! from the coarse clock ([`crate::clock`]).
 
 use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::clock;
 
 /// Length of an IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
 const IMF_FIXDATE_LEN: usize = 29;
@@ -18,15 +21,11 @@ thread_local! {
 
 /// Appends the current date, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`, to `out`.
 pub fn append_now(out: &mut Vec<u8>) {
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let second = clock::coarse_wall().as_secs();
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.second != second {
-            let formatted = httpdate::fmt_http_date(now);
+            let formatted = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(second));
             if formatted.len() == IMF_FIXDATE_LEN {
                 cache.text.copy_from_slice(formatted.as_bytes());
                 cache.second = second;

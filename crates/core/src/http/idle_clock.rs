@@ -9,12 +9,22 @@
 //! of a FIFO queue (waits of the same length expire in the order they began), and one task with one
 //! tokio timer wakes the waits that expire. A wait that ends early only bumps its slot's generation;
 //! its queue entry is skipped when it comes up.
+//!
+//! The clock also ends the waits of keep-alive connections when the worker shuts down, so a wait
+//! needs no registration with the shutdown signal of its own; and it reads the coarse clock
+//! ([`crate::clock`]): its deadlines are rounded to [`RESOLUTION`] anyway.
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use crate::clock;
+use crate::shutdown::{ShutdownSignal, ShutdownWatch};
 
 /// Expired waits are woken at most this late: the clock's timer is rounded up to this step so a
 /// stream of short waits does not re-arm it more than a few hundred times a second.
@@ -35,22 +45,35 @@ struct ClockState {
     /// The clock task, when it is not running, and the time its timer is set for (`None`: no
     /// timer; it sleeps until woken).
     task: Option<Waker>,
-    task_deadline: Option<Instant>,
+    task_deadline: Option<Duration>,
     task_started: bool,
+    /// The worker is shutting down: waits that end on shutdown end at once.
+    shut_down: bool,
 }
 
 #[derive(Default, Debug)]
 struct Slot {
     generation: u32,
-    expired: bool,
+    /// A wait holds this slot.
+    in_use: bool,
+    ends_on_shutdown: bool,
+    expired: Option<Expiry>,
     waker: Option<Waker>,
 }
 
 #[derive(Debug)]
 struct Entry {
-    deadline: Instant,
+    /// On the coarse monotonic clock.
+    deadline: Duration,
     slot: u32,
     generation: u32,
+}
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    Deadline,
+    Shutdown,
 }
 
 /// One connection's wait; dropping it cancels it.
@@ -61,9 +84,15 @@ pub(crate) struct Wait<'c> {
 }
 
 impl IdleClock {
-    /// Starts a wait that expires `length` from now.
-    pub(crate) fn start(self: &Arc<Self>, length: Duration) -> Wait<'_> {
-        let deadline = Instant::now() + length;
+    /// Starts a wait that expires `length` from now, or, if `ends_on_shutdown`, when `shutdown`
+    /// begins (whichever comes first).
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        length: Duration,
+        shutdown: &ShutdownWatch,
+        ends_on_shutdown: bool,
+    ) -> Wait<'_> {
+        let deadline = clock::coarse_monotonic() + length;
         let mut state = self.lock();
         let slot = match state.free.pop() {
             Some(slot) => slot,
@@ -72,7 +101,14 @@ impl IdleClock {
                 (state.slots.len() - 1) as u32
             }
         };
-        let generation = state.slots[slot as usize].generation;
+        let shut_down = state.shut_down;
+        let entry_slot = &mut state.slots[slot as usize];
+        entry_slot.in_use = true;
+        entry_slot.ends_on_shutdown = ends_on_shutdown;
+        if ends_on_shutdown && shut_down {
+            entry_slot.expired = Some(Expiry::Shutdown);
+        }
+        let generation = entry_slot.generation;
         let entry = Entry {
             deadline,
             slot,
@@ -84,7 +120,7 @@ impl IdleClock {
         }
         if !state.task_started {
             state.task_started = true;
-            tokio::spawn(self.clone().run());
+            tokio::spawn(self.clone().run(shutdown.signal()));
         } else if state.task_deadline.is_none_or(|at| deadline < at) {
             if let Some(task) = state.task.take() {
                 task.wake();
@@ -97,15 +133,43 @@ impl IdleClock {
         }
     }
 
-    /// The clock's task: wakes expired waits, then sleeps until the earliest deadline.
-    async fn run(self: Arc<Self>) {
+    /// The clock's task: wakes expired waits, then sleeps until the earliest deadline; on
+    /// shutdown, ends the waits that end on shutdown.
+    async fn run(self: Arc<Self>, mut shutdown: ShutdownSignal) {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
-        poll_fn(|cx| loop {
+        tokio::select! {
+            _ = poll_fn(|cx| self.poll_deadlines(cx, timer.as_mut())) => {}
+            _ = shutdown.wait() => {}
+        }
+        let mut woken = Vec::new();
+        {
+            let mut state = self.lock();
+            state.shut_down = true;
+            for slot in &mut state.slots {
+                if slot.in_use && slot.ends_on_shutdown && slot.expired.is_none() {
+                    slot.expired = Some(Expiry::Shutdown);
+                    woken.extend(slot.waker.take());
+                }
+            }
+        }
+        for waker in woken {
+            waker.wake();
+        }
+        // Waits that do not end on shutdown (a fresh connection's wait for its first request)
+        // still expire on time.
+        poll_fn(|cx| self.poll_deadlines(cx, timer.as_mut())).await
+    }
+
+    /// Wakes the waits that have expired and sets `timer` for the earliest deadline left.
+    /// Never ready: it runs until the task is dropped.
+    fn poll_deadlines(&self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<()> {
+        loop {
             let mut expired = Vec::new();
+            let now = clock::coarse_monotonic();
             let next = {
                 let mut state = self.lock();
-                let next = state.expire(Instant::now(), &mut expired);
+                let next = state.expire(now, &mut expired);
                 state.task = Some(cx.waker().clone());
                 state.task_deadline = next;
                 next
@@ -114,17 +178,14 @@ impl IdleClock {
                 waker.wake();
             }
             let Some(next) = next else {
-                return Poll::<()>::Pending;
+                return Poll::Pending;
             };
-            let at = tokio::time::Instant::from_std(next + RESOLUTION);
-            if timer.deadline() != at {
-                timer.as_mut().reset(at);
-            }
+            let at = tokio::time::Instant::now() + next.saturating_sub(now) + RESOLUTION;
+            timer.as_mut().reset(at);
             if timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
-        })
-        .await
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, ClockState> {
@@ -138,8 +199,8 @@ impl IdleClock {
 impl ClockState {
     /// Marks the waits due at `now` as expired, collecting their wakers; returns the earliest
     /// deadline still queued.
-    fn expire(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> Option<Instant> {
-        let mut earliest: Option<Instant> = None;
+    fn expire(&mut self, now: Duration, wakers: &mut Vec<Waker>) -> Option<Duration> {
+        let mut earliest: Option<Duration> = None;
         for (_, queue) in &mut self.queues {
             while let Some(entry) = queue.front() {
                 if entry.deadline > now {
@@ -147,8 +208,8 @@ impl ClockState {
                     break;
                 }
                 let slot = &mut self.slots[entry.slot as usize];
-                if slot.generation == entry.generation {
-                    slot.expired = true;
+                if slot.generation == entry.generation && slot.expired.is_none() {
+                    slot.expired = Some(Expiry::Deadline);
                     wakers.extend(slot.waker.take());
                 }
                 queue.pop_front();
@@ -159,12 +220,12 @@ impl ClockState {
 }
 
 impl Wait<'_> {
-    /// Ready once the wait's deadline has passed.
-    pub(crate) fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once the wait's deadline has passed (or the worker began shutting down).
+    pub(crate) fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<Expiry> {
         let mut state = self.clock.lock();
         let slot = &mut state.slots[self.slot as usize];
-        if slot.expired {
-            return Poll::Ready(());
+        if let Some(expiry) = slot.expired {
+            return Poll::Ready(expiry);
         }
         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             slot.waker = Some(cx.waker().clone());
@@ -179,7 +240,8 @@ impl Drop for Wait<'_> {
         let slot = &mut state.slots[self.slot as usize];
         debug_assert_eq!(slot.generation, self.generation);
         slot.generation = slot.generation.wrapping_add(1);
-        slot.expired = false;
+        slot.in_use = false;
+        slot.expired = None;
         slot.waker = None;
         state.free.push(self.slot);
     }
@@ -188,29 +250,57 @@ impl Drop for Wait<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shutdown::Shutdown;
+    use std::time::Instant;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
 
     #[test]
     fn waits_expire_in_order_and_cancelled_ones_never_fire() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        runtime().block_on(async {
+            let shutdown = Shutdown::new();
+            let watch = shutdown.watch();
             let clock = Arc::new(IdleClock::default());
-            let cancelled = clock.start(Duration::from_millis(5));
+            let cancelled = clock.start(Duration::from_millis(5), &watch, true);
             drop(cancelled);
-            let short = clock.start(Duration::from_millis(20));
-            let long = clock.start(Duration::from_secs(60));
+            let short = clock.start(Duration::from_millis(20), &watch, true);
+            let long = clock.start(Duration::from_secs(60), &watch, true);
             let started = Instant::now();
-            poll_fn(|cx| short.poll_expired(cx)).await;
-            // Never early; and the later deadline is still waiting.
+            let why = poll_fn(|cx| short.poll_expired(cx)).await;
+            assert_eq!(why, Expiry::Deadline);
+            // Not early by more than a coarse-clock tick; and the later deadline still waits.
             assert!(started.elapsed() >= Duration::from_millis(15));
             assert!(poll_fn(|cx| Poll::Ready(long.poll_expired(cx).is_pending())).await);
             // The slot of the cancelled wait was reused; a new wait in it is not expired by the
             // old entry.
             drop(short);
-            let again = clock.start(Duration::from_secs(60));
+            let again = clock.start(Duration::from_secs(60), &watch, true);
             assert!(poll_fn(|cx| Poll::Ready(again.poll_expired(cx).is_pending())).await);
+        });
+    }
+
+    #[test]
+    fn shutdown_ends_the_waits_that_end_on_it_and_only_those() {
+        runtime().block_on(async {
+            let mut shutdown = Shutdown::new();
+            let watch = shutdown.watch();
+            let clock = Arc::new(IdleClock::default());
+            let keep_alive = clock.start(Duration::from_secs(60), &watch, true);
+            let fresh = clock.start(Duration::from_millis(30), &watch, false);
+            shutdown.begin();
+            let why = poll_fn(|cx| keep_alive.poll_expired(cx)).await;
+            assert_eq!(why, Expiry::Shutdown);
+            assert!(poll_fn(|cx| Poll::Ready(fresh.poll_expired(cx).is_pending())).await);
+            // A keep-alive wait started after the shutdown ends at once.
+            let late = clock.start(Duration::from_secs(60), &watch, true);
+            assert_eq!(poll_fn(|cx| late.poll_expired(cx)).await, Expiry::Shutdown);
+            // The fresh connection's wait still runs to its deadline.
+            assert_eq!(poll_fn(|cx| fresh.poll_expired(cx)).await, Expiry::Deadline);
         });
     }
 }

@@ -86,7 +86,8 @@ impl CallShared {
             wsgi,
             is_head,
             state: Mutex::new(CallState {
-                events: VecDeque::new(),
+                // Room for a whole small response: head, body, end.
+                events: VecDeque::with_capacity(4),
                 waker: None,
                 queued_bytes: 0,
                 response: Response::InJob,
@@ -105,14 +106,21 @@ impl CallShared {
 
     /// Hands an event to the connection. False: the connection is gone.
     pub fn push(&self, event: AppEvent, when: Wake) -> bool {
+        self.push_all([event], when)
+    }
+
+    /// Hands several events to the connection at once. False: the connection is gone.
+    pub fn push_all(&self, events: impl IntoIterator<Item = AppEvent>, when: Wake) -> bool {
         let mut state = self.lock();
         if state.cancelled {
             return false;
         }
-        if let AppEvent::Data(bytes) = &event {
-            state.queued_bytes += bytes.len();
+        for event in events {
+            if let AppEvent::Data(bytes) = &event {
+                state.queued_bytes += bytes.len();
+            }
+            state.events.push_back(event);
         }
-        state.events.push_back(event);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
@@ -270,13 +278,13 @@ impl CallShared {
             close_iterable(py, result);
         }
         let counted = (!(self.is_head && body.is_empty())).then_some(body.len() as u64);
-        if let Err(error) = start.get().send_head(counted, Wake::WithBatch) {
-            return self.fail(py, Some(start.get()), error, "sending the response");
-        }
-        if !body.is_empty() {
-            self.push(AppEvent::Data(body), Wake::WithBatch);
-        }
-        self.push(AppEvent::End, Wake::WithBatch);
+        let head = match start.get().take_head(counted) {
+            Ok(head) => head.map(AppEvent::Head),
+            Err(error) => return self.fail(py, Some(start.get()), error, "sending the response"),
+        };
+        let data = (!body.is_empty()).then(|| AppEvent::Data(body));
+        // The whole response in one hand-over (one lock, one wake-up).
+        self.push_all([head, data, Some(AppEvent::End)].into_iter().flatten(), Wake::WithBatch);
         self.finish(Response::Done);
     }
 

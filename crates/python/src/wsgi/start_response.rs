@@ -63,6 +63,16 @@ impl StartResponse {
     /// known. Returns the Content-Length the head declares. Fails if the application never
     /// called start_response.
     pub fn send_head(&self, body_length: Option<u64>, when: Wake) -> PyResult<Option<u64>> {
+        let Some(head) = self.take_head(body_length)? else {
+            return Ok(None);
+        };
+        let declared = head.content_length;
+        self.call.push(AppEvent::Head(head), when);
+        Ok(declared)
+    }
+
+    /// The head to send, if it has not gone yet (the caller sends it); as [`Self::send_head`].
+    pub fn take_head(&self, body_length: Option<u64>) -> PyResult<Option<ResponseHead>> {
         let mut state = self.lock();
         if state.sent {
             return Ok(None);
@@ -76,10 +86,7 @@ impl StartResponse {
             head.content_length = body_length;
         }
         state.sent = true;
-        drop(state);
-        let declared = head.content_length;
-        self.call.push(AppEvent::Head(head), when);
-        Ok(declared)
+        Ok(Some(head))
     }
 }
 
@@ -115,7 +122,8 @@ impl StartResponse {
         state.pending = Some(head);
         state.called = true;
         drop(state);
-        slf.getattr("write")
+        // Interned: a fresh "write" str per call also missed the type's attribute cache.
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// The legacy write callable: sends `data` now, ahead of the iterable's body.
