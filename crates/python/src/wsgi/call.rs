@@ -209,12 +209,10 @@ impl CallShared {
             }
         };
         if let Ok(list) = result.cast::<PyList>() {
-            let items: Vec<_> = list.iter().collect();
-            return self.send_whole(py, &start, &result, items);
+            return self.send_whole(py, &start, &result, list.iter());
         }
         if let Ok(tuple) = result.cast::<PyTuple>() {
-            let items: Vec<_> = tuple.iter().collect();
-            return self.send_whole(py, &start, &result, items);
+            return self.send_whole(py, &start, &result, tuple.iter());
         }
         if let Ok(wrapper) = result.cast::<FileWrapper>() {
             if let Some(file) = wrapper.get().as_file(py) {
@@ -240,26 +238,30 @@ impl CallShared {
     }
 
     /// A list or tuple: the whole body is known, so it goes with a Content-Length in one batch.
-    fn send_whole(
+    fn send_whole<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         start: &Py<StartResponse>,
-        result: &Bound<'_, PyAny>,
-        items: Vec<Bound<'_, PyAny>>,
+        result: &Bound<'py, PyAny>,
+        mut items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
     ) {
-        let body = if let [single] = items.as_slice() {
-            match single.cast::<PyBytes>() {
-                Ok(bytes) => Ok(body_bytes(bytes)),
-                Err(_) => Err(not_bytes(single)),
+        let body = if items.len() == 1 {
+            // (The list could shrink under us if another thread holds it: then it is empty.)
+            match items.next() {
+                Some(single) => match single.cast::<PyBytes>() {
+                    Ok(bytes) => Ok(body_bytes(bytes)),
+                    Err(_) => Err(not_bytes(&single)),
+                },
+                None => Ok(Bytes::new()),
             }
         } else {
             let mut body = BytesMut::new();
             let mut failure = None;
-            for item in &items {
+            for item in items {
                 match item.cast::<PyBytes>() {
                     Ok(bytes) => body.extend_from_slice(bytes.as_bytes()),
                     Err(_) => {
-                        failure = Some(not_bytes(item));
+                        failure = Some(not_bytes(&item));
                         break;
                     }
                 }

@@ -265,7 +265,8 @@ pub fn build<'py>(
     }
     environ.set_item(intern!(py, "wsgi.input"), Py::new(py, input)?)?;
 
-    let mut key = Vec::with_capacity(64);
+    // Only for headers outside COMMON_HEADERS; allocated by the first of them.
+    let mut key = Vec::new();
     for (name, value) in head.headers() {
         // A name with '_' could pose as another header once '-' becomes '_' (HTTP_X_USER vs X-User).
         // Content-Length comes from the parsed value below ("5, 5" is a valid field, not a number).
