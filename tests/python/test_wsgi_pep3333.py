@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import time
 import uuid
 
@@ -39,6 +40,11 @@ def server(request, serve_app):
 @pytest.fixture
 def plain_server(serve_app):
     return serve_app(APPS["plain"])
+
+
+@pytest.fixture
+def plain_server_factory(serve_app):
+    return lambda *args: serve_app(APPS["plain"], *args)
 
 
 def new_token():
@@ -87,6 +93,28 @@ def test_environ_of_a_get_request(server):
     assert env["wsgi.file_wrapper"] is True
     assert env["wsgi.input"] == ["read", "readline", "readlines", "__iter__"]
     assert env["wsgi.errors"] == ["write", "writelines", "flush"]
+
+
+def test_environ_over_a_unix_socket_has_an_empty_remote_addr_and_no_remote_port(plain_server_factory, tmp_path):
+    path = tmp_path / "tern.sock"
+    server = plain_server_factory("--bind", f"127.0.0.1:0,unix:{path}")
+    wait_for(path.exists, message="the socket file")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(10)
+        client.connect(str(path))
+        client.sendall(b"GET /environ HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    env = json.loads(body)
+    assert env["REMOTE_ADDR"] == ""
+    assert "REMOTE_PORT" not in env
+    assert env["SERVER_NAME"] == "local"
+    assert env["HTTP_HOST"] == "local"
+    assert env["PATH_INFO"] == "/environ"
+    assert server.address is not None
 
 
 def test_environ_of_a_post_has_content_type_and_length_without_http_prefix(server):
