@@ -282,18 +282,25 @@ impl<S: Socket> Connection<S> {
         }
     }
 
-    /// Waits for the first byte of the next request.
+    /// Waits, holding no buffers, for the first byte of the next request.
     ///
     /// On shutdown an idle keep-alive connection is closed at once, but a freshly accepted one
     /// still gets its first request served: its client has already sent it, or is about to.
-    /// A keep-alive connection silent for [`PARK_AFTER`] is parked for the rest of its timeout,
-    /// and gives its buffers back first (a connection that is closed or parked holds none); one
-    /// that hears from its client sooner keeps them.
+    /// A keep-alive connection silent for [`PARK_AFTER`] is parked for the rest of its timeout.
+    ///
+    /// The buffers go back before the wait, not when parking: keeping them through the first
+    /// 10 ms made 10,000 connections answered in one burst hold 20 KB each at once, and the
+    /// freed memory stayed in the heap (idle memory per connection went from about 100 bytes to
+    /// 1.5 KB in bench/run.sh).
     async fn wait_for_request(&mut self) -> io::Result<Wait> {
         let fresh = self.requests_served == 0;
         if self.shutdown.is_shutting_down() && !fresh {
             return Ok(Wait::Close);
         }
+        buffers::give_back(
+            std::mem::take(&mut self.read_buf),
+            std::mem::take(&mut self.write_buf),
+        );
         let timeouts = &self.handler.config.timeouts;
         let idle_limit = if fresh {
             timeouts.header
@@ -309,11 +316,6 @@ impl<S: Socket> Connection<S> {
             ready = poll_fn(|cx| socket.poll_read_ready(cx)) => return ready.map(|_| Wait::Request),
             why = poll_fn(|cx| expiry.poll_expired(cx)) => why,
         };
-        drop(expiry);
-        buffers::give_back(
-            std::mem::take(&mut self.read_buf),
-            std::mem::take(&mut self.write_buf),
-        );
         Ok(match waited {
             Expiry::Deadline if park => Wait::Park(Instant::now() + (idle_limit - wait)),
             Expiry::Deadline => {
