@@ -16,7 +16,10 @@ fn read(clock: libc::clockid_t) -> Duration {
     // SAFETY: `now` is a valid timespec to write to; both clock ids exist on every Linux we run on.
     let rc = unsafe { libc::clock_gettime(clock, &mut now) };
     debug_assert_eq!(rc, 0);
-    Duration::new(now.tv_sec.max(0) as u64, now.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Time since an arbitrary start (boot), as of the last tick.

@@ -16,8 +16,8 @@
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 

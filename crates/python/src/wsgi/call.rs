@@ -286,7 +286,10 @@ impl CallShared {
         };
         let data = (!body.is_empty()).then(|| AppEvent::Data(body));
         // The whole response in one hand-over (one lock, one wake-up).
-        self.push_all([head, data, Some(AppEvent::End)].into_iter().flatten(), Wake::WithBatch);
+        self.push_all(
+            [head, data, Some(AppEvent::End)].into_iter().flatten(),
+            Wake::WithBatch,
+        );
         self.finish(Response::Done);
     }
 

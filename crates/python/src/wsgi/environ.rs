@@ -69,6 +69,12 @@ struct HostStrings {
     name_and_port: Option<(Py<PyAny>, Py<PyAny>)>,
 }
 
+/// HTTP_HOST, and SERVER_NAME with SERVER_PORT when the Host value names them.
+type HostValues<'py> = (
+    Bound<'py, PyAny>,
+    Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
+);
+
 /// Keys every request sets, placed in the template with a placeholder value.
 const PER_REQUEST_KEYS: &[&str] = &[
     "REQUEST_METHOD",
@@ -133,11 +139,7 @@ impl Template {
     }
 
     /// HTTP_HOST and, if the value names one, SERVER_NAME and SERVER_PORT for a Host header.
-    fn host<'py>(
-        &self,
-        py: Python<'py>,
-        raw: &[u8],
-    ) -> PyResult<(Bound<'py, PyAny>, Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>)> {
+    fn host<'py>(&self, py: Python<'py>, raw: &[u8]) -> PyResult<HostValues<'py>> {
         let mut last = self
             .last_host
             .lock()
@@ -153,7 +155,9 @@ impl Template {
         }
         let value = latin1(py, raw)?;
         let name_and_port = match server_name_and_port(raw) {
-            Some((name, port)) => Some((latin1(py, name.as_bytes())?, latin1(py, port.as_bytes())?)),
+            Some((name, port)) => {
+                Some((latin1(py, name.as_bytes())?, latin1(py, port.as_bytes())?))
+            }
             None => None,
         };
         *last = Some(HostStrings {
