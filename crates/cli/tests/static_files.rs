@@ -1381,6 +1381,108 @@ fn plain_file_is_sent_without_a_usable_accept_encoding() {
 }
 
 #[test]
+fn plain_response_of_a_file_with_a_sibling_varies_on_accept_encoding() {
+    let site = precompressed_site();
+    site.file("alone.css", b"no siblings");
+    let server = serve(&site);
+    // Three rounds: the first answer comes from the file, the later ones from the file cache.
+    for round in 0..3 {
+        for extra in [
+            "",
+            "Accept-Encoding: identity\r\n",
+            "Accept-Encoding: gzip;q=0, br;q=0\r\n",
+        ] {
+            let response = get_with(server.addr, "/style.css", extra);
+            assert_eq!(response.body, b"body { color: red; } /* plain */");
+            assert_eq!(
+                response.header("vary"),
+                Some("Accept-Encoding"),
+                "round {round}, {extra:?}"
+            );
+        }
+        // Only a gzip sibling exists and the client takes only br: the plain file, which varies.
+        let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: br\r\n");
+        assert_eq!(response.body, b"plain js", "round {round}");
+        assert_eq!(response.header("content-encoding"), None, "round {round}");
+        assert_eq!(
+            response.header("vary"),
+            Some("Accept-Encoding"),
+            "round {round}"
+        );
+        // No sibling at all: nothing varies, whatever the client accepts.
+        for extra in ["", "Accept-Encoding: gzip, br\r\n"] {
+            let response = get_with(server.addr, "/alone.css", extra);
+            assert_eq!(response.body, b"no siblings", "round {round}, {extra:?}");
+            assert_eq!(response.header("vary"), None, "round {round}, {extra:?}");
+        }
+    }
+    // A 304 names the same Vary as the 200 it stands for.
+    let etag = get(server.addr, "/style.css")
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let response = assert_304_without_body(
+        server.addr,
+        "/style.css",
+        &format!("If-None-Match: {etag}\r\n"),
+    );
+    assert_eq!(response.header("vary"), Some("Accept-Encoding"));
+}
+
+#[test]
+fn a_cached_plain_file_does_not_hide_its_siblings() {
+    let site = precompressed_site();
+    let server = serve(&site);
+    for _ in 0..3 {
+        assert_eq!(get(server.addr, "/gz-only.js").body, b"plain js");
+    }
+    // Cached now, and the cache holds only the plain file: a gzip client still gets the sibling,
+    // and a br-only client the plain file, alternately.
+    for _ in 0..3 {
+        let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: gzip\r\n");
+        assert_eq!(response.body, b"\x1f\x8bGZIP-BYTES-OF-JS");
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: br\r\n");
+        assert_eq!(response.body, b"plain js");
+    }
+}
+
+#[test]
+fn a_sibling_created_after_the_file_was_cached_is_served() {
+    let site = Site::new();
+    site.file("app.js", b"plain app");
+    site.file("docs/index.html", b"plain index");
+    // Validity 0: every cache hit looks at the file (and its siblings) again.
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--file-cache-validity",
+        "0",
+    ]);
+    for _ in 0..3 {
+        for (path, body) in [("/app.js", &b"plain app"[..]), ("/docs/", b"plain index")] {
+            let response = get_with(server.addr, path, "Accept-Encoding: gzip\r\n");
+            assert_eq!(response.body, body, "{path}");
+            assert_eq!(response.header("vary"), None, "{path}");
+        }
+    }
+    site.file("app.js.gz", b"\x1f\x8bGZIPPED-APP");
+    site.file("docs/index.html.gz", b"\x1f\x8bGZIPPED-INDEX");
+    for (path, gzipped, plain) in [
+        ("/app.js", &b"\x1f\x8bGZIPPED-APP"[..], &b"plain app"[..]),
+        ("/docs/", b"\x1f\x8bGZIPPED-INDEX", b"plain index"),
+    ] {
+        let response = get_with(server.addr, path, "Accept-Encoding: gzip\r\n");
+        assert_eq!(response.body, gzipped, "{path}");
+        assert_eq!(response.header("content-encoding"), Some("gzip"), "{path}");
+        let response = get(server.addr, path);
+        assert_eq!(response.body, plain, "{path}");
+        assert_eq!(response.header("vary"), Some("Accept-Encoding"), "{path}");
+    }
+}
+
+#[test]
 fn precompressed_sibling_supports_validators_and_ranges() {
     let site = precompressed_site();
     let server = serve(&site);

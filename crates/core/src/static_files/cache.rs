@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use bytes::Bytes;
 
 use super::conditional::Validators;
 use super::root::{FileIdentity, Root};
+use super::PRECOMPRESSED;
 
 /// Files up to this size are kept in memory; larger ones are kept open.
 pub const MAX_CACHED_FILE: u64 = 16 * 1024;
@@ -43,6 +44,8 @@ pub struct CachedFile {
     identity: FileIdentity,
     /// When the identity was last confirmed, as nanoseconds since [`epoch`].
     verified_at: AtomicU64,
+    /// Which precompressed siblings existed when the identity was last confirmed.
+    siblings: AtomicU8,
     pub contents: CachedContents,
     pub validators: Validators,
     pub content_type: &'static str,
@@ -113,6 +116,9 @@ impl FileCache {
             self.lock().remove(key);
             return None;
         }
+        entry
+            .siblings
+            .store(Siblings::of(root, &entry.path).0, Ordering::Relaxed);
         entry.verified_at.store(now, Ordering::Relaxed);
         Some(entry)
     }
@@ -127,6 +133,7 @@ impl FileCache {
         meta: &Metadata,
         validators: Validators,
         content_type: &'static str,
+        siblings: Siblings,
     ) -> Option<Arc<CachedFile>> {
         if !meta.is_file() {
             return None;
@@ -143,6 +150,7 @@ impl FileCache {
             path: path.to_path_buf(),
             identity: FileIdentity::of(meta),
             verified_at: AtomicU64::new(now_nanos()),
+            siblings: AtomicU8::new(siblings.0),
             contents,
             validators,
             content_type,
@@ -162,6 +170,49 @@ impl FileCache {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl CachedFile {
+    /// The precompressed siblings seen when the file was last confirmed.
+    pub fn siblings(&self) -> Siblings {
+        Siblings(self.siblings.load(Ordering::Relaxed))
+    }
+}
+
+/// Which of a file's precompressed siblings ([`PRECOMPRESSED`]) exist, one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Siblings(u8);
+
+impl Siblings {
+    /// Looks for `path.br` and `path.gz` as regular files (one `fstatat` each). Only a header and
+    /// the choice of the cache depend on this; a sibling is served only through the checked opener.
+    pub fn of(root: &Root, path: &Path) -> Siblings {
+        let mut found = 0;
+        for (bit, (extension, _, _)) in PRECOMPRESSED.iter().enumerate() {
+            let mut sibling = path.as_os_str().to_os_string();
+            sibling.push(".");
+            sibling.push(extension);
+            if root.identity_beneath(Path::new(&sibling)).is_some() {
+                found |= 1 << bit;
+            }
+        }
+        Siblings(found)
+    }
+
+    /// Whether any sibling exists: the plain file's response then varies with Accept-Encoding.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether a sibling exists in a coding the client accepts.
+    pub fn any_accepted(self, accept_encoding: &[u8]) -> bool {
+        PRECOMPRESSED
+            .iter()
+            .enumerate()
+            .any(|(bit, (_, coding, _))| {
+                self.0 & (1 << bit) != 0 && super::accepts_coding(accept_encoding, coding)
+            })
     }
 }
 

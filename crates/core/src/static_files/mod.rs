@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, FileBody, Response};
 use bytes::Bytes;
-use cache::{CacheKey, CachedContents, FileCache};
+use cache::{CacheKey, CachedContents, FileCache, Siblings};
 use conditional::{parse_range, RangeRequest, Validators};
 use path::SafePath;
 use root::{OpenError, Root};
@@ -28,7 +28,8 @@ use root::{OpenError, Root};
 const INDEX_FILE: &str = "index.html";
 
 /// Precompressed siblings, in order of preference: (extension, Content-Encoding, ETag suffix).
-const PRECOMPRESSED: [(&str, &str, &str); 2] = [("br", "br", "-br"), ("gz", "gzip", "-gz")];
+pub(crate) const PRECOMPRESSED: [(&str, &str, &str); 2] =
+    [("br", "br", "-br"), ("gz", "gzip", "-gz")];
 
 /// One document root and how to serve it.
 #[derive(Debug)]
@@ -71,13 +72,15 @@ impl StaticFiles {
     pub fn respond(&self, request: &StaticRequest<'_>) -> Response {
         let relative = &request.path.relative;
         let key: CacheKey = (relative.clone(), request.path.trailing_slash);
-        // The cache holds identity encodings only; clients that may get a sibling take the full path.
-        let wants_sibling = request
+        // The cache holds plain files, with which siblings they have: a client that accepts one
+        // of those takes the full path, which serves the sibling.
+        let accept_encoding = request
             .head
             .header("accept-encoding")
-            .is_some_and(accepts_any_precompressed);
-        if !wants_sibling {
-            if let Some(hit) = self.cache.lookup(&self.root, &key) {
+            .filter(|accepted| accepts_any_precompressed(accepted));
+        if let Some(hit) = self.cache.lookup(&self.root, &key) {
+            let siblings = hit.siblings();
+            if !accept_encoding.is_some_and(|accepted| siblings.any_accepted(accepted)) {
                 let contents = match &hit.contents {
                     CachedContents::Bytes(bytes) => Contents::Cached(bytes.clone()),
                     CachedContents::Open(file, size) => Contents::File(file.clone(), *size),
@@ -86,7 +89,9 @@ impl StaticFiles {
                     contents,
                     &hit.validators,
                     hit.content_type,
-                    None,
+                    Encoding::Plain {
+                        varies: siblings.any(),
+                    },
                     request.head,
                 );
             }
@@ -158,10 +163,11 @@ impl StaticFiles {
                 Contents::File(file, meta.len()),
                 &validators,
                 content_type,
-                Some(encoding.0),
+                Encoding::Precompressed(encoding.0),
                 head,
             );
         }
+        let siblings = Siblings::of(&self.root, relative);
         let validators = Validators::new(modified(&meta), meta.len(), "");
         let file = Arc::new(file);
         let contents = match self.cache.admit(
@@ -171,6 +177,7 @@ impl StaticFiles {
             &meta,
             validators.clone(),
             content_type,
+            siblings,
         ) {
             Some(entry) => match &entry.contents {
                 CachedContents::Bytes(bytes) => Contents::Cached(bytes.clone()),
@@ -178,7 +185,10 @@ impl StaticFiles {
             },
             None => Contents::File(file, meta.len()),
         };
-        answer(contents, &validators, content_type, None, head)
+        let encoding = Encoding::Plain {
+            varies: siblings.any(),
+        };
+        answer(contents, &validators, content_type, encoding, head)
     }
 
     /// `name.br` or `name.gz`, when the client accepts that coding and the sibling is a file.
@@ -238,12 +248,22 @@ impl Contents {
     }
 }
 
+/// Which representation of a file is sent.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    /// The file itself; `varies`: it has a precompressed sibling, so what a client gets depends on
+    /// its Accept-Encoding (and a shared cache must key on it).
+    Plain { varies: bool },
+    /// A precompressed sibling, with its Content-Encoding.
+    Precompressed(&'static str),
+}
+
 /// The response to GET/HEAD for one representation: 200, 206, 304 or 416.
 fn answer(
     contents: Contents,
     validators: &Validators,
     content_type: &'static str,
-    content_encoding: Option<&'static str>,
+    encoding: Encoding,
     head: &RequestHead,
 ) -> Response {
     let size = contents.len();
@@ -252,9 +272,13 @@ fn answer(
     headers.push(("Content-Type", content_type.into()));
     headers.push(("Last-Modified", validators.last_modified.clone().into()));
     headers.push(("ETag", validators.etag.clone().into()));
-    if let Some(coding) = content_encoding {
-        headers.push(("Content-Encoding", coding.into()));
-        headers.push(("Vary", "Accept-Encoding".into()));
+    match encoding {
+        Encoding::Precompressed(coding) => {
+            headers.push(("Content-Encoding", coding.into()));
+            headers.push(("Vary", "Accept-Encoding".into()));
+        }
+        Encoding::Plain { varies: true } => headers.push(("Vary", "Accept-Encoding".into())),
+        Encoding::Plain { varies: false } => {}
     }
     if validators.not_modified(
         head.header("if-none-match"),
