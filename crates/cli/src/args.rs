@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve static files and, optionally, a Python WSGI application over HTTP/1.1.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Line service: send every line back, after an optional prefix.
     Echo(EchoArgs),
     /// Line service: the sum/product calculator.

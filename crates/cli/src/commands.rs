@@ -25,7 +25,7 @@ use crate::EXIT_USAGE;
 
 pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
     let result = match cli.command {
-        Command::Serve(args) => serve(args, app_host),
+        Command::Serve(args) => serve(*args, app_host),
         Command::Echo(args) => serve_lines(
             &args.service,
             "echo",

@@ -131,10 +131,13 @@ impl FileCache {
         path: &Path,
         file: &Arc<File>,
         meta: &Metadata,
-        validators: Validators,
-        content_type: &'static str,
-        siblings: Siblings,
+        described: Described,
     ) -> Option<Arc<CachedFile>> {
+        let Described {
+            validators,
+            content_type,
+            siblings,
+        } = described;
         if !meta.is_file() {
             return None;
         }
@@ -178,6 +181,14 @@ impl CachedFile {
     pub fn siblings(&self) -> Siblings {
         Siblings(self.siblings.load(Ordering::Relaxed))
     }
+}
+
+/// What a file is served with besides its bytes, worked out before it is admitted.
+#[derive(Debug)]
+pub struct Described {
+    pub validators: Validators,
+    pub content_type: &'static str,
+    pub siblings: Siblings,
 }
 
 /// Which of a file's precompressed siblings ([`PRECOMPRESSED`]) exist, one bit each.

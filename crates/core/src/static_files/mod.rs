@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, FileBody, Response};
 use bytes::Bytes;
-use cache::{CacheKey, CachedContents, FileCache, Siblings};
+use cache::{CacheKey, CachedContents, Described, FileCache, Siblings};
 use conditional::{parse_range, RangeRequest, Validators};
 use path::SafePath;
 use root::{OpenError, Root};
@@ -175,9 +175,11 @@ impl StaticFiles {
             relative,
             &file,
             &meta,
-            validators.clone(),
-            content_type,
-            siblings,
+            Described {
+                validators: validators.clone(),
+                content_type,
+                siblings,
+            },
         ) {
             Some(entry) => match &entry.contents {
                 CachedContents::Bytes(bytes) => Contents::Cached(bytes.clone()),

@@ -470,13 +470,10 @@ fn not_bytes(item: &Bound<'_, PyAny>) -> PyErr {
 
 /// Calls `close()` on a response iterable that has one, logging what it raises.
 pub fn close_iterable(py: Python<'_>, iterable: &Bound<'_, PyAny>) {
-    match iterable.getattr(pyo3::intern!(py, "close")) {
-        Ok(close) => {
-            if let Err(error) = close.call0() {
-                log_exception(py, &error, "the response's close() failed");
-            }
+    if let Ok(close) = iterable.getattr(pyo3::intern!(py, "close")) {
+        if let Err(error) = close.call0() {
+            log_exception(py, &error, "the response's close() failed");
         }
-        Err(_) => {}
     }
 }
 

@@ -214,7 +214,7 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
                 ))
             })?
             .to_str()?;
-        check_header(&name, &value)?;
+        check_header(name, value)?;
         if name.eq_ignore_ascii_case("content-length") {
             let digits = value.trim();
             let length = digits
