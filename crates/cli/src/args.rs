@@ -74,14 +74,24 @@ pub struct ServerArgs {
     /// Most open connections per worker; more wait in the kernel's queue.
     #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = tern_core::config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
-    /// Seconds a stopping worker waits for in-flight requests (SIGTERM, SIGHUP).
+    /// Seconds a stopping worker waits for in-flight requests (SIGTERM, SIGHUP); 0: do not wait.
+    /// Requests still running then are cut, and the exit status says so.
     #[arg(
         long,
         value_name = "SECONDS",
         env = "TERN_GRACE_TIMEOUT",
-        default_value = "30"
+        default_value_t = tern_core::config::DEFAULT_GRACE_TIMEOUT.as_secs_f64()
     )]
     pub grace_timeout: f64,
+    /// Seconds a stopping worker keeps silent keep-alive connections open for a request their
+    /// client may already be sending (answered with `Connection: close`).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_DRAIN_IDLE_WINDOW",
+        default_value_t = tern_core::config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
+    )]
+    pub drain_idle_window: f64,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,14 @@ pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
     }
 }
 
+/// Like [`seconds`], but 0 is allowed (it means "do not wait").
+pub fn seconds_or_zero(flag: &str, value: f64) -> Result<Duration, String> {
+    if value == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    seconds(flag, value).map_err(|_| format!("--{flag}: {value} is not a number of seconds"))
+}
+
 pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
     let binds = if args.binds.is_empty() {
         vec![BindAddr::from_host_port(&args.host, args.port)?]
@@ -72,7 +80,8 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
         binds,
         workers: args.workers,
         max_connections: args.max_connections,
-        grace_timeout: seconds("grace-timeout", args.grace_timeout)?,
+        grace_timeout: seconds_or_zero("grace-timeout", args.grace_timeout)?,
+        drain_idle_window: seconds_or_zero("drain-idle-window", args.drain_idle_window)?,
         log: LogConfig {
             level,
             file: args.logfile.clone(),

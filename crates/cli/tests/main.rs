@@ -4,6 +4,7 @@ mod support;
 
 mod app_flags;
 mod concurrency;
+mod drain;
 mod http_basics;
 mod http_protocol;
 mod lines;

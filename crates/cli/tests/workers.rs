@@ -144,8 +144,9 @@ fn sigterm_finishes_a_download_in_flight_then_exits_zero() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Closed after the drain's idle window (1.5 s by default), long before the grace timeout.
 #[test]
-fn sigterm_closes_idle_keepalive_connections_at_once() {
+fn sigterm_closes_idle_keepalive_connections_soon() {
     let site = site_with_index();
     let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "60"]);
     let mut stream = connect(server.addr);
@@ -155,7 +156,8 @@ fn sigterm_closes_idle_keepalive_connections_at_once() {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
     server.signal(libc::SIGTERM);
-    // The idle connection is closed by the server (EOF), long before the 60 s grace period.
+    // The idle connection is closed by the server (EOF), long before the 60 s grace period
+    // (the test harness gives up after 20 s).
     let mut rest = Vec::new();
     reader.read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
@@ -163,7 +165,7 @@ fn sigterm_closes_idle_keepalive_connections_at_once() {
 }
 
 #[test]
-fn sigterm_closes_parked_keepalive_connections_at_once() {
+fn sigterm_closes_parked_keepalive_connections_soon() {
     let site = site_with_index();
     let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "60"]);
     let mut readers = Vec::new();
@@ -203,8 +205,9 @@ fn grace_timeout_bounds_the_drain() {
     let status = server
         .wait_exit(PATIENCE)
         .expect("exits once the grace timeout passes");
-    assert_eq!(status.code(), Some(0));
-    server.wait_for_log("grace timeout", "");
+    // A request was cut: the log says how many, and the exit status is not 0.
+    assert_eq!(status.code(), Some(1));
+    server.wait_for_log("grace timeout reached", "cutting 1 request");
     drop(stream);
 }
 

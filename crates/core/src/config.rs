@@ -34,6 +34,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_FILE_CACHE_VALIDITY: Duration = Duration::from_secs(1);
 /// How long a stopping worker waits for in-flight requests before it exits anyway.
 pub const DEFAULT_GRACE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping worker keeps silent keep-alive connections open for a request their
+/// client may already be sending (answered with `Connection: close`); within the grace timeout.
+pub const DEFAULT_DRAIN_IDLE_WINDOW: Duration = Duration::from_millis(1500);
 
 /// What a whole server process tree runs: where it listens, how many workers, how it logs.
 #[derive(Debug, Clone)]
@@ -46,6 +49,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// How long SIGTERM waits for in-flight work before the worker exits.
     pub grace_timeout: Duration,
+    /// How long a stopping worker keeps silent keep-alive connections open (at most the grace
+    /// timeout): closing one races with its client's next request.
+    pub drain_idle_window: Duration,
     /// Where and how much to log.
     pub log: LogConfig,
 }

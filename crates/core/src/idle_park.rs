@@ -169,13 +169,28 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
     }
 
     /// The park's task: resumes connections whose clients speak, closes those whose deadline
-    /// passed, and closes all of them when the worker shuts down.
+    /// passed. When the worker shuts down it takes no more connections, and those it holds stay
+    /// until the drain's idle deadline at the latest: a client that sends meanwhile is served
+    /// (with `Connection: close`).
     pub(crate) async fn run(self: Arc<Self>, mut shutdown: ShutdownWatch) {
+        let mut draining = false;
         loop {
-            let next_sweep = self.lock().next_sweep;
+            let next_sweep = {
+                let slots = self.lock();
+                if draining && slots.parked == 0 {
+                    break;
+                }
+                slots.next_sweep
+            };
             tokio::select! {
                 biased;
-                _ = shutdown.recv() => break,
+                _ = shutdown.recv(), if !draining => {
+                    draining = true;
+                    match shutdown.idle_deadline() {
+                        Some(until) => self.lock().begin_drain(until),
+                        None => break,
+                    }
+                }
                 ready = self.epoll.readable() => match ready {
                     Ok(mut guard) => {
                         if self.resume_ready(&shutdown) < EVENTS_PER_WAIT {
@@ -299,6 +314,18 @@ impl<H, S> Drop for IdlePark<H, S> {
 }
 
 impl Slots {
+    /// The worker drains: take no more connections, and close the ones held by `until`.
+    fn begin_drain(&mut self, until: Instant) {
+        self.closed = true;
+        let until_ms = self.millis(until);
+        for slot in &mut self.slots {
+            slot.deadline_ms = slot.deadline_ms.min(until_ms);
+        }
+        if self.parked > 0 {
+            self.next_sweep = Some(self.next_sweep.map_or(until, |next| next.min(until)));
+        }
+    }
+
     /// Closes every parked connection and refuses new ones.
     fn close_all(&mut self) {
         self.closed = true;

@@ -52,6 +52,18 @@ pub trait ConnectionHandler: Send + Sync + 'static {
     fn finish(&self) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// Requests being served right now (those a forced stop would cut).
+    fn requests_in_flight(&self) -> usize {
+        0
+    }
+
+    /// After a forced stop dropped the connections that were still being served: release what
+    /// the application still holds for them (for WSGI: `close()` of their response iterables),
+    /// blocking for at most `bound`.
+    fn abandon(&self, bound: Duration) {
+        let _ = bound;
+    }
 }
 
 /// Starts one accept loop per listener on the current runtime. They stop when `shutdown` begins;
@@ -95,6 +107,8 @@ pub fn serve<H: ConnectionHandler>(
 trait Acceptor: Send + 'static {
     type Stream: Socket;
     fn accept_one(&self) -> impl Future<Output = io::Result<(Self::Stream, Peer)>> + Send;
+    /// Closes the listener after taking up to `max` connections already queued, without waiting.
+    fn take_queued(self, max: usize) -> Vec<(Self::Stream, Peer)>;
 }
 
 impl Acceptor for tokio::net::TcpListener {
@@ -105,6 +119,23 @@ impl Acceptor for tokio::net::TcpListener {
         stream.set_nodelay(true)?;
         Ok((stream, Peer::Tcp(addr)))
     }
+
+    fn take_queued(self, max: usize) -> Vec<(Self::Stream, Peer)> {
+        // The std listener accepts straight from the kernel's queue (tokio's accept would wait
+        // for a readiness event first).
+        let Ok(listener) = self.into_std() else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| listener.accept().ok())
+            .take(max)
+            .filter_map(|(stream, addr)| {
+                stream.set_nonblocking(true).ok()?;
+                stream.set_nodelay(true).ok()?;
+                let stream = tokio::net::TcpStream::from_std(stream).ok()?;
+                Some((stream, Peer::Tcp(addr)))
+            })
+            .collect()
+    }
 }
 
 impl Acceptor for tokio::net::UnixListener {
@@ -112,6 +143,20 @@ impl Acceptor for tokio::net::UnixListener {
     async fn accept_one(&self) -> io::Result<(Self::Stream, Peer)> {
         let (stream, _) = self.accept().await?;
         Ok((stream, Peer::Unix))
+    }
+
+    fn take_queued(self, max: usize) -> Vec<(Self::Stream, Peer)> {
+        let Ok(listener) = self.into_std() else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| listener.accept().ok())
+            .take(max)
+            .filter_map(|(stream, _)| {
+                stream.set_nonblocking(true).ok()?;
+                let stream = tokio::net::UnixStream::from_std(stream).ok()?;
+                Some((stream, Peer::Unix))
+            })
+            .collect()
     }
 }
 
@@ -136,11 +181,11 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = watch.recv() => return,
+            _ = watch.recv() => return accept_queued(listener, &park, &permits, &watch),
         };
         let accepted = tokio::select! {
             accepted = listener.accept_one() => accepted,
-            _ = watch.recv() => return,
+            _ = watch.recv() => return accept_queued(listener, &park, &permits, &watch),
         };
         match accepted {
             Ok((socket, peer)) => {
@@ -159,6 +204,31 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
             // The peer gave up before we accepted (ECONNABORTED and friends): nothing to do.
             Err(error) => tracing::debug!("accept failed: {error}"),
         }
+    }
+}
+
+/// On shutdown, before the listener closes: takes the connections already in the kernel's queue
+/// (their clients are sending their first request), which closing would otherwise reset.
+/// Whatever arrives after this sees the port closed (when no other process of the server
+/// listens on it) and is refused at once.
+fn accept_queued<H: ConnectionHandler, A: Acceptor>(
+    listener: A,
+    park: &Arc<IdlePark<H, A::Stream>>,
+    permits: &Arc<Semaphore>,
+    watch: &ShutdownWatch,
+) {
+    let queued = listener.take_queued(permits.available_permits());
+    if !queued.is_empty() {
+        tracing::debug!(
+            "took {} queued connection(s) before closing the listener",
+            queued.len()
+        );
+    }
+    for (socket, peer) in queued {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            return;
+        };
+        spawn_connection(park, socket, peer, watch.clone(), permit, false);
     }
 }
 

@@ -30,6 +30,13 @@ pub trait Service: Send + Sync + 'static {
     fn finish(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async {})
     }
+
+    /// After a forced stop (grace timeout, second signal) dropped the calls still in progress:
+    /// releases what the application holds for them (for WSGI: `close()` of their iterables),
+    /// blocking for at most `bound`. Runs with no event loop left.
+    fn abandon(&self, bound: std::time::Duration) {
+        let _ = bound;
+    }
 }
 
 /// One request, as the application gets it.

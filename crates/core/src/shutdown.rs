@@ -3,13 +3,20 @@
 //! Following mini-redis: the trigger is a `watch` channel every connection listens to, and each
 //! connection holds a clone of an `mpsc::Sender`; when the last clone is dropped the receiver wakes,
 //! which means "every connection is gone".
+//!
+//! The trigger carries the drain's idle deadline: a keep-alive connection that is silent when the
+//! drain begins may be racing with its client's next request (the client cannot know we are about
+//! to close), so it stays open until that deadline, and a request that arrives meanwhile is
+//! answered with `Connection: close`. Only connections still silent then are closed.
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
 /// Held by the worker: starts the shutdown and waits for the drain.
 pub struct Shutdown {
-    /// Set to `true` once, when the worker is asked to stop.
-    trigger: watch::Sender<bool>,
+    /// Set once, when the worker is asked to stop: until when idle connections stay open.
+    trigger: watch::Sender<Option<Instant>>,
     /// Completes (returns `None`) once every [`DrainGuard`] is dropped.
     drained: mpsc::Receiver<()>,
     /// The original guard; dropped when the drain starts so only connections' clones remain.
@@ -19,15 +26,15 @@ pub struct Shutdown {
 /// Held by each connection: tells it when to stop, and keeps the worker alive until dropped.
 #[derive(Clone)]
 pub struct ShutdownWatch {
-    /// Receives `true` when the worker starts shutting down.
-    signal: watch::Receiver<bool>,
+    /// Receives the drain's idle deadline when the worker starts shutting down.
+    signal: watch::Receiver<Option<Instant>>,
     /// Dropped with the connection; the worker waits for all of these.
     _guard: DrainGuard,
 }
 
 /// Only the signal of a [`ShutdownWatch`]: for helpers that must learn of the shutdown but must
 /// not keep the worker from draining (they hold no [`DrainGuard`]).
-pub struct ShutdownSignal(watch::Receiver<bool>);
+pub struct ShutdownSignal(watch::Receiver<Option<Instant>>);
 
 /// A token whose lifetime marks work that must finish before the worker exits.
 #[derive(Clone)]
@@ -35,7 +42,7 @@ pub struct DrainGuard(#[allow(dead_code)] mpsc::Sender<()>);
 
 impl Shutdown {
     pub fn new() -> Self {
-        let (trigger, _) = watch::channel(false);
+        let (trigger, _) = watch::channel(None);
         let (sender, drained) = mpsc::channel(1);
         Shutdown {
             trigger,
@@ -56,9 +63,11 @@ impl Shutdown {
         }
     }
 
-    /// Tells every connection to finish; does not wait.
-    pub fn begin(&mut self) {
-        self.trigger.send_replace(true);
+    /// Tells every connection to finish; does not wait. Connections waiting for a request stay
+    /// open for `idle_window` more, for a request their client may already have sent.
+    pub fn begin(&mut self, idle_window: Duration) {
+        self.trigger
+            .send_replace(Some(Instant::now() + idle_window));
         self.guard = None;
     }
 
@@ -78,6 +87,11 @@ impl Default for Shutdown {
 impl ShutdownWatch {
     /// True once the worker is shutting down.
     pub fn is_shutting_down(&self) -> bool {
+        self.signal.borrow().is_some()
+    }
+
+    /// While shutting down: until when a connection waiting for a request stays open.
+    pub fn idle_deadline(&self) -> Option<Instant> {
         *self.signal.borrow()
     }
 
@@ -90,7 +104,7 @@ impl ShutdownWatch {
     pub async fn recv(&mut self) {
         // `changed()` rather than `wait_for`: its future is smaller, and every idle connection
         // keeps one. An error means the worker dropped its `Shutdown`: that is a shutdown too.
-        while !*self.signal.borrow_and_update() {
+        while self.signal.borrow_and_update().is_none() {
             if self.signal.changed().await.is_err() {
                 return;
             }
@@ -102,6 +116,6 @@ impl ShutdownSignal {
     /// Completes when the worker starts shutting down (at once if it already has, or if the
     /// worker dropped its [`Shutdown`]).
     pub async fn wait(&mut self) {
-        let _ = self.0.wait_for(|shutting_down| *shutting_down).await;
+        let _ = self.0.wait_for(|deadline| deadline.is_some()).await;
     }
 }

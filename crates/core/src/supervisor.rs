@@ -6,6 +6,12 @@
 //! listening sockets (inherited, one shared accept queue) and a pipe on which it reports "ready"
 //! once it accepts; a rolling restart waits for that before stopping the worker it replaces, so
 //! clients never find nobody accepting.
+//!
+//! Stopping (SIGTERM, or SIGINT from a terminal): the supervisor closes its copies of the
+//! listening sockets and tells every worker to drain; each worker closes its own copy as its
+//! drain begins, so once none of them accepts the port refuses new connections at once. A second
+//! SIGTERM/SIGINT makes the workers stop at once (SIGQUIT). The exit status is 0 only if no
+//! worker had to cut a request.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -68,7 +74,8 @@ impl ForkHooks for NoForkHooks {}
 
 struct Supervisor<'a> {
     config: &'a ServerConfig,
-    listeners: &'a [Listener],
+    /// The listening sockets, handed to each new worker; emptied (closed here) when stopping.
+    listeners: Vec<Listener>,
     worker_main: WorkerMain<'a>,
     fork_hooks: &'a dyn ForkHooks,
     /// Workers serving traffic; kept at `config.workers`.
@@ -89,9 +96,16 @@ pub fn run(
     fork_hooks: &dyn ForkHooks,
 ) -> i32 {
     let signals = blocked_signal_set();
+    let socket_files: Vec<_> = listeners
+        .iter()
+        .filter_map(|listener| match listener {
+            Listener::Unix(_, path) => Some(path.clone()),
+            Listener::Tcp(_) => None,
+        })
+        .collect();
     let mut supervisor = Supervisor {
         config,
-        listeners: &listeners,
+        listeners,
         worker_main,
         fork_hooks,
         active: Vec::new(),
@@ -110,7 +124,9 @@ pub fn run(
         }
     }
     let status = supervisor.run_loop();
-    remove_unix_socket_files(&listeners);
+    for path in socket_files {
+        let _ = std::fs::remove_file(path);
+    }
     status
 }
 
@@ -134,9 +150,13 @@ impl Supervisor<'_> {
             match self.wait_signal(TICK) {
                 Some(libc::SIGTERM) | Some(libc::SIGINT) => {
                     tracing::info!("shutting down: draining workers");
-                    self.stop_all();
-                    tracing::info!("stopped");
-                    return 0;
+                    let clean = self.stop_all();
+                    if clean {
+                        tracing::info!("stopped");
+                        return 0;
+                    }
+                    tracing::warn!("stopped; some requests were cut");
+                    return 1;
                 }
                 Some(libc::SIGHUP) => self.rolling_restart(),
                 _ => {}
@@ -168,7 +188,11 @@ impl Supervisor<'_> {
             }
             if let Some(index) = self.retiring.iter().position(|&p| p == pid) {
                 self.retiring.swap_remove(index);
-                tracing::debug!("old worker {pid} exited ({})", describe_status(status));
+                if exited_cleanly(status) {
+                    tracing::debug!("old worker {pid} exited ({})", describe_status(status));
+                } else {
+                    tracing::warn!("old worker {pid} exited ({})", describe_status(status));
+                }
             } else if let Some(index) = self.active.iter().position(|w| w.pid == pid) {
                 let worker = self.active.swap_remove(index);
                 tracing::warn!(
@@ -225,14 +249,21 @@ impl Supervisor<'_> {
         tracing::info!("rolling restart done");
     }
 
-    /// SIGTERM to every worker, then wait for them (grace timeout plus a margin), then SIGKILL.
-    fn stop_all(&mut self) {
+    /// Closes the listeners, SIGTERM to every worker, then waits for them (grace timeout plus a
+    /// margin) before SIGKILL. A second SIGTERM/SIGINT meanwhile stops them at once (SIGQUIT).
+    /// True if every worker exited with status 0.
+    fn stop_all(&mut self) -> bool {
+        // The workers close theirs as their drain begins: then nobody accepts, and the kernel
+        // refuses newcomers instead of queueing them for nobody.
+        self.listeners.clear();
         let mut remaining: Vec<libc::pid_t> = self.active.drain(..).map(|w| w.pid).collect();
         remaining.append(&mut self.retiring);
         for &pid in &remaining {
             send_signal(pid, libc::SIGTERM);
         }
-        let deadline = Instant::now() + self.config.grace_timeout + KILL_MARGIN;
+        let mut clean = true;
+        let mut deadline = Instant::now() + self.config.grace_timeout + KILL_MARGIN;
+        let mut hurried = false;
         while !remaining.is_empty() {
             let now = Instant::now();
             if now >= deadline {
@@ -242,15 +273,30 @@ impl Supervisor<'_> {
                     // SAFETY: blocking wait for a child we just killed.
                     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
                 }
-                return;
+                return false;
             }
-            self.wait_signal(TICK.min(deadline - now));
+            if let Some(libc::SIGTERM | libc::SIGINT) = self.wait_signal(TICK.min(deadline - now)) {
+                if !hurried {
+                    hurried = true;
+                    tracing::warn!("second stop signal: stopping the workers at once");
+                    for &pid in &remaining {
+                        send_signal(pid, libc::SIGQUIT);
+                    }
+                    deadline = deadline.min(Instant::now() + KILL_MARGIN);
+                }
+            }
             remaining.retain(|&pid| {
+                let mut status = 0;
                 // SAFETY: non-blocking wait for one of our children.
-                let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+                let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if reaped == pid && !exited_cleanly(status) {
+                    tracing::warn!("worker {pid} exited ({})", describe_status(status));
+                    clean = false;
+                }
                 reaped == 0
             });
         }
+        clean
     }
 
     /// Forks one worker. Returns it and the read end of its ready pipe.
@@ -263,8 +309,10 @@ impl Supervisor<'_> {
             .iter()
             .map(Listener::try_clone)
             .collect::<io::Result<Vec<_>>>()?;
-        // SAFETY: this process is single-threaded (no runtime, no helper threads), so the child
-        // starts in a consistent state; it only calls `child_main`, which never returns.
+        warn_if_threaded();
+        // SAFETY: this process is single-threaded (no runtime, no helper threads; see
+        // `warn_if_threaded` for an application that started some), so the child starts in a
+        // consistent state; it only calls `child_main`, which never returns.
         self.fork_hooks.before_fork();
         let pid = unsafe { libc::fork() };
         if pid != 0 {
@@ -292,12 +340,15 @@ impl Supervisor<'_> {
 
     /// The body of a freshly forked worker process.
     fn child_main(
-        &self,
+        &mut self,
         supervisor_pid: libc::pid_t,
         listeners: Vec<Listener>,
         ready: ReadySignal,
     ) -> ! {
         crate::logging::refresh_pid();
+        // The supervisor's copies: a worker closes the listening sockets it was given when it
+        // drains, and must hold no others that would keep the port open.
+        self.listeners.clear();
         // SAFETY: prctl, getppid, _exit and sigprocmask with valid arguments; the set is ours.
         unsafe {
             // Die with the supervisor, even if it is killed with SIGKILL...
@@ -309,6 +360,9 @@ impl Supervisor<'_> {
             // SIGHUP is the supervisor's business (rolling restart); a terminal hang-up sent to the
             // whole process group must not kill the workers behind its back.
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            // So is Ctrl-C: the supervisor drains the workers with SIGTERM (and a second Ctrl-C
+            // stops them with SIGQUIT).
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
             libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
         }
         let status = (self.worker_main)(listeners, ready);
@@ -369,10 +423,23 @@ fn describe_status(status: i32) -> String {
     }
 }
 
-fn remove_unix_socket_files(listeners: &[Listener]) {
-    for listener in listeners {
-        if let Listener::Unix(_, path) = listener {
-            let _ = std::fs::remove_file(path);
-        }
+fn exited_cleanly(status: i32) -> bool {
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+/// `fork` copies only the calling thread. An application that started threads while it was
+/// imported (a scheduler, a connection pool's reaper, a metrics exporter) leaves workers with
+/// none of them, and with any lock those threads held taken forever: say so, with the remedy.
+fn warn_if_threaded() {
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|tasks| tasks.count())
+        .unwrap_or(1);
+    if threads > 1 {
+        tracing::warn!(
+            "this process runs {} other thread(s), started while the application was imported; \
+             a forked worker gets none of them and may hang on a lock one of them held. Start \
+             such threads in each worker instead (lazily, on the first request), not at import",
+            threads - 1
+        );
     }
 }

@@ -2,6 +2,13 @@
 //!
 //! One thread per worker keeps the hot path free of locks and cross-thread wake-ups; more cores are
 //! used with more worker processes (`-w N`).
+//!
+//! Stopping: SIGTERM starts the drain (the listeners close, in-flight requests finish, idle
+//! connections get the drain's idle window), bounded by the grace timeout. A second SIGTERM, or
+//! SIGQUIT, stops at once. Either way, requests still in flight when the worker gives up are
+//! counted and logged, what the application holds for them is released (bounded), and the exit
+//! status says they were cut. SIGINT is the supervisor's: a terminal's Ctrl-C reaches the whole
+//! process group, and the supervisor turns it into the SIGTERM above.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +23,23 @@ use crate::supervisor::ReadySignal;
 
 /// How often buffered access-log lines are written out.
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// After a forced stop, how long the application may take to release what the cut requests
+/// held (WSGI: their iterables' `close()`).
+const ABANDON_BOUND: Duration = Duration::from_secs(2);
+/// The exit status of a worker that stopped with requests still in flight.
+pub const EXIT_REQUESTS_CUT: i32 = 3;
 
-/// Serves `listeners` with `handler` until SIGTERM or SIGINT; returns the exit status.
+/// How the drain ended.
+enum Drained {
+    /// Every connection ended and the application finished its work.
+    Cleanly,
+    /// The grace timeout passed first.
+    GraceExpired,
+    /// A second stop signal asked for an immediate exit.
+    Forced,
+}
+
+/// Serves `listeners` with `handler` until SIGTERM; returns the exit status.
 pub fn run<H: ConnectionHandler>(
     listeners: Vec<Listener>,
     handler: Arc<H>,
@@ -35,17 +57,15 @@ pub fn run<H: ConnectionHandler>(
             return 1;
         }
     };
-    runtime.block_on(async {
-        let (mut terminate, mut interrupt) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
-            _ => {
-                tracing::error!("cannot install signal handlers");
-                return 1;
-            }
-        };
+    let cut = runtime.block_on(async {
+        let (mut terminate, mut quit) =
+            match (signal(SignalKind::terminate()), signal(SignalKind::quit())) {
+                (Ok(terminate), Ok(quit)) => (terminate, quit),
+                _ => {
+                    tracing::error!("cannot install signal handlers");
+                    return Err(1);
+                }
+            };
         let mut shutdown = Shutdown::new();
         if let Err(error) = server::serve(
             listeners,
@@ -54,33 +74,62 @@ pub fn run<H: ConnectionHandler>(
             &shutdown,
         ) {
             tracing::error!("cannot accept connections: {error}");
-            return 1;
+            return Err(1);
         }
         ready.notify();
         let mut flush_tick = tokio::time::interval(LOG_FLUSH_INTERVAL);
-        loop {
+        let forced_at_once = loop {
             tokio::select! {
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break false,
+                _ = quit.recv() => break true,
                 _ = flush_tick.tick() => crate::logging::flush(),
             }
-        }
-        tracing::info!(
-            "stopping: finishing in-flight requests (grace {}s)",
-            config.grace_timeout.as_secs()
-        );
-        shutdown.begin();
-        let drain = async {
-            shutdown.drained().await;
-            handler.finish().await;
         };
-        if tokio::time::timeout(config.grace_timeout, drain)
-            .await
-            .is_err()
-        {
-            tracing::warn!("grace timeout reached; closing the remaining connections");
+        let drained = if forced_at_once {
+            shutdown.begin(Duration::ZERO);
+            Drained::Forced
+        } else {
+            tracing::info!(
+                "stopping: finishing in-flight requests (grace {}s)",
+                config.grace_timeout.as_secs_f64()
+            );
+            shutdown.begin(config.drain_idle_window.min(config.grace_timeout));
+            let drain = async {
+                shutdown.drained().await;
+                handler.finish().await;
+            };
+            tokio::select! {
+                finished = tokio::time::timeout(config.grace_timeout, drain) => match finished {
+                    Ok(()) => Drained::Cleanly,
+                    Err(_) => Drained::GraceExpired,
+                },
+                _ = terminate.recv() => Drained::Forced,
+                _ = quit.recv() => Drained::Forced,
+            }
+        };
+        let in_flight = handler.requests_in_flight();
+        match drained {
+            Drained::Cleanly => {}
+            Drained::GraceExpired => tracing::warn!(
+                "grace timeout reached: cutting {in_flight} request(s) still in flight"
+            ),
+            Drained::Forced => {
+                tracing::warn!("stopping at once: cutting {in_flight} request(s) still in flight")
+            }
         }
-        crate::logging::flush();
-        0
-    })
+        Ok(in_flight)
+    });
+    // Dropping the runtime drops the connections still open, and with them their calls into
+    // the application.
+    drop(runtime);
+    let status = match cut {
+        Ok(0) => 0,
+        Ok(_) => {
+            handler.abandon(ABANDON_BOUND);
+            EXIT_REQUESTS_CUT
+        }
+        Err(status) => status,
+    };
+    crate::logging::flush();
+    status
 }

@@ -10,9 +10,16 @@
 //! tokio timer wakes the waits that expire. A wait that ends early only bumps its slot's generation;
 //! its queue entry is skipped when it comes up.
 //!
-//! The clock also ends the waits of keep-alive connections when the worker shuts down, so a wait
-//! needs no registration with the shutdown signal of its own; and it reads the coarse clock
-//! ([`crate::clock`]): its deadlines are rounded to [`RESOLUTION`] anyway.
+//! The clock also ends every wait when the worker shuts down (the connection then waits again,
+//! until the drain's idle deadline), so a wait needs no registration with the shutdown signal of
+//! its own; and it reads the coarse clock ([`crate::clock`]): its deadlines are rounded to
+//! [`RESOLUTION`] anyway.
+//!
+//! Most waits end early (the client sends), leaving their entry in the queue until its deadline;
+//! a fresh connection's wait lasts the whole header timeout. So that a stream of short
+//! connections cannot grow the queues without bound, they are compacted whenever stale entries
+//! outnumber the live waits, and their memory is given back: the queues stay proportional to the
+//! connections that are waiting now.
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -29,6 +36,9 @@ use crate::shutdown::{ShutdownSignal, ShutdownWatch};
 /// Expired waits are woken at most this late: the clock's timer is rounded up to this step so a
 /// stream of short waits does not re-arm it more than a few hundred times a second.
 const RESOLUTION: Duration = Duration::from_millis(4);
+/// The queues are compacted once they hold more than twice the live waits plus this many entries
+/// (the slack keeps a small worker from compacting on every wait).
+const COMPACTION_SLACK: usize = 1024;
 
 /// The wait deadlines of one worker's connections.
 #[derive(Default, Debug)]
@@ -42,13 +52,15 @@ struct ClockState {
     free: Vec<u32>,
     /// One FIFO queue per wait length in use.
     queues: Vec<(Duration, VecDeque<Entry>)>,
+    /// Entries in all queues, live or stale.
+    queued: usize,
+    /// Waits in progress (slots in use).
+    live: usize,
     /// The clock task, when it is not running, and the time its timer is set for (`None`: no
     /// timer; it sleeps until woken).
     task: Option<Waker>,
     task_deadline: Option<Duration>,
     task_started: bool,
-    /// The worker is shutting down: waits that end on shutdown end at once.
-    shut_down: bool,
 }
 
 #[derive(Default, Debug)]
@@ -56,7 +68,6 @@ struct Slot {
     generation: u32,
     /// A wait holds this slot.
     in_use: bool,
-    ends_on_shutdown: bool,
     expired: Option<Expiry>,
     waker: Option<Waker>,
 }
@@ -84,14 +95,9 @@ pub(crate) struct Wait<'c> {
 }
 
 impl IdleClock {
-    /// Starts a wait that expires `length` from now, or, if `ends_on_shutdown`, when `shutdown`
-    /// begins (whichever comes first).
-    pub(crate) fn start(
-        self: &Arc<Self>,
-        length: Duration,
-        shutdown: &ShutdownWatch,
-        ends_on_shutdown: bool,
-    ) -> Wait<'_> {
+    /// Starts a wait that expires `length` from now, or when `shutdown` begins (whichever comes
+    /// first). A wait started after the shutdown began runs to its deadline.
+    pub(crate) fn start(self: &Arc<Self>, length: Duration, shutdown: &ShutdownWatch) -> Wait<'_> {
         let deadline = clock::coarse_monotonic() + length;
         let mut state = self.lock();
         let slot = match state.free.pop() {
@@ -101,13 +107,8 @@ impl IdleClock {
                 (state.slots.len() - 1) as u32
             }
         };
-        let shut_down = state.shut_down;
         let entry_slot = &mut state.slots[slot as usize];
         entry_slot.in_use = true;
-        entry_slot.ends_on_shutdown = ends_on_shutdown;
-        if ends_on_shutdown && shut_down {
-            entry_slot.expired = Some(Expiry::Shutdown);
-        }
         let generation = entry_slot.generation;
         let entry = Entry {
             deadline,
@@ -117,6 +118,11 @@ impl IdleClock {
         match state.queues.iter_mut().find(|(l, _)| *l == length) {
             Some((_, queue)) => queue.push_back(entry),
             None => state.queues.push((length, VecDeque::from([entry]))),
+        }
+        state.queued += 1;
+        state.live += 1;
+        if state.queued > 2 * state.live + COMPACTION_SLACK {
+            state.compact();
         }
         if !state.task_started {
             state.task_started = true;
@@ -134,7 +140,7 @@ impl IdleClock {
     }
 
     /// The clock's task: wakes expired waits, then sleeps until the earliest deadline; on
-    /// shutdown, ends the waits that end on shutdown.
+    /// shutdown, ends every wait.
     async fn run(self: Arc<Self>, mut shutdown: ShutdownSignal) {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
@@ -145,9 +151,8 @@ impl IdleClock {
         let mut woken = Vec::new();
         {
             let mut state = self.lock();
-            state.shut_down = true;
             for slot in &mut state.slots {
-                if slot.in_use && slot.ends_on_shutdown && slot.expired.is_none() {
+                if slot.in_use && slot.expired.is_none() {
                     slot.expired = Some(Expiry::Shutdown);
                     woken.extend(slot.waker.take());
                 }
@@ -156,8 +161,7 @@ impl IdleClock {
         for waker in woken {
             waker.wake();
         }
-        // Waits that do not end on shutdown (a fresh connection's wait for its first request)
-        // still expire on time.
+        // The waits connections start while the drain goes on expire on time.
         poll_fn(|cx| self.poll_deadlines(cx, timer.as_mut())).await
     }
 
@@ -213,9 +217,26 @@ impl ClockState {
                     wakers.extend(slot.waker.take());
                 }
                 queue.pop_front();
+                self.queued -= 1;
             }
         }
         earliest
+    }
+
+    /// Drops the entries of waits that already ended, and the memory they took.
+    fn compact(&mut self) {
+        let slots = &self.slots;
+        let is_live = |entry: &Entry| {
+            let slot = &slots[entry.slot as usize];
+            slot.in_use && slot.generation == entry.generation && slot.expired.is_none()
+        };
+        self.queued = 0;
+        for (_, queue) in &mut self.queues {
+            queue.retain(is_live);
+            queue.shrink_to(2 * queue.len());
+            self.queued += queue.len();
+        }
+        self.queues.retain(|(_, queue)| !queue.is_empty());
     }
 }
 
@@ -244,6 +265,7 @@ impl Drop for Wait<'_> {
         slot.expired = None;
         slot.waker = None;
         state.free.push(self.slot);
+        state.live -= 1;
     }
 }
 
@@ -266,10 +288,10 @@ mod tests {
             let shutdown = Shutdown::new();
             let watch = shutdown.watch();
             let clock = Arc::new(IdleClock::default());
-            let cancelled = clock.start(Duration::from_millis(5), &watch, true);
+            let cancelled = clock.start(Duration::from_millis(5), &watch);
             drop(cancelled);
-            let short = clock.start(Duration::from_millis(20), &watch, true);
-            let long = clock.start(Duration::from_secs(60), &watch, true);
+            let short = clock.start(Duration::from_millis(20), &watch);
+            let long = clock.start(Duration::from_secs(60), &watch);
             let started = Instant::now();
             let why = poll_fn(|cx| short.poll_expired(cx)).await;
             assert_eq!(why, Expiry::Deadline);
@@ -279,28 +301,50 @@ mod tests {
             // The slot of the cancelled wait was reused; a new wait in it is not expired by the
             // old entry.
             drop(short);
-            let again = clock.start(Duration::from_secs(60), &watch, true);
+            let again = clock.start(Duration::from_secs(60), &watch);
             assert!(poll_fn(|cx| Poll::Ready(again.poll_expired(cx).is_pending())).await);
         });
     }
 
     #[test]
-    fn shutdown_ends_the_waits_that_end_on_it_and_only_those() {
+    fn shutdown_ends_every_wait_and_later_waits_expire_on_time() {
         runtime().block_on(async {
             let mut shutdown = Shutdown::new();
             let watch = shutdown.watch();
             let clock = Arc::new(IdleClock::default());
-            let keep_alive = clock.start(Duration::from_secs(60), &watch, true);
-            let fresh = clock.start(Duration::from_millis(30), &watch, false);
-            shutdown.begin();
+            let keep_alive = clock.start(Duration::from_secs(60), &watch);
+            shutdown.begin(Duration::from_secs(1));
             let why = poll_fn(|cx| keep_alive.poll_expired(cx)).await;
             assert_eq!(why, Expiry::Shutdown);
-            assert!(poll_fn(|cx| Poll::Ready(fresh.poll_expired(cx).is_pending())).await);
-            // A keep-alive wait started after the shutdown ends at once.
-            let late = clock.start(Duration::from_secs(60), &watch, true);
-            assert_eq!(poll_fn(|cx| late.poll_expired(cx)).await, Expiry::Shutdown);
-            // The fresh connection's wait still runs to its deadline.
-            assert_eq!(poll_fn(|cx| fresh.poll_expired(cx)).await, Expiry::Deadline);
+            // A wait started after the shutdown (for the drain's idle deadline) runs to its end.
+            let late = clock.start(Duration::from_millis(20), &watch);
+            assert_eq!(poll_fn(|cx| late.poll_expired(cx)).await, Expiry::Deadline);
+        });
+    }
+
+    /// Regression: every wait that ended early left its entry queued until its deadline, and a
+    /// stream of short connections (each waiting the whole header timeout) grew the queue
+    /// without bound.
+    #[test]
+    fn waits_that_end_early_do_not_accumulate() {
+        runtime().block_on(async {
+            let shutdown = Shutdown::new();
+            let watch = shutdown.watch();
+            let clock = Arc::new(IdleClock::default());
+            let held = clock.start(Duration::from_secs(30), &watch);
+            for _ in 0..200_000 {
+                drop(clock.start(Duration::from_secs(30), &watch));
+            }
+            let state = clock.lock();
+            let capacity: usize = state.queues.iter().map(|(_, q)| q.capacity()).sum();
+            assert!(state.queued <= 2 * state.live + COMPACTION_SLACK + 1);
+            assert!(
+                capacity <= 4 * (COMPACTION_SLACK + 2),
+                "queue capacity {capacity}"
+            );
+            assert_eq!(state.live, 1);
+            drop(state);
+            assert!(poll_fn(|cx| Poll::Ready(held.poll_expired(cx).is_pending())).await);
         });
     }
 }

@@ -532,10 +532,7 @@ impl Drop for WsgiCall {
             self.shared.drained.notify_all();
         }
         if let Some(iterable) = to_close {
-            self.shared
-                .wsgi
-                .pool()
-                .submit(Box::new(move |py| close_iterable(py, iterable.bind(py))));
+            self.shared.wsgi.close_abandoned(iterable);
         }
     }
 }

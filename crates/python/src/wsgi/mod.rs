@@ -13,7 +13,9 @@ mod file_wrapper;
 mod input;
 mod start_response;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
@@ -29,6 +31,9 @@ pub struct Wsgi {
     max_threads: usize,
     /// Started on the first request, in the worker (threads do not survive fork).
     pool: OnceLock<Pool>,
+    /// `close()` calls of abandoned responses submitted to the pool and not yet done: a
+    /// forced stop waits for them (bounded) before the worker exits.
+    closes_pending: AtomicUsize,
 }
 
 impl Wsgi {
@@ -44,12 +49,35 @@ impl Wsgi {
             template: environ::Template::new(py, root_path, multiprocess)?,
             max_threads,
             pool: OnceLock::new(),
+            closes_pending: AtomicUsize::new(0),
         })
     }
 
     fn pool(&self) -> &Pool {
         self.pool.get_or_init(|| Pool::new(self.max_threads))
     }
+
+    /// Calls `close()` of a response the connection gave up on, on a pool thread.
+    fn close_abandoned(self: &Arc<Self>, iterable: Py<PyAny>) {
+        self.closes_pending.fetch_add(1, Ordering::SeqCst);
+        let wsgi = self.clone();
+        self.pool().submit(Box::new(move |py| {
+            call::close_iterable(py, iterable.bind(py));
+            wsgi.closes_pending.fetch_sub(1, Ordering::SeqCst);
+        }));
+    }
+}
+
+/// Flushes the app's `sys.stdout` and `sys.stderr`: the worker leaves with _exit, and whatever
+/// the app printed must not stay in a buffer.
+fn flush_python_output() {
+    Python::attach(|py| {
+        for stream in ["stdout", "stderr"] {
+            if let Ok(stream) = py.import("sys").and_then(|sys| sys.getattr(stream)) {
+                let _ = stream.call_method0("flush");
+            }
+        }
+    });
 }
 
 /// The [`Service`] the HTTP core calls.
@@ -84,14 +112,25 @@ impl Service for WsgiService {
             while !pool.is_idle() {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            // The worker leaves with _exit: whatever the app printed must not stay in a buffer.
-            Python::attach(|py| {
-                for stream in ["stdout", "stderr"] {
-                    if let Ok(stream) = py.import("sys").and_then(|sys| sys.getattr(stream)) {
-                        let _ = stream.call_method0("flush");
-                    }
-                }
-            });
+            flush_python_output();
         })
+    }
+
+    fn abandon(&self, bound: Duration) {
+        if self.wsgi.pool.get().is_none() {
+            return;
+        }
+        let deadline = Instant::now() + bound;
+        while self.wsgi.closes_pending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let left = self.wsgi.closes_pending.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(
+                "{left} close() call(s) of cut responses did not finish within {}s",
+                bound.as_secs_f64()
+            );
+        }
+        flush_python_output();
     }
 }

@@ -114,6 +114,10 @@ impl<S: Socket> Connection<S> {
             };
             match event {
                 AppEvent::Head(response) => {
+                    if after == After::KeepAlive && self.shutdown.is_shutting_down() {
+                        // The drain began during the call: this is the connection's last answer.
+                        after = After::Close;
+                    }
                     // Answering before the body is read: if what is left of it cannot be skipped
                     // afterwards, say now that the connection will close (RFC 9112 §9.6).
                     if !body.is_done()
