@@ -66,7 +66,8 @@ fn keepalive_client(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) 
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let conn = reader.get_or_insert_with(|| BufReader::new(connect(addr)));
-        let request: Vec<u8> = if n % 2 == 0 {
+        let is_get = n & 1 == 0;
+        let request: Vec<u8> = if is_get {
             b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".to_vec()
         } else {
             // Static files answer POST with 405 after reading the body; the body must not be
@@ -78,7 +79,7 @@ fn keepalive_client(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) 
             .write_all(&request)
             .ok()
             .and_then(|_| read_response(conn, false));
-        let expected = if n % 2 == 0 { 200 } else { 405 };
+        let expected = if is_get { 200 } else { 405 };
         match answer {
             Some(response) if response.status == expected => {
                 tally.served.fetch_add(1, Ordering::Relaxed);
