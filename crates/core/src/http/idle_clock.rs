@@ -335,15 +335,16 @@ mod tests {
             for _ in 0..200_000 {
                 drop(clock.start(Duration::from_secs(30), &watch));
             }
-            let state = clock.lock();
-            let capacity: usize = state.queues.iter().map(|(_, q)| q.capacity()).sum();
-            assert!(state.queued <= 2 * state.live + COMPACTION_SLACK + 1);
-            assert!(
-                capacity <= 4 * (COMPACTION_SLACK + 2),
-                "queue capacity {capacity}"
-            );
-            assert_eq!(state.live, 1);
-            drop(state);
+            {
+                let state = clock.lock();
+                let capacity: usize = state.queues.iter().map(|(_, q)| q.capacity()).sum();
+                assert!(state.queued <= 2 * state.live + COMPACTION_SLACK + 1);
+                assert!(
+                    capacity <= 4 * (COMPACTION_SLACK + 2),
+                    "queue capacity {capacity}"
+                );
+                assert_eq!(state.live, 1);
+            }
             assert!(poll_fn(|cx| Poll::Ready(held.poll_expired(cx).is_pending())).await);
         });
     }
