@@ -17,8 +17,8 @@ STARTUP_TIMEOUT = 20
 class Server:
     """A running tern process; ``address`` is (host, port) from its start-up line."""
 
-    def __init__(self, argv):
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def __init__(self, argv, env=None):
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.log_lines = []
         found = threading.Event()
         self.address = None

@@ -343,6 +343,9 @@ impl<S: Socket> Connection<S> {
                 why = poll_fn(|cx| expiry.poll_expired(cx)) => why,
             };
             match waited {
+                // The drain may have begun after the wait did (the clock has not yet told its
+                // waits): a draining worker's park takes no connections.
+                Expiry::Deadline if park && self.shutdown.is_shutting_down() => continue,
                 Expiry::Deadline if park => {
                     return Ok(Wait::Park(Instant::now() + (idle_limit - wait)))
                 }
