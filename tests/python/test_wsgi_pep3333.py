@@ -152,6 +152,46 @@ def test_http_1_0_request(server):
     assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
 
 
+def test_an_absolute_form_target_gives_its_host_and_path_to_the_app(server):
+    # RFC 9112 §3.2.2: the target's authority is the request's host; the Host field is ignored.
+    env, _ = environ_of(server, "http://example.com:8081/environ/x?q=1")
+    assert env["PATH_INFO"] == "/environ/x"
+    assert env["QUERY_STRING"] == "q=1"
+    assert env["HTTP_HOST"] == "example.com:8081"
+    assert env["SERVER_NAME"] == "example.com"
+    assert env["SERVER_PORT"] == "8081"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["environ", "environ/x", "admin", "*", "127.0.0.1:80", "ftp://h/environ", "/environ%00", "/environ/a%00b", "http://h/environ%00"],
+)
+def test_a_target_that_is_not_a_path_never_reaches_the_app(plain_server, target):
+    # RFC 9112 §3.2: PATH_INFO always starts with "/" and never decodes to a NUL.
+    with RawConnection(plain_server.address) as connection:
+        answer = connection.roundtrip("GET", target)
+        assert answer.status == 400, answer
+        assert answer.header("Connection") == "close"
+
+
+@pytest.mark.parametrize("host", ["a b", "a, b", "evil.com/../x", "[::1", "user@x", ""])
+def test_a_host_that_is_not_a_host_never_reaches_the_app(plain_server, host):
+    with RawConnection(plain_server.address) as connection:
+        connection.request("GET", "/environ", [("Host", host)], host=False)
+        answer = connection.read_response()
+        assert answer.status == 400, answer
+
+
+def test_options_asterisk_is_answered_by_the_server_not_the_app(plain_server):
+    # RFC 9112 §3.2.4: a question about the server; the app's methods are its own, so no Allow.
+    with RawConnection(plain_server.address) as connection:
+        answer = connection.roundtrip("OPTIONS", "*")
+        assert answer.status == 200, answer
+        assert answer.header("Allow") is None
+        assert answer.body == b""
+        assert connection.roundtrip("GET", "/hello").body == b"hello world"
+
+
 def test_two_workers_make_wsgi_multiprocess_true(serve_app):
     server = serve_app(APPS["plain"], "-w", "2")
     env, _ = environ_of(server)

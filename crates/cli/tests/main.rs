@@ -8,5 +8,6 @@ mod drain;
 mod http_basics;
 mod http_protocol;
 mod lines;
+mod request_corpus;
 mod static_files;
 mod workers;

@@ -17,6 +17,9 @@ pub enum RequestError {
     UnsupportedVersion,
     /// A transfer coding other than chunked (501).
     UnsupportedTransferCoding,
+    /// CONNECT (RFC 9110 §9.3.6): tern is an origin server and opens no tunnels, for any target
+    /// (501, RFC 9110 §15.6.2; 405 would claim some other resource here might allow it).
+    TunnelNotSupported,
     /// The body is larger than `--max-body-size` (413).
     BodyTooLarge,
     /// The head did not arrive within `--header-timeout` (408).
@@ -34,7 +37,7 @@ impl RequestError {
             RequestError::BodyTooLarge => 413,
             RequestError::RequestLineTooLong => 414,
             RequestError::HeadersTooLarge | RequestError::TooManyHeaders => 431,
-            RequestError::UnsupportedTransferCoding => 501,
+            RequestError::UnsupportedTransferCoding | RequestError::TunnelNotSupported => 501,
             RequestError::UnsupportedVersion => 505,
             RequestError::Internal => 500,
         }
@@ -50,6 +53,9 @@ impl fmt::Display for RequestError {
             RequestError::TooManyHeaders => f.write_str("too many request headers"),
             RequestError::UnsupportedVersion => f.write_str("unsupported HTTP version"),
             RequestError::UnsupportedTransferCoding => f.write_str("unsupported transfer coding"),
+            RequestError::TunnelNotSupported => {
+                f.write_str("CONNECT is not supported (no tunnels)")
+            }
             RequestError::BodyTooLarge => f.write_str("request body too large"),
             RequestError::HeaderTimeout => f.write_str("request head not received in time"),
             RequestError::Internal => f.write_str("the application failed to answer"),

@@ -88,6 +88,7 @@ impl HttpHandler {
     /// Sends every request outside the static mounts to `service`.
     pub fn with_service(mut self, service: Arc<dyn Service>) -> Self {
         self.service = Some(service);
+        self.router.set_app_fallback();
         self
     }
 
@@ -377,7 +378,7 @@ impl<S: Socket> Connection<S> {
             return Err(RequestError::BodyTooLarge.into());
         }
         if let Some(service) = &self.handler.service {
-            if !self.handler.router.has_mount_for(head.path_and_query().0) {
+            if !self.handler.router.answers(&head) {
                 let service = service.clone();
                 return self
                     .serve_app(service.as_ref(), head, body, after, started)

@@ -1,7 +1,8 @@
 //! HTTP/1.1: one module per layer, from bytes to responses.
 //!
 //! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
-//! head; [`body`] frames a body; [`router`] picks the handler; [`response`] writes the answer;
+//! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
+//! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
 //! Date header.
 
@@ -9,10 +10,12 @@ pub mod body;
 mod buffers;
 pub mod conn;
 pub mod date;
+mod grammar;
 mod idle_clock;
 pub mod request;
 pub mod response;
 pub mod router;
 pub mod sendfile;
+pub mod target;
 
 pub use conn::HttpHandler;

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use crate::config::HttpLimits;
 use crate::error::RequestError;
 use crate::http::body::BodyFraming;
+use crate::http::target::{self, TargetForm};
 
 /// Upper bound for `--max-headers`: header slots live on the stack while parsing.
 pub const MAX_HEADERS_CAP: usize = 256;
@@ -44,6 +45,13 @@ pub struct RequestHead {
     pub method: Method,
     method_span: Span,
     target: Span,
+    /// Which form the target has (RFC 9112 §3.2); authority-form (CONNECT) never gets this far.
+    pub target_form: TargetForm,
+    /// The path and query inside the target: all of it, or what follows an absolute-form
+    /// target's authority (possibly nothing, which means `/`).
+    path: Span,
+    /// The host the request is for: an absolute-form target's authority, else the Host field.
+    host: Option<Span>,
     pub version: Version,
     /// (name, value) spans in arrival order.
     headers: Vec<(Span, Span)>,
@@ -60,33 +68,32 @@ impl RequestHead {
         self.str_of(self.method_span)
     }
 
-    /// The request target as sent (origin-form: path and query, still percent-encoded).
+    /// The request target as sent (still percent-encoded).
     pub fn target(&self) -> &str {
         self.str_of(self.target)
     }
 
     /// The target split into path and query (without the '?'); any fragment is dropped, and an
     /// absolute-form target (`http://host/path`, RFC 9112 §3.2.2) is reduced to its path.
+    ///
+    /// The path always starts with '/' (an absolute-form target without one has the path `/`,
+    /// RFC 9110 §4.2.3), except for asterisk-form, where it is `*`: that request is about the
+    /// server, not a path, and the server answers it itself.
     pub fn path_and_query(&self) -> (&str, Option<&str>) {
-        let mut target = self.target();
-        for scheme in ["http://", "https://"] {
-            // Compare bytes: slicing the str could split a multi-byte character and panic.
-            let prefix = target.as_bytes().get(..scheme.len());
-            if target.len() > scheme.len()
-                && prefix.is_some_and(|p| p.eq_ignore_ascii_case(scheme.as_bytes()))
-            {
-                let after_authority = &target[scheme.len()..];
-                target = after_authority
-                    .find('/')
-                    .map_or("/", |slash| &after_authority[slash..]);
-                break;
-            }
-        }
-        let target = target.split_once('#').map_or(target, |(before, _)| before);
-        match target.split_once('?') {
+        let rest = self.str_of(self.path);
+        let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+        let (path, query) = match rest.split_once('?') {
             Some((path, query)) => (path, Some(query)),
-            None => (target, None),
-        }
+            None => (rest, None),
+        };
+        (if path.is_empty() { "/" } else { path }, query)
+    }
+
+    /// The host (and port) the request is for, as `uri-host [ ":" port ]` (checked by the
+    /// parser): an absolute-form target's authority, which wins over the Host field (RFC 9112
+    /// §3.2.2), else the Host field's value. None only for HTTP/1.0 without either.
+    pub fn host(&self) -> Option<&[u8]> {
+        self.host.map(|span| self.bytes_of(span))
     }
 
     /// The first value of header `name` (case-insensitive).
@@ -159,7 +166,12 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
             return Ok(None);
         }
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(classify_version_error(buf)),
+        Err(httparse::Error::Version) => {
+            return match classify_version_error(buf) {
+                Some(error) => Err(error),
+                None => Ok(None),
+            }
+        }
         Err(error) => return Err(RequestError::Malformed(describe(error))),
     };
     if head_len > limits.max_header_size {
@@ -186,13 +198,29 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         Version::Http11
     };
     let method_span = span(method_text.as_bytes());
-    let target_span = span(request.path.unwrap_or("").as_bytes());
+    let target_text = request.path.unwrap_or("");
+    let target_span = span(target_text.as_bytes());
+    let parts = target::classify(method_text, target_text)?;
     let headers: Vec<(Span, Span)> = request
         .headers
         .iter()
         .map(|h| (span(h.name.as_bytes()), span(h.value)))
         .collect();
-    let semantics = HeadSemantics::read(request.headers, version)?;
+    let HeadSemantics {
+        keep_alive,
+        framing,
+        expect_continue,
+        host,
+    } = HeadSemantics::read(request.headers, version)?;
+    let within_target = |(start, end): (usize, usize)| Span {
+        start: target_span.start + start as u32,
+        end: target_span.start + end as u32,
+    };
+    let path_span = within_target((parts.path_start, target_text.len()));
+    let host_span = match parts.authority {
+        Some(authority) => Some(within_target(authority)),
+        None => host.map(span),
+    };
 
     let bytes = buf.split_to(head_len).freeze();
     Ok(Some(RequestHead {
@@ -200,12 +228,15 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         method,
         method_span,
         target: target_span,
+        target_form: parts.form,
+        path: path_span,
+        host: host_span,
         version,
         headers,
-        keep_alive: semantics.keep_alive,
-        framing: semantics.framing,
+        keep_alive,
+        framing,
         // RFC 9110 §10.1.1: an HTTP/1.0 client gets no 1xx, so its expectation is ignored.
-        expect_continue: semantics.expect_continue && version == Version::Http11,
+        expect_continue: expect_continue && version == Version::Http11,
     }))
 }
 
@@ -225,22 +256,42 @@ fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError>
     }
 }
 
-/// httparse says "Version" both for `HTTP/2.0` (505) and for a missing or mangled version (400).
-fn classify_version_error(buf: &[u8]) -> RequestError {
-    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    let last_word = line.rsplit(|&b| b == b' ').next().unwrap_or(b"");
-    let well_formed = last_word.len() == 8
-        && last_word.starts_with(b"HTTP/")
-        && last_word[5].is_ascii_digit()
-        && last_word[6] == b'.'
-        && last_word[7].is_ascii_digit();
-    if well_formed && line.contains(&b' ') {
-        RequestError::UnsupportedVersion
+/// httparse says "Version" for whatever follows the target when it is not `HTTP/1.0` or
+/// `HTTP/1.1`. RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT (case-sensitive); a
+/// well-formed other version is 505 (RFC 9110 §15.6.6), anything else 400, which includes a
+/// space inside the target (`GET /a b HTTP/1.1`: the "version" is then `b HTTP/1.1`).
+/// None: the line has not ended and could still end in a well-formed version.
+fn classify_version_error(buf: &[u8]) -> Option<RequestError> {
+    let malformed = Some(RequestError::Malformed("missing or invalid HTTP version"));
+    let (line, ended) = match memchr::memchr(b'\n', buf) {
+        Some(lf) => (&buf[..lf], true),
+        None => (buf, false),
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // httparse accepted "METHOD SP target SP" before failing, so the version is after the second
+    // space (the target cannot hold one).
+    let mut spaces = line.iter().enumerate().filter(|&(_, &b)| b == b' ');
+    let Some((version_start, _)) = spaces.nth(1) else {
+        return malformed;
+    };
+    let version = &line[version_start + 1..];
+    const PATTERN: &[u8] = b"HTTP/0.0";
+    let fits = |i: usize, b: u8| {
+        if PATTERN[i] == b'0' {
+            b.is_ascii_digit()
+        } else {
+            b == PATTERN[i]
+        }
+    };
+    let matches_so_far =
+        version.len() <= PATTERN.len() && version.iter().enumerate().all(|(i, &b)| fits(i, b));
+    if !ended {
+        return if matches_so_far { None } else { malformed };
+    }
+    if matches_so_far && version.len() == PATTERN.len() {
+        Some(RequestError::UnsupportedVersion)
     } else {
-        RequestError::Malformed("missing or invalid HTTP version")
+        malformed
     }
 }
 
@@ -255,23 +306,25 @@ fn describe(error: httparse::Error) -> &'static str {
 }
 
 /// What the connection layer needs to know from the headers.
-struct HeadSemantics {
+struct HeadSemantics<'a> {
     keep_alive: bool,
     framing: BodyFraming,
     expect_continue: bool,
+    /// The Host field's value, checked to be `uri-host [ ":" port ]`.
+    host: Option<&'a [u8]>,
 }
 
-impl HeadSemantics {
+impl<'a> HeadSemantics<'a> {
     fn read(
-        headers: &[httparse::Header<'_>],
+        headers: &[httparse::Header<'a>],
         version: Version,
-    ) -> Result<HeadSemantics, RequestError> {
+    ) -> Result<HeadSemantics<'a>, RequestError> {
         let mut close = false;
         let mut keep_alive_token = false;
         let mut content_length: Option<u64> = None;
         let mut transfer_encoding: Option<&[u8]> = None;
         let mut expect_continue = false;
-        let mut has_host = false;
+        let mut host: Option<&[u8]> = None;
         for header in headers {
             let name = header.name;
             if name.eq_ignore_ascii_case("connection") {
@@ -293,14 +346,18 @@ impl HeadSemantics {
                     .trim_ascii()
                     .eq_ignore_ascii_case(b"100-continue");
             } else if name.eq_ignore_ascii_case("host") {
-                if has_host {
+                // RFC 9112 §3.2: more than one Host, or one that is not a host, is a 400.
+                if host.is_some() {
                     return Err(RequestError::Malformed("repeated Host"));
                 }
-                has_host = true;
+                if !target::is_valid_host(header.value) {
+                    return Err(RequestError::Malformed("invalid Host"));
+                }
+                host = Some(header.value);
             }
         }
         // RFC 9112 §3.2: a 1.1 request without Host is answered with 400.
-        if version == Version::Http11 && !has_host {
+        if version == Version::Http11 && host.is_none() {
             return Err(RequestError::Malformed("missing Host header"));
         }
         // RFC 9112 §6.1: both framings at once is a smuggling attempt; reject and close.
@@ -315,13 +372,7 @@ impl HeadSemantics {
                     "Transfer-Encoding in an HTTP/1.0 request",
                 ))
             }
-            (Some(coding), None) => {
-                if coding.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                    BodyFraming::Chunked
-                } else {
-                    return Err(RequestError::UnsupportedTransferCoding);
-                }
-            }
+            (Some(codings), None) => chunked_framing(codings)?,
             (None, Some(0)) | (None, None) => BodyFraming::Empty,
             (None, Some(length)) => BodyFraming::Length(length),
         };
@@ -333,7 +384,37 @@ impl HeadSemantics {
             keep_alive,
             framing,
             expect_continue,
+            host,
         })
+    }
+}
+
+/// The framing a Transfer-Encoding value gives (RFC 9112 §6.1, §7): chunked must be the final
+/// coding, or the body's end cannot be found (400); it may be applied only once (400); codings
+/// before it would have to be decoded, which tern does not do (501).
+fn chunked_framing(value: &[u8]) -> Result<BodyFraming, RequestError> {
+    // RFC 9110 §5.6.1: empty list elements are ignored.
+    let mut codings = value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|coding| !coding.is_empty());
+    let is_chunked = |coding: &[u8]| coding.eq_ignore_ascii_case(b"chunked");
+    if !codings.next_back().is_some_and(is_chunked) {
+        return Err(RequestError::Malformed(
+            "chunked is not the final transfer coding",
+        ));
+    }
+    let mut others = false;
+    for coding in codings {
+        if is_chunked(coding) {
+            return Err(RequestError::Malformed("chunked applied more than once"));
+        }
+        others = true;
+    }
+    if others {
+        Err(RequestError::UnsupportedTransferCoding)
+    } else {
+        Ok(BodyFraming::Chunked)
     }
 }
 
@@ -457,6 +538,137 @@ mod tests {
             Ok(Some(head)) => assert_eq!(head.path_and_query().0, "/aaaaa\u{e9}bbb"),
             Err(error) => assert_eq!(error.status(), 400),
             Ok(None) => panic!("a complete head must parse"),
+        }
+    }
+
+    fn status(text: &str) -> u16 {
+        match parse_text(text) {
+            Err(error) => error.status(),
+            Ok(Some(_)) => 200,
+            Ok(None) => 0,
+        }
+    }
+
+    #[test]
+    fn only_origin_absolute_and_options_asterisk_targets_get_through() {
+        // RFC 9112 §3.2: anything else is refused before a handler sees it.
+        let with = |request_line: &str| format!("{request_line}\r\nHost: h\r\n\r\n");
+        assert_eq!(status(&with("GET /admin HTTP/1.1")), 200);
+        assert_eq!(status(&with("GET admin HTTP/1.1")), 400);
+        assert_eq!(status(&with("GET * HTTP/1.1")), 400);
+        assert_eq!(status(&with("GET h:80 HTTP/1.1")), 400);
+        assert_eq!(status(&with("CONNECT h:443 HTTP/1.1")), 501);
+        assert_eq!(status(&with("GET /a%00 HTTP/1.1")), 400);
+        let head = parse_text(&with("OPTIONS * HTTP/1.1")).unwrap().unwrap();
+        assert_eq!(head.target_form, TargetForm::Asterisk);
+        assert_eq!(head.path_and_query(), ("*", None));
+    }
+
+    #[test]
+    fn the_host_is_the_absolute_form_authority_else_the_host_field() {
+        // RFC 9112 §3.2.2: the target's authority wins over the Host field.
+        let head = parse_text("GET http://a.example:8080/x?y HTTP/1.1\r\nHost: b.example\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.host(), Some(&b"a.example:8080"[..]));
+        assert_eq!(head.path_and_query(), ("/x", Some("y")));
+        assert_eq!(head.target_form, TargetForm::Absolute);
+        let head = parse_text("GET /x HTTP/1.1\r\nHost:  b.example \r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.host(), Some(&b"b.example"[..]));
+        let head = parse_text("GET http://[::1]?q HTTP/1.0\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.host(), Some(&b"[::1]"[..]));
+        assert_eq!(head.path_and_query(), ("/", Some("q")));
+        let head = parse_text("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.host(), None);
+    }
+
+    #[test]
+    fn host_fields_must_be_one_uri_host_and_port() {
+        for host in ["a b", "a, b", "evil.com/../x", "[::1", "user@x", "", "x:y"] {
+            assert_eq!(
+                status(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n")),
+                400,
+                "{host:?}"
+            );
+        }
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status("GET / HTTP/1.0\r\nHost: a b\r\n\r\n"), 400);
+        // Checked even when an absolute-form target names the host.
+        assert_eq!(status("GET http://h/ HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
+        assert_eq!(status("GET http://h/ HTTP/1.1\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn versions_are_http_digit_dot_digit_and_only_1_x_is_served() {
+        // RFC 9112 §2.3; RFC 9110 §15.6.6 for 505.
+        let with = |version: &str| format!("GET / {version}\r\nHost: h\r\n\r\n");
+        for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/1.2", "HTTP/0.9"] {
+            assert_eq!(status(&with(version)), 505, "{version}");
+        }
+        for version in [
+            "HTTP/1.10",
+            "HTTP/9",
+            "HTTP/1",
+            "HTTP/11",
+            "http/1.1",
+            "HTTP/1.1 ",
+            "HTTP/a.b",
+        ] {
+            assert_eq!(status(&with(version)), 400, "{version}");
+        }
+        assert_eq!(status("GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+        assert_eq!(status("GET /a b HTTP/2.0\r\nHost: h\r\n\r\n"), 400);
+        // Unfinished lines wait while they can still become a version, and not longer.
+        assert_eq!(status("GET / HTTP/2"), 0);
+        assert_eq!(status("GET / HTTP/2.0\r"), 0);
+        assert_eq!(status("GET / HTTPS"), 400);
+        assert_eq!(status("GET / HTTP/2.00"), 400);
+    }
+
+    #[test]
+    fn transfer_encoding_must_end_in_a_single_chunked() {
+        // RFC 9112 §6.1 and §7.
+        let with = |codings: &str| {
+            format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {codings}\r\n\r\n")
+        };
+        for codings in ["chunked", "Chunked", "chunked,", " , chunked"] {
+            let head = parse_text(&with(codings)).unwrap().unwrap();
+            assert_eq!(head.framing, BodyFraming::Chunked, "{codings}");
+        }
+        for codings in [
+            "chunked, identity",
+            "identity",
+            "xchunked",
+            "chunked, chunked",
+            "",
+            "chunked;q=1",
+        ] {
+            assert_eq!(status(&with(codings)), 400, "{codings:?}");
+        }
+        for codings in ["gzip, chunked", "gzip,chunked"] {
+            assert_eq!(status(&with(codings)), 501, "{codings}");
+        }
+        assert_eq!(
+            status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
+    }
+
+    #[test]
+    fn content_length_is_digits_and_repeats_must_agree() {
+        // RFC 9110 §8.6.
+        let with =
+            |value: &str| format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {value}\r\n\r\n");
+        assert_eq!(
+            parse_text(&with("5, 5")).unwrap().unwrap().framing,
+            BodyFraming::Length(5)
+        );
+        for value in ["+5", "0x5", "5 5", "-1", "", "5,6", "99999999999999999999"] {
+            assert_eq!(status(&with(value)), 400, "{value:?}");
         }
     }
 

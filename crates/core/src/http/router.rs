@@ -1,12 +1,14 @@
 //! Chooses who answers a request: a static mount (longest prefix first) or, failing that, a 404.
 //!
 //! Static mounts answer only GET and HEAD; any other method gets 405 with `Allow: GET, HEAD`.
+//! `OPTIONS *`, a question about the server rather than a resource, is answered here too.
 
 use std::io;
 
 use crate::config::StaticMount;
 use crate::http::request::{Method, RequestHead};
-use crate::http::response::Response;
+use crate::http::response::{Body, Response};
+use crate::http::target::TargetForm;
 use crate::static_files::path::{sanitize, PathRejection};
 use crate::static_files::{StaticFiles, StaticRequest};
 
@@ -14,6 +16,9 @@ use crate::static_files::{StaticFiles, StaticRequest};
 #[derive(Debug)]
 pub struct Router {
     mounts: Vec<Mount>,
+    /// Requests outside the mounts go to an application, whose methods are its own business:
+    /// then `OPTIONS *` lists none.
+    app_fallback: bool,
 }
 
 #[derive(Debug)]
@@ -43,7 +48,15 @@ impl Router {
             })
             .collect::<io::Result<Vec<_>>>()?;
         built.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        Ok(Router { mounts: built })
+        Ok(Router {
+            mounts: built,
+            app_fallback: false,
+        })
+    }
+
+    /// Notes that an application answers what the mounts do not.
+    pub fn set_app_fallback(&mut self) {
+        self.app_fallback = true;
     }
 
     /// The document roots, for the start-up log line.
@@ -54,18 +67,23 @@ impl Router {
     }
 
     /// Whether a static mount answers this (still percent-encoded) path.
-    pub fn has_mount_for(&self, raw_path: &str) -> bool {
+    fn has_mount_for(&self, raw_path: &str) -> bool {
         self.mounts.iter().any(|m| raw_path.starts_with(&m.prefix))
     }
 
+    /// Whether the router answers this request itself (else it goes to the application).
+    pub fn answers(&self, head: &RequestHead) -> bool {
+        head.target_form == TargetForm::Asterisk || self.has_mount_for(head.path_and_query().0)
+    }
+
     pub fn respond(&self, head: &RequestHead) -> Routed {
-        let (raw_path, query) = head.path_and_query();
-        if !raw_path.starts_with('/') {
+        if head.target_form == TargetForm::Asterisk {
             return Routed {
-                response: Response::error_page(400),
-                rejection: Some("request target is not a path"),
+                response: self.server_options(),
+                rejection: None,
             };
         }
+        let (raw_path, query) = head.path_and_query();
         let Some(mount) = self.mounts.iter().find(|m| raw_path.starts_with(&m.prefix)) else {
             return Routed {
                 response: Response::error_page(404),
@@ -101,6 +119,17 @@ impl Router {
                 response: Response::error_page(400),
                 rejection: Some("request target is not a path"),
             },
+        }
+    }
+
+    /// The answer to `OPTIONS *` (RFC 9110 §9.3.7): 200 and, when only static files are served,
+    /// the methods they accept. (nginx refuses the asterisk with 400; Apache answers like this.)
+    fn server_options(&self) -> Response {
+        let response = Response::new(200, Body::Empty);
+        if self.app_fallback {
+            response
+        } else {
+            response.header("Allow", "GET, HEAD")
         }
     }
 }

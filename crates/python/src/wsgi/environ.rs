@@ -57,11 +57,11 @@ pub struct Template {
     script_name: String,
     /// The last client address as a str: most requests come from one proxy or a few clients.
     last_remote_addr: std::sync::Mutex<Option<(std::net::IpAddr, Py<PyString>)>>,
-    /// The last Host header and what was made of it: most requests name the same host.
+    /// The last host and what was made of it: most requests name the same host.
     last_host: std::sync::Mutex<Option<HostStrings>>,
 }
 
-/// HTTP_HOST, SERVER_NAME and SERVER_PORT for one Host header value.
+/// HTTP_HOST, SERVER_NAME and SERVER_PORT for one host value.
 struct HostStrings {
     raw: Vec<u8>,
     value: Py<PyAny>,
@@ -138,7 +138,7 @@ impl Template {
         }
     }
 
-    /// HTTP_HOST and, if the value names one, SERVER_NAME and SERVER_PORT for a Host header.
+    /// HTTP_HOST and, if the value names one, SERVER_NAME and SERVER_PORT for the request's host.
     fn host<'py>(&self, py: Python<'py>, raw: &[u8]) -> PyResult<HostValues<'py>> {
         let mut last = self
             .last_host
@@ -242,7 +242,9 @@ pub fn build<'py>(
             environ.del_item(intern!(py, "REMOTE_PORT"))?;
         }
     }
-    let host = match head.header("host") {
+    // The absolute-form target's authority if there is one, else the Host field (RFC 9112
+    // §3.2.2); checked by the parser to be `uri-host [ ":" port ]`.
+    let host = match head.host() {
         Some(raw) => Some(template.host(py, raw)?),
         None => None,
     };
@@ -274,7 +276,7 @@ pub fn build<'py>(
     for (name, value) in head.headers() {
         // A name with '_' could pose as another header once '-' becomes '_' (HTTP_X_USER vs X-User).
         // Content-Length comes from the parsed value below ("5, 5" is a valid field, not a number).
-        // Host went in above (it cannot repeat: the parser refuses that).
+        // Host went in above as the request's host (it cannot repeat: the parser refuses that).
         if name.contains('_')
             || name.eq_ignore_ascii_case("content-length")
             || name.eq_ignore_ascii_case("host")
@@ -340,7 +342,7 @@ fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
     }
 }
 
-/// SERVER_NAME and SERVER_PORT from the Host header, if it has a usable one (else the caller
+/// SERVER_NAME and SERVER_PORT from the request's host, if it has a usable one (else the caller
 /// uses the address the client connected to).
 fn server_name_and_port(host: &[u8]) -> Option<(&str, &str)> {
     let host = std::str::from_utf8(host).ok()?.trim();

@@ -79,7 +79,7 @@ impl<S: Socket> Connection<S> {
         {
             prefetched = self.read_whole_body(&mut body, length as usize).await?;
         }
-        let local_addr = if head.header("host").is_none() {
+        let local_addr = if head.host().is_none() {
             self.socket.local_addr()
         } else {
             None
