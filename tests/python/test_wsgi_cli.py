@@ -22,12 +22,19 @@ def run_failing(*args, cwd=None):
     return result.returncode, result.stderr
 
 
-def assert_one_line(stderr):
-    text = stderr.strip()
-    assert text, "nothing on stderr"
-    assert "\n" not in text, f"expected one line on stderr, got:\n{stderr}"
-    assert "Traceback" not in text
-    return text
+def summary_line(stderr):
+    """The first line of a start-up failure: what failed and why, in one line."""
+    lines = stderr.strip().splitlines()
+    assert lines, "nothing on stderr"
+    assert lines[0].startswith("tern: "), stderr
+    assert "Traceback" not in lines[0]
+    return lines[0]
+
+
+def assert_traceback_points_at(stderr, path, line):
+    """The full traceback follows the summary, down to the file and line that failed."""
+    assert "Traceback (most recent call last):" in stderr, stderr
+    assert f'File "{path}", line {line}' in stderr, stderr
 
 
 def write_module(directory, name, source):
@@ -43,21 +50,21 @@ def paths_seen(server):
 # --- loading the app ---------------------------------------------------------------------------------
 
 
-def test_missing_module_exits_2_with_one_line(tmp_path):
+def test_missing_module_exits_2_with_a_summary(tmp_path):
     code, stderr = run_failing("no_such_module_for_tern_tests:application", "--pythonpath", str(tmp_path))
     assert code == 2
-    assert "no_such_module_for_tern_tests" in assert_one_line(stderr)
+    assert "no_such_module_for_tern_tests" in summary_line(stderr)
 
 
-def test_missing_attribute_exits_2_with_one_line():
+def test_missing_attribute_exits_2_with_a_summary():
     code, stderr = run_failing("pep_app:no_such_attribute", "--pythonpath", APPS_DIR)
     assert code == 2
-    line = assert_one_line(stderr)
+    line = summary_line(stderr)
     assert "pep_app" in line
     assert "no_such_attribute" in line
 
 
-def test_factory_that_raises_exits_2_with_one_line(tmp_path):
+def test_factory_that_raises_exits_2_with_a_summary(tmp_path):
     write_module(
         tmp_path,
         "factory_fails",
@@ -68,21 +75,22 @@ def test_factory_that_raises_exits_2_with_one_line(tmp_path):
     )
     code, stderr = run_failing("factory_fails:create_app()", "--pythonpath", str(tmp_path))
     assert code == 2
-    line = assert_one_line(stderr)
+    line = summary_line(stderr)
     assert "factory_fails" in line
     assert "the factory failed on purpose" in line
+    assert_traceback_points_at(stderr, tmp_path / "factory_fails.py", 3)
 
 
-def test_syntax_error_in_the_module_exits_2_with_one_line(tmp_path):
+def test_syntax_error_in_the_module_exits_2_with_a_summary(tmp_path):
     write_module(tmp_path, "broken_syntax", "def application(environ, start_response:\n    return []\n")
     code, stderr = run_failing("broken_syntax:application", "--pythonpath", str(tmp_path))
     assert code == 2
-    line = assert_one_line(stderr)
+    line = summary_line(stderr)
     assert "broken_syntax" in line
     assert "syntax" in line.lower() or "never closed" in line
 
 
-def test_module_raising_at_import_exits_2_with_one_line(tmp_path):
+def test_module_raising_at_import_exits_2_with_a_summary(tmp_path):
     write_module(
         tmp_path,
         "raises_at_import",
@@ -93,9 +101,20 @@ def test_module_raising_at_import_exits_2_with_one_line(tmp_path):
     )
     code, stderr = run_failing("raises_at_import", "--pythonpath", str(tmp_path))
     assert code == 2
-    line = assert_one_line(stderr)
+    line = summary_line(stderr)
     assert "raises_at_import" in line
     assert "configuration is missing" in line
+    assert_traceback_points_at(stderr, tmp_path / "raises_at_import.py", 3)
+
+
+def test_an_error_deep_inside_the_import_shows_its_file_and_line(tmp_path):
+    """Regression: a KeyError raised in a module the app imports showed no file or line."""
+    write_module(tmp_path, "deep_settings", 'import os\nSECRET = {"a": 1}["missing_key"]\n')
+    write_module(tmp_path, "deep_app", "import deep_settings\n\ndef application(environ, start_response):\n    return []\n")
+    code, stderr = run_failing("deep_app", "--pythonpath", str(tmp_path))
+    assert code == 2
+    assert "KeyError" in summary_line(stderr)
+    assert_traceback_points_at(stderr, tmp_path / "deep_settings.py", 2)
 
 
 def test_default_attribute_is_application(serve_app):

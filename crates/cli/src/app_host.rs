@@ -13,7 +13,6 @@ use tern_core::supervisor::ForkHooks;
 pub struct AppOptions {
     /// `module:attribute` or `module:factory()`.
     pub spec: String,
-    pub chdir: Option<PathBuf>,
     pub pythonpath: Vec<PathBuf>,
     /// The mount prefix ('' or '/app'): SCRIPT_NAME.
     pub root_path: String,
@@ -25,7 +24,11 @@ pub struct AppOptions {
 
 /// Loads applications and keeps an embedded interpreter consistent across fork().
 pub trait AppHost: ForkHooks + Sync {
-    /// Loads the application in the supervisor, before any worker exists, so a broken app stops
-    /// the server at once. The error is one line for the user, naming what failed and why.
+    /// Loads the application: in the supervisor before any worker exists (`--preload`), or in
+    /// each worker. The error's first line names what failed and why; the traceback follows.
     fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String>;
+
+    /// Loads the application in a throw-away child process and reports how that went, so a
+    /// broken app stops the server at start-up while the supervisor itself imports nothing.
+    fn check(&self, options: &AppOptions) -> Result<(), String>;
 }

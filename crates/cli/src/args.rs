@@ -150,6 +150,16 @@ pub struct ServeArgs {
     /// with the load up to this cap).
     #[arg(long, env = "TERN_THREADS", default_value_t = DEFAULT_MAX_THREADS)]
     pub threads: usize,
+    /// Import the APP once in the supervisor, before forking the workers: their memory is shared
+    /// copy-on-write (gunicorn's --preload), but SIGHUP then restarts the workers with the code
+    /// imported at start-up. By default each worker imports the APP, so SIGHUP loads the code on
+    /// disk.
+    #[arg(long, env = "TERN_PRELOAD", overrides_with = "no_preload")]
+    pub preload: bool,
+    /// Import the APP in each worker (the default; for apps that start threads or open
+    /// connections at import).
+    #[arg(long, overrides_with = "preload")]
+    pub no_preload: bool,
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,

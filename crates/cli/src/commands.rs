@@ -13,8 +13,7 @@ use tern_core::lines::echo::Echo;
 use tern_core::lines::eval::Eval;
 use tern_core::lines::hello::Hello;
 use tern_core::lines::{LineHandler, LineProtocol};
-use tern_core::listener::{self, BindAddr, Listener};
-use tern_core::server::ConnectionHandler;
+use tern_core::listener::{self, BindAddr};
 use tern_core::supervisor::{ForkHooks, NoForkHooks};
 use tern_core::{logging, rlimit, supervisor, worker};
 
@@ -22,6 +21,9 @@ use crate::app_host::{AppHost, AppOptions};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
 use crate::settings;
 use crate::EXIT_USAGE;
+
+/// The exit status of a worker that could not load the application (as at start-up).
+const EXIT_APP_LOAD_FAILED: i32 = 2;
 
 pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
     let result = match cli.command {
@@ -61,7 +63,6 @@ fn usage_error(message: &str) -> i32 {
 
 fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String> {
     let server = settings::server_config(&args.server)?;
-    let http = settings::http_config(&args)?;
     let app = match &args.app {
         Some(spec) => {
             let host = app_host.ok_or(
@@ -72,7 +73,6 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             }
             let options = AppOptions {
                 spec: spec.clone(),
-                chdir: args.chdir.clone(),
                 pythonpath: args.pythonpath.clone(),
                 root_path: settings::root_path(&args.root_path)?,
                 max_threads: args.threads,
@@ -82,29 +82,56 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
         }
         None => None,
     };
+    // First, so that the document root and the app's files are found from the same place.
+    if let Some(dir) = &args.chdir {
+        std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {e}", dir.display()))?;
+    }
+    let http = settings::http_config(&args)?;
     logging::init(&server.log)?;
-    let mut handler =
-        HttpHandler::new(http).map_err(|e| format!("cannot open the document root: {e}"))?;
+    let handler = HttpHandler::new(http.clone())
+        .map_err(|e| format!("cannot open the document root: {e}"))?;
     let mut parts: Vec<String> = handler
         .router()
         .roots()
         .map(|(prefix, root)| format!("{prefix} from {}", root.display()))
         .collect();
-    let mut fork_hooks: &dyn ForkHooks = &NoForkHooks;
-    if let Some((host, options)) = app {
-        let service = host.load(&options)?;
-        handler = handler.with_service(service);
-        parts.push(format!("app {}", options.spec));
-        fork_hooks = host;
-    }
+    let Some((host, options)) = app else {
+        let handler = Arc::new(handler);
+        let description = parts.join(", ");
+        return Ok(start(&server, "http", &description, &NoForkHooks, &|listeners, ready| {
+            worker::run(listeners, handler.clone(), &server, ready)
+        }));
+    };
+    parts.push(format!("app {}", options.spec));
     let description = parts.join(", ");
-    Ok(start(
-        &server,
-        Arc::new(handler),
-        "http",
-        &description,
-        fork_hooks,
-    ))
+    if args.preload {
+        let handler = Arc::new(handler.with_service(host.load(&options)?));
+        return Ok(start(&server, "http", &description, host, &|listeners, ready| {
+            worker::run(listeners, handler.clone(), &server, ready)
+        }));
+    }
+    host.check(&options)?;
+    drop(handler);
+    // Each worker imports the app itself, so a new worker (SIGHUP) runs the code on disk.
+    let worker_main = |listeners, ready| {
+        let service = match host.load(&options) {
+            Ok(service) => service,
+            Err(message) => {
+                tracing::error!("cannot load the application: {message}");
+                return EXIT_APP_LOAD_FAILED;
+            }
+        };
+        match HttpHandler::new(http.clone()) {
+            Ok(handler) => {
+                worker::run(listeners, Arc::new(handler.with_service(service)), &server, ready)
+            }
+            Err(error) => {
+                tracing::error!("cannot open the document root: {error}");
+                1
+            }
+        }
+    };
+    Ok(start(&server, "http", &description, host, &worker_main))
 }
 
 fn serve_lines<P: LineProtocol>(
@@ -115,23 +142,23 @@ fn serve_lines<P: LineProtocol>(
     let server = settings::server_config(&args.server)?;
     let config = settings::line_config(args)?;
     logging::init(&server.log)?;
-    let handler = LineHandler::new(protocol, config);
+    let handler = Arc::new(LineHandler::new(protocol, config));
     Ok(start(
         &server,
-        Arc::new(handler),
         "tcp",
         &format!("{name} service"),
         &NoForkHooks,
+        &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
     ))
 }
 
 /// Binds, logs the start-up line, and runs the supervisor and its workers.
-fn start<H: ConnectionHandler>(
+fn start(
     server: &ServerConfig,
-    handler: Arc<H>,
     scheme: &str,
     what: &str,
     fork_hooks: &dyn ForkHooks,
+    worker_main: supervisor::WorkerMain<'_>,
 ) -> i32 {
     rlimit::raise_fd_limit();
     let listeners = match listener::bind_all(&server.binds) {
@@ -152,9 +179,7 @@ fn start<H: ConnectionHandler>(
         addresses.join(", "),
         if workers == 1 { "" } else { "s" }
     );
-    let worker_main =
-        |listeners: Vec<Listener>, ready| worker::run(listeners, handler.clone(), server, ready);
-    supervisor::run(server, listeners, &worker_main, fork_hooks)
+    supervisor::run(server, listeners, worker_main, fork_hooks)
 }
 
 fn display_address(scheme: &str, addr: &BindAddr) -> String {

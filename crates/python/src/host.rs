@@ -1,6 +1,9 @@
-//! Loading the application named on the command line, in the supervisor before any worker is
-//! forked, and keeping the interpreter consistent across those forks.
+//! Loading the application named on the command line (in the supervisor before any worker is
+//! forked with `--preload`, else in each worker after a check in a throw-away child), and keeping
+//! the interpreter consistent across those forks.
 
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -30,16 +33,12 @@ impl WsgiHost {
 
 impl AppHost for WsgiHost {
     fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String> {
-        if let Some(dir) = &options.chdir {
-            std::env::set_current_dir(dir)
-                .map_err(|e| format!("--chdir {}: {e}", dir.display()))?;
-        }
         Python::attach(|py| {
             let (module_name, attribute, factory) = parse_spec(&options.spec)?;
             extend_import_path(py, &options.pythonpath)
-                .map_err(|e| format!("cannot set up the import path: {}", one_line(py, &e)))?;
+                .map_err(|e| with_traceback(py, "cannot set up the import path", &e))?;
             let module = py.import(module_name).map_err(|e| {
-                format!("cannot import module '{module_name}': {}", one_line(py, &e))
+                with_traceback(py, &format!("cannot import module '{module_name}'"), &e)
             })?;
             let mut app = module.into_any();
             for part in attribute.split('.') {
@@ -49,10 +48,7 @@ impl AppHost for WsgiHost {
             }
             if factory {
                 app = app.call0().map_err(|e| {
-                    format!(
-                        "calling {module_name}:{attribute}() failed: {}",
-                        one_line(py, &e)
-                    )
+                    with_traceback(py, &format!("calling {module_name}:{attribute}() failed"), &e)
                 })?;
             }
             if !app.is_callable() {
@@ -67,10 +63,64 @@ impl AppHost for WsgiHost {
                 options.max_threads,
                 options.workers > 1,
             )
-            .map_err(|e| format!("cannot prepare the WSGI environment: {}", one_line(py, &e)))?;
+            .map_err(|e| with_traceback(py, "cannot prepare the WSGI environment", &e))?;
             Ok(Arc::new(WsgiService::new(wsgi)) as Arc<dyn Service>)
         })
     }
+
+    fn check(&self, options: &AppOptions) -> Result<(), String> {
+        let (report_read, report_write) = pipe().map_err(|e| format!("cannot check the app: {e}"))?;
+        self.before_fork();
+        // SAFETY: the supervisor is single-threaded here (no runtime, no workers yet); the
+        // child only loads the application, writes to a pipe and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            self.after_fork_in_child();
+            drop(report_read);
+            let status = match self.load(options) {
+                Ok(_) => 0,
+                Err(message) => {
+                    let mut out = std::fs::File::from(report_write);
+                    let _ = out.write_all(message.as_bytes());
+                    2
+                }
+            };
+            // SAFETY: leave without running the supervisor's exit handlers or destructors.
+            unsafe { libc::_exit(status) }
+        }
+        self.after_fork_in_parent();
+        drop(report_write);
+        if pid < 0 {
+            return Err(format!(
+                "cannot check the app: fork failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let mut report = String::new();
+        let _ = std::fs::File::from(report_read).read_to_string(&mut report);
+        let mut status = 0;
+        // SAFETY: a blocking wait for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            Ok(())
+        } else if report.is_empty() {
+            Err(format!(
+                "importing the application killed the process (status {status})"
+            ))
+        } else {
+            Err(report)
+        }
+    }
+}
+
+fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two-element array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// `module:attr`, `module:attr()`, `module` → (module, attribute, is a factory).
@@ -116,15 +166,23 @@ fn absolute(path: &Path) -> String {
         .to_string()
 }
 
-/// "ExceptionType: message" on one line.
-fn one_line(py: Python<'_>, error: &PyErr) -> String {
+/// "what: ExceptionType: message" on one line, then the full traceback (so the user sees the
+/// file and line where loading failed).
+fn with_traceback(py: Python<'_>, what: &str, error: &PyErr) -> String {
     let kind = error
         .get_type(py)
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "Error".into());
-    let text = format!("{kind}: {}", error.value(py));
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let summary = format!("{kind}: {}", error.value(py));
+    let summary = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    let traceback = py
+        .import("traceback")
+        .and_then(|module| module.call_method1("format_exception", (error.value(py),)))
+        .and_then(|lines| lines.extract::<Vec<String>>())
+        .map(|lines| lines.concat())
+        .unwrap_or_default();
+    format!("{what}: {summary}\n{}", traceback.trim_end())
 }
 
 impl ForkHooks for WsgiHost {
