@@ -7,5 +7,6 @@ mod concurrency;
 mod http_basics;
 mod http_protocol;
 mod lines;
+mod slow_clients;
 mod static_files;
 mod workers;

@@ -3,16 +3,19 @@
 //! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
 //! head; [`body`] frames a body; [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
-//! Date header.
+//! Date header; [`spool`] keeps a request body received whole before the application is called;
+//! [`data_rate`] is the minimum rate a client must send a head or body at.
 
 pub mod body;
 mod buffers;
 pub mod conn;
+pub mod data_rate;
 pub mod date;
 mod idle_clock;
 pub mod request;
 pub mod response;
 pub mod router;
 pub mod sendfile;
+pub mod spool;
 
 pub use conn::HttpHandler;
