@@ -66,17 +66,22 @@ def test_json_post(plain_server):
     assert answer.json()["content_length"] == len(b'{"name": "tern", "tags": [1, 2, 3]}')
 
 
-def test_chunked_json_post(plain_server):
-    """A body without Content-Length: Werkzeug reads it because the server sets wsgi.input_terminated."""
+@pytest.mark.parametrize("streamed", [False, True], ids=["buffered", "streamed"])
+def test_chunked_json_post(serve_app, streamed):
+    """A chunked body: received whole, it reaches the app with its length as CONTENT_LENGTH (as
+    behind nginx); streamed, it has none and Werkzeug reads it because the server sets
+    wsgi.input_terminated."""
+    server = serve_app(APPS["plain"], *(["--stream-request-body"] if streamed else []))
 
     def body():
         yield b'{"parts": '
         yield b'["one", '
         yield b'"two"]}'
 
-    answer = requests.post(url(plain_server, "/json"), data=body(), headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    answer = requests.post(url(server, "/json"), data=body(), headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
     assert answer.status_code == 201
-    assert answer.json() == {"received": {"parts": ["one", "two"]}, "content_length": None}
+    length = None if streamed else len(b'{"parts": ["one", "two"]}')
+    assert answer.json() == {"received": {"parts": ["one", "two"]}, "content_length": length}
 
 
 def test_multipart_upload_of_20_mb_arrives_intact(server):

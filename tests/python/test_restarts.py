@@ -160,13 +160,21 @@ def application(environ, start_response):
 
 def test_an_app_that_starts_threads_at_import_is_warned_about_before_forking(start_server, tmp_path):
     pythonpath = write_app(tmp_path, "threaded_app", THREAD_APP)
-    server = start_server("serve", "threaded_app:application", "--pythonpath", pythonpath)
+    server = start_server("serve", "threaded_app:application", "--pythonpath", pythonpath, "--preload")
     wait_for_log(server, "other thread(s), started while the application was imported")
+
+
+def test_without_preload_the_supervisor_imports_nothing_and_forks_without_warning(start_server, tmp_path):
+    pythonpath = write_app(tmp_path, "threaded_app", THREAD_APP)
+    server = start_server("serve", "threaded_app:application", "--pythonpath", pythonpath)
+    host, port = server.address
+    assert requests.get(f"http://{host}:{port}/", timeout=20).content == b"ok"
+    assert "other thread(s)" not in log_text(server)
 
 
 def test_a_plain_app_gets_no_thread_warning(start_server, tmp_path):
     pythonpath = write_app(tmp_path, "restart_app", RESTART_APP)
-    server = start_server("serve", "restart_app:application", "--pythonpath", pythonpath)
+    server = start_server("serve", "restart_app:application", "--pythonpath", pythonpath, "--preload")
     host, port = server.address
     assert requests.get(f"http://{host}:{port}/", timeout=20).content == b"hello"
     server.process.send_signal(signal.SIGHUP)

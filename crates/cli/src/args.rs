@@ -223,6 +223,39 @@ pub struct ServeArgs {
         default_value = "100M"
     )]
     pub max_body_size: String,
+    /// Request bodies up to this size are kept in memory until the APP is called; larger ones
+    /// in an unlinked temporary file.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_BODY_BUFFER_SIZE",
+        default_value = "64K"
+    )]
+    pub body_buffer_size: String,
+    /// Directory for the temporary files of large request bodies [default: $TMPDIR or /tmp].
+    #[arg(long, value_name = "DIR", env = "TERN_BODY_TEMP_DIR")]
+    pub body_temp_dir: Option<PathBuf>,
+    /// Call the APP as soon as the request head is in and let it read the body from the socket
+    /// (by default the whole body is received first, so a slow upload holds no Python thread).
+    #[arg(long, env = "TERN_STREAM_REQUEST_BODY")]
+    pub stream_request_body: bool,
+    /// Cut a client (408) whose average rate sending a request head or body falls below this
+    /// many bytes per second after --min-data-rate-grace (0: no minimum).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_MIN_DATA_RATE",
+        default_value_t = tern_core::config::DEFAULT_MIN_DATA_RATE
+    )]
+    pub min_data_rate: u64,
+    /// Seconds a client may send a head or body at any rate before --min-data-rate applies.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_MIN_DATA_RATE_GRACE",
+        default_value = "5"
+    )]
+    pub min_data_rate_grace: f64,
 }
 
 /// Options every line service has.

@@ -98,17 +98,25 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
     let Some((host, options)) = app else {
         let handler = Arc::new(handler);
         let description = parts.join(", ");
-        return Ok(start(&server, "http", &description, &NoForkHooks, &|listeners, ready| {
-            worker::run(listeners, handler.clone(), &server, ready)
-        }));
+        return Ok(start(
+            &server,
+            "http",
+            &description,
+            &NoForkHooks,
+            &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+        ));
     };
     parts.push(format!("app {}", options.spec));
     let description = parts.join(", ");
     if args.preload {
         let handler = Arc::new(handler.with_service(host.load(&options)?));
-        return Ok(start(&server, "http", &description, host, &|listeners, ready| {
-            worker::run(listeners, handler.clone(), &server, ready)
-        }));
+        return Ok(start(
+            &server,
+            "http",
+            &description,
+            host,
+            &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+        ));
     }
     host.check(&options)?;
     drop(handler);
@@ -122,9 +130,12 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             }
         };
         match HttpHandler::new(http.clone()) {
-            Ok(handler) => {
-                worker::run(listeners, Arc::new(handler.with_service(service)), &server, ready)
-            }
+            Ok(handler) => worker::run(
+                listeners,
+                Arc::new(handler.with_service(service)),
+                &server,
+                ready,
+            ),
             Err(error) => {
                 tracing::error!("cannot open the document root: {error}");
                 1

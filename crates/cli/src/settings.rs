@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use tern_core::config::{
-    HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, ServerConfig,
-    StaticMount,
+    HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, MinDataRate,
+    RequestBodies, ServerConfig, StaticMount,
 };
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
@@ -121,7 +121,34 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         mounts,
         access_log: !args.server.no_access_log,
         file_cache_validity,
+        bodies: request_bodies(args)?,
+        min_data_rate: MinDataRate {
+            bytes_per_second: args.min_data_rate,
+            grace: seconds("min-data-rate-grace", args.min_data_rate_grace)?,
+        },
     })
+}
+
+/// How request bodies reach the APP; the temporary-file directory is tried once here, so a bad
+/// one stops the server at start-up instead of failing the first large upload.
+fn request_bodies(args: &ServeArgs) -> Result<RequestBodies, String> {
+    let bodies = RequestBodies {
+        buffer: !args.stream_request_body,
+        memory_limit: parse_size("body-buffer-size", &args.body_buffer_size)? as usize,
+        temp_dir: args
+            .body_temp_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir),
+    };
+    if bodies.buffer && args.app.is_some() {
+        tern_core::http::spool::check_temp_dir(&bodies.temp_dir).map_err(|error| {
+            format!(
+                "--body-temp-dir: cannot make temporary files in {}: {error}",
+                bodies.temp_dir.display()
+            )
+        })?;
+    }
+    Ok(bodies)
 }
 
 /// The static mounts: DOCROOT at / (no APP) or at --static-url, plus every --static PREFIX=DIR.

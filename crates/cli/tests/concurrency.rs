@@ -8,22 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{connect, get, read_response, Server, Site, PATIENCE};
-
-/// Raises this test process's soft descriptor limit to its hard limit; returns the new limit.
-fn raise_own_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_cur
-}
+use crate::support::{connect, get, raise_own_fd_limit, read_response, Server, Site, PATIENCE};
 
 /// Sends one GET on an open connection and checks the 200 answer, leaving the connection open.
 async fn request_on(

@@ -9,5 +9,6 @@ mod http_basics;
 mod http_protocol;
 mod lines;
 mod request_corpus;
+mod slow_clients;
 mod static_files;
 mod workers;

@@ -37,6 +37,17 @@ pub const DEFAULT_GRACE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping worker keeps silent keep-alive connections open for a request their
 /// client may already be sending (answered with `Connection: close`); within the grace timeout.
 pub const DEFAULT_DRAIN_IDLE_WINDOW: Duration = Duration::from_millis(1500);
+/// Request bodies up to this size, in bytes, are held in memory until the app is called; larger
+/// ones go to a temporary file. 64 KiB holds the form posts and JSON bodies most requests carry,
+/// and keeps a slow uploader's cost near that of a large request head (32 KiB): 16,384
+/// connections each holding 1 MiB would be 16 GiB, each holding 64 KiB is 1 GiB. Above it, a
+/// file costs one write and one read per byte, little next to what an app does with such a body.
+pub const DEFAULT_BODY_BUFFER_SIZE: usize = 64 * 1024;
+/// The slowest a client may send a request head or body on average, in bytes per second, once
+/// the grace period is over (Kestrel's MinRequestBodyDataRate: 240 bytes/s after 5 s).
+pub const DEFAULT_MIN_DATA_RATE: u64 = 240;
+/// How long a client may send at any rate before [`DEFAULT_MIN_DATA_RATE`] applies.
+pub const DEFAULT_MIN_DATA_RATE_GRACE: Duration = Duration::from_secs(5);
 
 /// What a whole server process tree runs: where it listens, how many workers, how it logs.
 #[derive(Debug, Clone)]
@@ -86,6 +97,33 @@ pub struct HttpConfig {
     pub access_log: bool,
     /// How long a cached small file is served without checking that it is unchanged.
     pub file_cache_validity: Duration,
+    /// How request bodies reach the application.
+    pub bodies: RequestBodies,
+    /// The slowest a client may send a head or a body.
+    pub min_data_rate: MinDataRate,
+}
+
+/// How request bodies for the application are received.
+#[derive(Debug, Clone)]
+pub struct RequestBodies {
+    /// Receive the whole body before calling the application (the default), so a slow client
+    /// holds no application thread; false (`--stream-request-body`): the application reads it
+    /// from the socket as it arrives.
+    pub buffer: bool,
+    /// Bodies up to this many bytes are held in memory, larger ones in a temporary file.
+    pub memory_limit: usize,
+    /// Where the temporary files are made (they are unlinked at once).
+    pub temp_dir: PathBuf,
+}
+
+/// A minimum average data rate (after Kestrel's MinRequestBodyDataRate): a client sending a head
+/// or body more slowly than this, once the grace period is over, is cut off with 408.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinDataRate {
+    /// Bytes per second; 0 turns the check off.
+    pub bytes_per_second: u64,
+    /// How long any rate is accepted at the start of a head or body.
+    pub grace: Duration,
 }
 
 /// One static mount: requests whose path starts with `prefix` are served from `root`.
@@ -144,6 +182,25 @@ impl Default for HttpTimeouts {
             header: DEFAULT_HEADER_TIMEOUT,
             keepalive: DEFAULT_KEEPALIVE_TIMEOUT,
             io: DEFAULT_IO_TIMEOUT,
+        }
+    }
+}
+
+impl Default for RequestBodies {
+    fn default() -> Self {
+        RequestBodies {
+            buffer: true,
+            memory_limit: DEFAULT_BODY_BUFFER_SIZE,
+            temp_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+impl Default for MinDataRate {
+    fn default() -> Self {
+        MinDataRate {
+            bytes_per_second: DEFAULT_MIN_DATA_RATE,
+            grace: DEFAULT_MIN_DATA_RATE_GRACE,
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum RequestError {
     BodyTooLarge,
     /// The head did not arrive within `--header-timeout` (408).
     HeaderTimeout,
+    /// The client sent a head or body more slowly than `--min-data-rate` allows (408); the
+    /// rate it kept, in bytes per second.
+    TooSlow(u64),
     /// The application broke its side of the exchange before answering (500).
     Internal,
 }
@@ -33,7 +36,7 @@ impl RequestError {
     pub fn status(&self) -> u16 {
         match self {
             RequestError::Malformed(_) => 400,
-            RequestError::HeaderTimeout => 408,
+            RequestError::HeaderTimeout | RequestError::TooSlow(_) => 408,
             RequestError::BodyTooLarge => 413,
             RequestError::RequestLineTooLong => 414,
             RequestError::HeadersTooLarge | RequestError::TooManyHeaders => 431,
@@ -58,6 +61,9 @@ impl fmt::Display for RequestError {
             }
             RequestError::BodyTooLarge => f.write_str("request body too large"),
             RequestError::HeaderTimeout => f.write_str("request head not received in time"),
+            RequestError::TooSlow(rate) => {
+                write!(f, "sent at {rate} bytes/s, below the minimum data rate")
+            }
             RequestError::Internal => f.write_str("the application failed to answer"),
         }
     }

@@ -50,14 +50,29 @@ pub struct ServiceRequest {
 }
 
 /// The request body as far as the connection has read it before calling the application.
+///
+/// Unless bodies are streamed (`--stream-request-body`), the whole body has been received: in
+/// `prefetched`, or in `spooled` when it was too large for memory.
 #[derive(Debug)]
 pub struct RequestBody {
-    /// Body bytes already received: the whole body when `complete`.
+    /// Body bytes already received: the whole body when `complete` and nothing is spooled.
     pub prefetched: Bytes,
-    /// Nothing more follows `prefetched`; otherwise ask with [`AppEvent::ReadBody`].
+    /// The whole body, received into an unlinked temporary file (then `prefetched` is empty).
+    pub spooled: Option<SpooledBody>,
+    /// Nothing more follows what was received; otherwise ask with [`AppEvent::ReadBody`].
     pub complete: bool,
-    /// The declared Content-Length (none for a chunked body or no body).
+    /// The body's length: the declared Content-Length, or the length of a chunked body
+    /// received whole (none for a chunked body still to be read, or no body).
     pub content_length: Option<u64>,
+}
+
+/// A request body kept in a temporary file, to be read from its start.
+#[derive(Debug)]
+pub struct SpooledBody {
+    /// Unlinked: closing it frees the space.
+    pub file: std::fs::File,
+    /// Body bytes in the file.
+    pub len: u64,
 }
 
 /// A request in progress, owned by the connection.

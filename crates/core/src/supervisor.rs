@@ -236,7 +236,10 @@ impl Supervisor<'_> {
             let new_pid = worker.pid;
             self.active.push(worker);
             if !wait_ready(&ready, READY_TIMEOUT) {
-                tracing::error!("rolling restart stopped: new worker {new_pid} did not become ready; killing it");
+                tracing::error!(
+                    "rolling restart stopped: new worker {new_pid} did not start (see above); \
+                     the old workers keep serving, and the next SIGHUP tries again"
+                );
                 self.active.retain(|w| w.pid != new_pid);
                 self.retiring.push(new_pid);
                 send_signal(new_pid, libc::SIGKILL);

@@ -48,7 +48,11 @@ impl AppHost for WsgiHost {
             }
             if factory {
                 app = app.call0().map_err(|e| {
-                    with_traceback(py, &format!("calling {module_name}:{attribute}() failed"), &e)
+                    with_traceback(
+                        py,
+                        &format!("calling {module_name}:{attribute}() failed"),
+                        &e,
+                    )
                 })?;
             }
             if !app.is_callable() {
@@ -69,7 +73,8 @@ impl AppHost for WsgiHost {
     }
 
     fn check(&self, options: &AppOptions) -> Result<(), String> {
-        let (report_read, report_write) = pipe().map_err(|e| format!("cannot check the app: {e}"))?;
+        let (report_read, report_write) =
+            pipe().map_err(|e| format!("cannot check the app: {e}"))?;
         self.before_fork();
         // SAFETY: the supervisor is single-threaded here (no runtime, no workers yet); the
         // child only loads the application, writes to a pipe and leaves with _exit.
@@ -178,7 +183,10 @@ fn with_traceback(py: Python<'_>, what: &str, error: &PyErr) -> String {
     let summary = summary.split_whitespace().collect::<Vec<_>>().join(" ");
     let traceback = py
         .import("traceback")
-        .and_then(|module| module.call_method1("format_exception", (error.value(py),)))
+        .and_then(|module| {
+            let parts = (error.get_type(py), error.value(py), error.traceback(py));
+            module.call_method1("format_exception", parts)
+        })
         .and_then(|lines| lines.extract::<Vec<String>>())
         .map(|lines| lines.concat())
         .unwrap_or_default();

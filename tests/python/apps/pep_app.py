@@ -164,9 +164,28 @@ def input_ops(environ, start_response):
 
 
 def digest(environ, start_response):
-    """Plain only: reads the whole body with one read() and answers its length and sha256."""
+    """Plain only: reads the whole body with one read() and answers its length and sha256.
+
+    With a ``token``, the call is counted under (token, 'called') before the body is read.
+    """
+    token = _query(environ).get("token")
+    if token:
+        _count(token, "called")
     body = environ["wsgi.input"].read()
     return _text(start_response, f"{len(body)} {hashlib.sha256(body).hexdigest()}")
+
+
+def read_then_fail(environ, start_response):
+    """Reads the whole body and lets whatever the read raises propagate (after counting it under
+    (token, 'raised')), as most applications do when a body cannot be read."""
+    token = _query(environ).get("token", "-")
+    _count(token, "called")
+    try:
+        body = _read_all(environ["wsgi.input"])
+    except Exception:
+        _count(token, "raised")
+        raise
+    return _text(start_response, body)
 
 
 def no_read(environ, start_response):
@@ -495,6 +514,7 @@ ROUTES = {
     "/echo": echo,
     "/input": input_ops,
     "/no-read": no_read,
+    "/read-then-fail": read_then_fail,
     "/digest": digest,
     "/counter": counter,
     "/records": records,

@@ -166,6 +166,21 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Raises this test process's soft descriptor limit to its hard limit; returns the new limit.
+pub fn raise_own_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+    limit.rlim_cur
+}
+
 /// A parsed HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {

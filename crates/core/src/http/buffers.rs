@@ -34,7 +34,22 @@ pub fn write_buffer() -> Vec<u8> {
 
 /// Keeps `read` and `write` for another connection if they are empty, of the usual size, and
 /// room is left; drops them otherwise.
-pub fn give_back(mut read: BytesMut, mut write: Vec<u8>) {
+pub fn give_back(read: BytesMut, mut write: Vec<u8>) {
+    give_back_read(read);
+    if write.capacity() >= WRITE_CAPACITY && write.capacity() <= 16 * WRITE_CAPACITY {
+        write.clear();
+        WRITE.with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < SPARES {
+                spares.push(write);
+            }
+        });
+    }
+}
+
+/// Keeps `read` for another connection if it is empty, of the usual size, and room is left;
+/// drops it otherwise.
+pub fn give_back_read(mut read: BytesMut) {
     // A buffer still shared with a request head (or grown huge) is not worth keeping.
     if read.is_empty()
         && read.capacity() >= READ_CAPACITY
@@ -46,15 +61,6 @@ pub fn give_back(mut read: BytesMut, mut write: Vec<u8>) {
             let mut spares = spares.borrow_mut();
             if spares.len() < SPARES {
                 spares.push(read);
-            }
-        });
-    }
-    if write.capacity() >= WRITE_CAPACITY && write.capacity() <= 16 * WRITE_CAPACITY {
-        write.clear();
-        WRITE.with(|spares| {
-            let mut spares = spares.borrow_mut();
-            if spares.len() < SPARES {
-                spares.push(write);
             }
         });
     }

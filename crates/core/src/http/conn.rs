@@ -3,9 +3,12 @@
 //!
 //! Pipelined requests are answered in order; their responses collect in the write buffer and go out
 //! in one write when no further complete request is buffered. While a connection waits for its next
-//! request it holds no buffers, so an idle keep-alive connection costs little memory. Timeouts:
-//! the keep-alive timeout between requests, the header timeout from the first byte of a head to its
-//! end, the I/O timeout for each body read or write that makes no progress.
+//! request it holds no buffers, so an idle keep-alive connection costs little memory; while it waits
+//! for the rest of a head (or body) it keeps only the bytes received, so a slow client costs memory
+//! in proportion to what it sent. Timeouts: the keep-alive timeout between requests, the header
+//! timeout from the first byte of a head to its end, the I/O timeout for each body read or write
+//! that makes no progress, and the minimum data rate of heads and bodies
+//! ([`crate::http::data_rate`]).
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -23,6 +26,7 @@ use crate::config::HttpConfig;
 use crate::error::RequestError;
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
+use crate::http::data_rate::RateMeter;
 use crate::http::idle_clock::{Expiry, IdleClock};
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
@@ -38,6 +42,13 @@ mod app;
 
 /// Bytes requested from the socket per read: a head and a 10 KB form post arrive in one read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Room a read of a head needs at least. Half a chunk, so that a pool buffer holding a partial
+/// head still qualifies rather than being doubled.
+const HEAD_READ_ROOM: usize = READ_CHUNK / 2;
+/// While a body read waits, received bytes up to this many (a partial chunk-size line, say) move
+/// to an allocation of their own size and the read buffer goes back; more stay where they are
+/// (a small body collected whole in the buffer, bounded by `--body-buffer-size`).
+const BODY_WAIT_KEEP: usize = 1024;
 /// Files up to this size are copied into the write buffer and sent with the head in one write;
 /// larger ones go by sendfile.
 const INLINE_FILE_LIMIT: u64 = 16 * 1024;
@@ -252,9 +263,12 @@ impl<S: Socket> Connection<S> {
     /// idle too long, or the worker is shutting down (`Close`), or the connection should be parked.
     ///
     /// The header timeout runs from the first byte of a head; its timer is only set up when a
-    /// read has to wait (usually the bytes are there: readiness is what woke us).
+    /// read has to wait (usually the bytes are there: readiness is what woke us). While it waits,
+    /// the partial head is kept in an allocation of its own size and the read buffer goes back:
+    /// thousands of clients trickling heads cost what they sent, not 16 KiB each.
     async fn next_head(&mut self) -> Result<Next, ConnError> {
         let mut deadline: Option<Instant> = None;
+        let mut meter = RateMeter::default();
         loop {
             if !self.read_buf.is_empty() {
                 if let Some(head) = request::parse(&mut self.read_buf, &self.handler.config.limits)?
@@ -272,34 +286,83 @@ impl<S: Socket> Connection<S> {
                     Wait::Park(until) => return Ok(Next::Park(until)),
                 }
             }
-            if self.read_buf.capacity() == 0 {
-                self.read_buf = buffers::read_buffer();
-            }
-            self.read_buf.reserve(READ_CHUNK);
-            let header_timeout = self.handler.config.timeouts.header;
+            self.make_read_room(HEAD_READ_ROOM);
             let mut read = std::pin::pin!(self.socket.read_buf(&mut self.read_buf));
-            let read = match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
-                Poll::Ready(result) => Ok(result),
-                Poll::Pending => {
-                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + header_timeout);
-                    tokio::time::timeout_at(deadline.into(), read).await
-                }
-            };
+            let read = poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
             match read {
-                // Nothing of a request arrived (a stale readiness woke us): close quietly, no 408.
-                Err(_) if self.read_buf.is_empty() => return Ok(Next::Close),
-                Err(_) => return Err(RequestError::HeaderTimeout.into()),
-                Ok(Ok(0)) if self.read_buf.is_empty() => return Ok(Next::Close),
-                Ok(Ok(0)) => {
+                Poll::Ready(Ok(0)) if self.read_buf.is_empty() => return Ok(Next::Close),
+                Poll::Ready(Ok(0)) => {
                     return Err(RequestError::Malformed(
                         "connection closed before the end of the head",
                     )
                     .into())
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => return Err(error.into()),
+                Poll::Ready(Ok(received)) => meter.received(received),
+                Poll::Ready(Err(error)) => return Err(error.into()),
+                Poll::Pending => {
+                    self.keep_only_received(usize::MAX);
+                    let now = Instant::now();
+                    let header_deadline =
+                        *deadline.get_or_insert_with(|| now + self.handler.config.timeouts.header);
+                    // The rate counts from the first byte of the head.
+                    let rate_deadline = (!self.read_buf.is_empty())
+                        .then(|| meter.deadline(self.handler.config.min_data_rate, now))
+                        .flatten()
+                        .filter(|&limit| limit < header_deadline);
+                    let until = rate_deadline.unwrap_or(header_deadline);
+                    let socket = &self.socket;
+                    let ready = tokio::time::timeout_at(
+                        until.into(),
+                        poll_fn(|cx| socket.poll_read_ready(cx)),
+                    )
+                    .await;
+                    meter.waited(now.elapsed());
+                    match ready {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => return Err(error.into()),
+                        // Nothing of a request arrived (a stale readiness woke us): close quietly.
+                        Err(_) if self.read_buf.is_empty() => return Ok(Next::Close),
+                        Err(_) if rate_deadline.is_some() => {
+                            return Err(RequestError::TooSlow(meter.bytes_per_second()).into())
+                        }
+                        Err(_) => return Err(RequestError::HeaderTimeout.into()),
+                    }
+                }
             }
         }
+    }
+
+    /// Makes room in the read buffer for a read of at least `room` bytes: in its own allocation
+    /// if nothing else holds a part of it any more, else from the spare-buffer pool when what is
+    /// buffered is small (a partial head kept at its own size while waiting), else by growing it.
+    fn make_read_room(&mut self, room: usize) {
+        if self.read_buf.capacity() - self.read_buf.len() >= room
+            || (self.read_buf.capacity() > 0 && self.read_buf.try_reclaim(room))
+        {
+            return;
+        }
+        if self.read_buf.len() + room <= buffers::READ_CAPACITY {
+            let mut pooled = buffers::read_buffer();
+            pooled.extend_from_slice(&self.read_buf);
+            let mut old = std::mem::replace(&mut self.read_buf, pooled);
+            old.clear();
+            buffers::give_back_read(old);
+        } else {
+            self.read_buf.reserve(room.max(READ_CHUNK));
+        }
+    }
+
+    /// Before waiting on the client: if at most `up_to` bytes are buffered, moves them to an
+    /// allocation of their own size and gives the read buffer back to the pool.
+    fn keep_only_received(&mut self, up_to: usize) {
+        let len = self.read_buf.len();
+        if len > up_to || self.read_buf.capacity() == len {
+            return;
+        }
+        let kept = BytesMut::from(&self.read_buf[..]);
+        let mut old = std::mem::replace(&mut self.read_buf, kept);
+        old.clear();
+        buffers::give_back_read(old);
     }
 
     /// Waits, holding no buffers, for the first byte of the next request.
@@ -424,30 +487,66 @@ impl<S: Socket> Connection<S> {
 
     /// Reads and drops a request body the handler does not want.
     async fn discard_body(&mut self, body: &mut BodyDecoder) -> Result<(), ConnError> {
+        let mut meter = RateMeter::default();
         loop {
             match body.decode(&mut self.read_buf, usize::MAX)? {
                 Decoded::Data(_) => continue,
                 Decoded::Done => return Ok(()),
-                Decoded::NeedMore => self.read_more().await?,
+                Decoded::NeedMore => self.read_more(&mut meter, READ_CHUNK).await?,
             }
         }
     }
 
-    /// Reads at least one more byte of a body, or fails on EOF or a stall.
-    async fn read_more(&mut self) -> Result<(), ConnError> {
-        self.read_buf.reserve(READ_CHUNK);
-        let read = tokio::time::timeout(
-            self.handler.config.timeouts.io,
-            self.socket.read_buf(&mut self.read_buf),
-        )
-        .await;
-        match read {
-            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "request body stalled").into()),
-            Ok(Ok(0)) => {
-                Err(RequestError::Malformed("connection closed in the middle of the body").into())
+    /// Reads at least one more byte of a body into room for `room`, or fails on EOF, a stall
+    /// (`--io-timeout` without progress) or a client below the minimum data rate, as `meter`
+    /// measures it for this body.
+    ///
+    /// The read is tried first without a timer; only a read that has to wait sets one up, with
+    /// the earlier of the two deadlines. While it waits, a nearly empty read buffer goes back to
+    /// the pool (see [`BODY_WAIT_KEEP`]).
+    async fn read_more(&mut self, meter: &mut RateMeter, room: usize) -> Result<(), ConnError> {
+        loop {
+            self.make_read_room(room);
+            let mut read = std::pin::pin!(self.socket.read_buf(&mut self.read_buf));
+            match poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+                Poll::Ready(Ok(0)) => {
+                    return Err(RequestError::Malformed(
+                        "connection closed in the middle of the body",
+                    )
+                    .into())
+                }
+                Poll::Ready(Ok(received)) => {
+                    meter.received(received);
+                    return Ok(());
+                }
+                Poll::Ready(Err(error)) => return Err(error.into()),
+                Poll::Pending => {}
             }
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.into()),
+            self.keep_only_received(BODY_WAIT_KEEP);
+            let now = Instant::now();
+            let stalled = now + self.handler.config.timeouts.io;
+            let too_slow = meter
+                .deadline(self.handler.config.min_data_rate, now)
+                .filter(|&limit| limit < stalled);
+            let socket = &self.socket;
+            let ready = tokio::time::timeout_at(
+                too_slow.unwrap_or(stalled).into(),
+                poll_fn(|cx| socket.poll_read_ready(cx)),
+            )
+            .await;
+            meter.waited(now.elapsed());
+            match ready {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error.into()),
+                Err(_) if too_slow.is_some() => {
+                    return Err(RequestError::TooSlow(meter.bytes_per_second()).into())
+                }
+                Err(_) => {
+                    return Err(
+                        io::Error::new(io::ErrorKind::TimedOut, "request body stalled").into(),
+                    )
+                }
+            }
         }
     }
 
@@ -621,6 +720,8 @@ mod tests {
             mounts: vec![],
             access_log: false,
             file_cache_validity: Duration::from_secs(1),
+            bodies: Default::default(),
+            min_data_rate: Default::default(),
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -4,11 +4,13 @@
 //! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
-//! Date header.
+//! Date header; [`spool`] keeps a request body received whole before the application is called;
+//! [`data_rate`] is the minimum rate a client must send a head or body at.
 
 pub mod body;
 mod buffers;
 pub mod conn;
+pub mod data_rate;
 pub mod date;
 mod grammar;
 mod idle_clock;
@@ -16,6 +18,7 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod sendfile;
+pub mod spool;
 pub mod target;
 
 pub use conn::HttpHandler;

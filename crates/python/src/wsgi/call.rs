@@ -57,6 +57,13 @@ struct CallState {
     cancelled: bool,
     /// A `write()` waits on `drained` (notifying costs a syscall, so only then).
     writer_waiting: bool,
+    /// The request body's temporary file, if it was spooled: closed when the connection is done
+    /// with the call, rather than whenever Python frees the environ (a reference cycle can put
+    /// that off until a garbage collection).
+    spooled_body: Option<Arc<std::fs::File>>,
+    /// Reading the request body failed through the client's fault; what the application raises
+    /// next is a consequence, not an application error.
+    body_failed: bool,
 }
 
 /// Where the response iterable is.
@@ -93,6 +100,8 @@ impl CallShared {
                 response: Response::InJob,
                 cancelled: false,
                 writer_waiting: false,
+                spooled_body: None,
+                body_failed: false,
             }),
             drained: Condvar::new(),
         }
@@ -143,6 +152,24 @@ impl CallShared {
 
     pub fn is_cancelled(&self) -> bool {
         self.lock().cancelled
+    }
+
+    /// Keeps the spooled request body's file for `wsgi.input` while the call lasts.
+    pub fn keep_spooled_body(&self, file: std::fs::File) {
+        let mut state = self.lock();
+        if !state.cancelled {
+            state.spooled_body = Some(Arc::new(file));
+        }
+    }
+
+    /// The spooled request body's file; none once the call is over.
+    pub fn spooled_body(&self) -> Option<Arc<std::fs::File>> {
+        self.lock().spooled_body.clone()
+    }
+
+    /// Records that reading the request body failed through the client's fault.
+    pub fn note_body_failure(&self) {
+        self.lock().body_failed = true;
     }
 
     /// Blocks (without the interpreter) while too many body bytes wait for the connection.
@@ -398,8 +425,23 @@ impl CallShared {
     }
 
     /// Logs an application error and answers 500 if no head went out, else aborts the response.
+    ///
+    /// After the request body failed through the client's fault (the connection has logged that
+    /// in one line), the exception is only a debug line: it is the application giving up on a
+    /// body it could not read, and a traceback for each would bury real errors.
     fn fail(&self, py: Python<'_>, start: Option<&StartResponse>, error: PyErr, doing: &str) {
-        log_exception(py, &error, &format!("application error while {doing}"));
+        if self.lock().body_failed {
+            tracing::debug!(
+                "application raised {} while {doing}, after the request body failed",
+                error
+                    .get_type(py)
+                    .name()
+                    .map(|name| name.to_string())
+                    .unwrap_or_default()
+            );
+        } else {
+            log_exception(py, &error, &format!("application error while {doing}"));
+        }
         let head_sent = start.is_some_and(StartResponse::head_sent);
         if head_sent {
             self.push(AppEvent::Abort, Wake::WithBatch);
@@ -518,6 +560,7 @@ impl Drop for WsgiCall {
         // Pending body-read replies are dropped too, so an application blocked on one wakes up.
         state.events.clear();
         state.waker = None;
+        state.spooled_body = None;
         let writer_waiting = state.writer_waiting;
         let to_close = match std::mem::replace(&mut state.response, Response::Done) {
             Response::Parked(stream) => Some(stream.iterable),

@@ -277,9 +277,12 @@ pub fn build<'py>(
         // A name with '_' could pose as another header once '-' becomes '_' (HTTP_X_USER vs X-User).
         // Content-Length comes from the parsed value below ("5, 5" is a valid field, not a number).
         // Host went in above as the request's host (it cannot repeat: the parser refuses that).
+        // A chunked body received whole comes with its length instead of its transfer coding,
+        // as behind nginx (a request with both fields is refused, so a length means that).
         if name.contains('_')
             || name.eq_ignore_ascii_case("content-length")
             || name.eq_ignore_ascii_case("host")
+            || (content_length.is_some() && name.eq_ignore_ascii_case("transfer-encoding"))
         {
             continue;
         }

@@ -1,10 +1,17 @@
 //! `wsgi.input`: the request body as a binary stream (read, readline, readlines, iteration).
 //!
-//! Small Content-Length bodies arrive with the request; otherwise each refill asks the
-//! connection for more with a body-read event and waits for its reply without holding the
-//! interpreter. The stream ends at the end of the body (`wsgi.input_terminated`), so reading past
-//! it gives b'' whatever CONTENT_LENGTH says, and chunked bodies read the same way.
+//! Usually the whole body has arrived before the application is called: in memory, or in a
+//! temporary file that reads go to with `pread` (without holding the interpreter). With
+//! `--stream-request-body`, each refill asks the connection for more with a body-read event and
+//! waits for its reply without holding the interpreter. The stream ends at the end of the body
+//! (`wsgi.input_terminated`), so reading past it gives b'' whatever CONTENT_LENGTH says, and
+//! chunked bodies read the same way.
+//!
+//! A body that cannot be read (the client went away, sent a malformed chunk, stalled, or sent
+//! too much) raises `OSError` and marks the call, so the exception the application then raises
+//! is not logged as an application error: the connection has logged the client's fault.
 
+use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -33,16 +40,35 @@ struct InputState {
     /// ...and what later reads brought, appended with amortised growth (joining each piece to
     /// everything before it would make one large read quadratic).
     more: BytesMut,
-    /// The connection has said the body is over.
+    /// For a body in a temporary file (kept by the call): the part not yet taken from it.
+    spooled: Option<SpoolCursor>,
+    /// Nothing more will come: the connection has said the body is over, or the file is read.
     at_end: bool,
+}
+
+/// Where reading a spooled body has got to.
+#[derive(Clone, Copy)]
+struct SpoolCursor {
+    /// Offset of the next byte to take.
+    next: u64,
+    /// The body's length.
+    end: u64,
 }
 
 impl Input {
     pub fn new(call: Arc<CallShared>, body: RequestBody) -> Self {
+        let spooled = body.spooled.map(|spooled| {
+            call.keep_spooled_body(spooled.file);
+            SpoolCursor {
+                next: 0,
+                end: spooled.len,
+            }
+        });
         let state = InputState {
             front: body.prefetched,
             more: BytesMut::new(),
-            at_end: body.complete,
+            at_end: body.complete && spooled.is_none_or(|cursor| cursor.end == 0),
+            spooled,
         };
         Input {
             call,
@@ -56,27 +82,34 @@ impl Input {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Asks the connection for more body; false at the end of the body.
+    /// Brings more of the body into the buffer, at least `want` bytes if the body has them;
+    /// false at the end of the body.
     fn refill(&self, py: Python<'_>, want: usize) -> PyResult<bool> {
-        if self.lock().at_end {
-            return Ok(false);
+        let spooled = {
+            let state = self.lock();
+            if state.at_end {
+                return Ok(false);
+            }
+            state.spooled.is_some()
+        };
+        if spooled {
+            return self.refill_from_file(py, want);
         }
         let (reply, answer) = oneshot::channel();
-        if !self.call.push(
-            AppEvent::ReadBody {
-                max: want.max(REFILL),
-                reply,
-            },
-            Wake::Now,
-        ) {
-            return Err(PyOSError::new_err("the client disconnected"));
+        let max = if want == usize::MAX {
+            REFILL
+        } else {
+            want.max(REFILL)
+        };
+        if !self.call.push(AppEvent::ReadBody { max, reply }, Wake::Now) {
+            return Err(self.body_failed("the client disconnected"));
         }
         // The lock is not held here: another thread touching this stream must not deadlock.
         let received = py.detach(|| answer.blocking_recv());
         let piece: Bytes = match received {
             Ok(Ok(piece)) => piece,
-            Ok(Err(error)) => return Err(PyOSError::new_err(error.0)),
-            Err(_) => return Err(PyOSError::new_err("the client disconnected")),
+            Ok(Err(error)) => return Err(self.body_failed(&error.0)),
+            Err(_) => return Err(self.body_failed("the client disconnected")),
         };
         let mut state = self.lock();
         if piece.is_empty() {
@@ -85,6 +118,87 @@ impl Input {
         }
         state.more.extend_from_slice(&piece);
         Ok(true)
+    }
+
+    /// Marks the call: the body failed through no fault of the application (see the module
+    /// documentation); returns the `OSError` to raise.
+    fn body_failed(&self, why: &str) -> PyErr {
+        self.call.note_body_failure();
+        PyOSError::new_err(why.to_string())
+    }
+
+    /// Appends up to `want` bytes (at least [`REFILL`]) from the spooled body's file.
+    ///
+    /// The read runs without the interpreter. The state lock is held across it (so pieces stay in
+    /// order if several threads read one stream), which is safe because nothing here waits for
+    /// the interpreter while holding the lock.
+    fn refill_from_file(&self, py: Python<'_>, want: usize) -> PyResult<bool> {
+        let Some(file) = self.call.spooled_body() else {
+            return Err(PyOSError::new_err("the request is over"));
+        };
+        py.detach(|| {
+            let mut state = self.lock();
+            let Some(mut cursor) = state.spooled else {
+                return Ok(false);
+            };
+            let n = (cursor.end - cursor.next).min(want.max(REFILL) as u64) as usize;
+            let start = state.more.len();
+            state.more.resize(start + n, 0);
+            if let Err(error) = file.read_exact_at(&mut state.more[start..], cursor.next) {
+                state.more.truncate(start);
+                return Err(error);
+            }
+            cursor.next += n as u64;
+            state.at_end = cursor.next == cursor.end;
+            state.spooled = Some(cursor);
+            Ok(n > 0)
+        })
+        .map_err(|error| {
+            tracing::error!("reading a spooled request body failed: {error}");
+            PyOSError::new_err(format!("reading the request body failed: {error}"))
+        })
+    }
+
+    /// `read(size)` of a spooled body with nothing buffered: the bytes go from the file straight
+    /// into the new bytes object. None: not that case.
+    fn read_file_directly<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (offset, len) = {
+            let mut state = self.lock();
+            if state.buffered() > 0 {
+                return Ok(None);
+            }
+            let Some(mut cursor) = state.spooled else {
+                return Ok(None);
+            };
+            let left = cursor.end - cursor.next;
+            let len = size
+                .filter(|&n| n >= 0)
+                .map_or(left, |n| left.min(n as u64));
+            let offset = cursor.next;
+            // Taken now, so another thread reading meanwhile gets the bytes after these.
+            cursor.next += len;
+            state.at_end = cursor.next == cursor.end;
+            state.spooled = Some(cursor);
+            (offset, len as usize)
+        };
+        if len == 0 {
+            return Ok(Some(PyBytes::new(py, b"")));
+        }
+        let Some(file) = self.call.spooled_body() else {
+            return Err(PyOSError::new_err("the request is over"));
+        };
+        let bytes = PyBytes::new_with(py, len, |buffer| {
+            py.detach(|| file.read_exact_at(buffer, offset))
+                .map_err(|error| {
+                    tracing::error!("reading a spooled request body failed: {error}");
+                    PyOSError::new_err(format!("reading the request body failed: {error}"))
+                })
+        })?;
+        Ok(Some(bytes))
     }
 
     /// Takes up to `size` bytes (all when negative), reading more as needed.
@@ -100,7 +214,7 @@ impl Input {
                     return Ok(state.split_to(n));
                 }
             }
-            let missing = size.map_or(REFILL, |n| n.saturating_sub(self.lock().buffered()));
+            let missing = size.map_or(usize::MAX, |n| n.saturating_sub(self.lock().buffered()));
             self.refill(py, missing)?;
         }
     }
@@ -172,6 +286,9 @@ fn memchr(haystack: &[u8]) -> Option<usize> {
 impl Input {
     #[pyo3(signature = (size = None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        if let Some(bytes) = self.read_file_directly(py, size)? {
+            return Ok(bytes);
+        }
         let bytes = self.take(py, size)?;
         Ok(PyBytes::new(py, &bytes))
     }

@@ -1,8 +1,11 @@
 //! The connection's side of a request answered by the application ([`Service`]), following the
 //! conversation described in [`crate::service`].
 //!
-//! Small Content-Length bodies are read before the application is called, so a slow uploader
-//! holds no application thread; larger and chunked bodies are read when the application asks.
+//! By default the whole request body is received before the application is called (in memory,
+//! or in a temporary file when large: [`crate::http::spool`]), so a slow uploader holds no
+//! application thread, and the application reads a body that is all there. With
+//! `--stream-request-body`, only small Content-Length bodies are read first; larger and chunked
+//! ones are read from the socket when the application asks.
 //! The response is framed here: Content-Length when known (and then enforced: a body that is
 //! shorter or longer closes the connection rather than corrupt the next response), chunked for
 //! an HTTP/1.1 client otherwise, or ended by closing the connection for HTTP/1.0.
@@ -13,17 +16,22 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{After, ConnError, Connection};
+use super::{After, ConnError, Connection, READ_CHUNK};
 use crate::error::RequestError;
 use crate::http::body::{BodyDecoder, BodyFraming, Decoded};
+use crate::http::data_rate::RateMeter;
 use crate::http::date;
 use crate::http::request::{Method, RequestHead, Version};
-use crate::http::response::{status_has_body, FileBody, SERVER_NAME};
+use crate::http::response::{status_has_body, FileBody, Response, SERVER_NAME};
 use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
-use crate::service::{AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest};
+use crate::http::spool::{BodySpool, ReceivedBody};
+use crate::service::{
+    AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest, SpooledBody,
+};
 use crate::socket::Socket;
 
-/// Content-Length bodies up to this size are read in full before the application is called.
+/// With `--stream-request-body`: Content-Length bodies up to this size are still read in full
+/// before the application is called.
 const PREFETCH_LIMIT: u64 = 64 * 1024;
 /// When the application ignored the request body, at most this much is read and dropped to keep
 /// the connection open; a larger remainder closes it instead.
@@ -69,16 +77,27 @@ impl<S: Socket> Connection<S> {
         let http11 = head.version == Version::Http11;
         let expect_continue = head.expect_continue;
         let request_line = self.handler.config.access_log.then(|| head.request_line());
-        let content_length = match head.framing {
-            BodyFraming::Length(n) => Some(n),
-            _ => None,
+        let mut progress = Progress {
+            framing: None,
+            status: 0,
+            sent: 0,
+            continue_sent: false,
         };
-        let mut prefetched = Bytes::new();
-        if let Some(length) =
-            content_length.filter(|&n| n > 0 && n <= PREFETCH_LIMIT && !expect_continue)
-        {
-            prefetched = self.read_whole_body(&mut body, length as usize).await?;
-        }
+        // How fast the client sends this body, over all the reads of it.
+        let mut meter = RateMeter::default();
+        let request_body = if self.handler.config.bodies.buffer {
+            match self
+                .receive_whole_body(&mut body, head.framing, expect_continue, &mut meter)
+                .await?
+            {
+                Some(whole) => whole,
+                None => return Ok(After::LingerAndClose),
+            }
+        } else {
+            self.prefetch_small_body(&mut body, head.framing, expect_continue, &mut meter)
+                .await?
+        };
+        progress.continue_sent = expect_continue && request_body.complete;
         let local_addr = if head.host().is_none() {
             self.socket.local_addr()
         } else {
@@ -88,19 +107,9 @@ impl<S: Socket> Connection<S> {
             head,
             peer: self.peer,
             local_addr,
-            body: RequestBody {
-                prefetched,
-                complete: body.is_done(),
-                content_length,
-            },
+            body: request_body,
         };
         let mut call = service.call(request);
-        let mut progress = Progress {
-            framing: None,
-            status: 0,
-            sent: 0,
-            continue_sent: false,
-        };
 
         loop {
             // Take what is ready without waiting; write out what is buffered only when the
@@ -192,7 +201,7 @@ impl<S: Socket> Connection<S> {
                     }
                     // What is buffered goes out before we wait on the client (it may wait on us).
                     self.flush().await?;
-                    match self.read_body_piece(&mut body, max).await {
+                    match self.read_body_piece(&mut body, max, &mut meter).await {
                         Ok(bytes) => {
                             let _ = reply.send(Ok(bytes));
                         }
@@ -208,16 +217,32 @@ impl<S: Socket> Connection<S> {
                             };
                             let _ = reply.send(Err(BodyReadError(message)));
                             drop(call);
+                            // The client caused this: one INFO line (the application's exception
+                            // is not logged, see the WSGI bridge), never an error.
                             return match error {
-                                // The client gets the status only if no response has started.
-                                ConnError::Request(_) if progress.framing.is_some() => {
+                                // The client gets the status (and `reject` logs it) only if no
+                                // response has started.
+                                ConnError::Request(error) if progress.framing.is_none() => {
+                                    Err(error.into())
+                                }
+                                ConnError::Request(error) => {
+                                    tracing::info!(
+                                        "request body from {} failed after the response started: {error}",
+                                        self.peer
+                                    );
                                     let _ = self.flush().await;
                                     Err(std::io::Error::other(
                                         "bad request body after the response started",
                                     )
                                     .into())
                                 }
-                                error => Err(error),
+                                ConnError::Io(error) => {
+                                    tracing::info!(
+                                        "request body from {} failed: {error}",
+                                        self.peer
+                                    );
+                                    Err(error.into())
+                                }
                             };
                         }
                     }
@@ -253,22 +278,123 @@ impl<S: Socket> Connection<S> {
         Ok(after)
     }
 
-    /// Reads a whole Content-Length body of `length` bytes.
+    /// Receives the whole body before the application is called (the default): in memory up to
+    /// `--body-buffer-size`, beyond that in a temporary file. `Expect: 100-continue` is answered
+    /// first, as nginx does when it starts reading a body (a body over `--max-body-size` was
+    /// refused before this, without one). None: the body could not be stored; a 500 went out.
+    async fn receive_whole_body(
+        &mut self,
+        body: &mut BodyDecoder,
+        framing: BodyFraming,
+        expect_continue: bool,
+        meter: &mut RateMeter,
+    ) -> Result<Option<RequestBody>, ConnError> {
+        let content_length = match framing {
+            BodyFraming::Length(n) => Some(n),
+            _ => None,
+        };
+        if body.is_done() {
+            return Ok(Some(RequestBody {
+                prefetched: Bytes::new(),
+                spooled: None,
+                complete: true,
+                content_length,
+            }));
+        }
+        if expect_continue {
+            self.write_buf.extend_from_slice(CONTINUE);
+            self.flush().await?;
+        }
+        let received = match content_length {
+            Some(length) if length <= self.handler.config.bodies.memory_limit as u64 => {
+                ReceivedBody::Memory(self.read_whole_body(body, length as usize, meter).await?)
+            }
+            _ => {
+                let handler = self.handler.clone();
+                let config = &handler.config.bodies;
+                let mut spool = BodySpool::new(config);
+                loop {
+                    match body.decode(&mut self.read_buf, usize::MAX)? {
+                        Decoded::Data(piece) => {
+                            if let Err(error) = spool.push(&piece) {
+                                tracing::error!(
+                                    "could not keep the request body from {} in {}: {error}",
+                                    self.peer,
+                                    config.temp_dir.display()
+                                );
+                                let response = Response::error_page(500);
+                                self.write_response(response, false, false).await?;
+                                return Ok(None);
+                            }
+                        }
+                        Decoded::Done => break,
+                        Decoded::NeedMore => self.read_more(meter, READ_CHUNK).await?,
+                    }
+                }
+                spool.finish()
+            }
+        };
+        // A chunked body received whole has a length now (as nginx passes it on).
+        let content_length = Some(received.len());
+        Ok(Some(match received {
+            ReceivedBody::Memory(bytes) => RequestBody {
+                prefetched: bytes,
+                spooled: None,
+                complete: true,
+                content_length,
+            },
+            ReceivedBody::File(file, len) => RequestBody {
+                prefetched: Bytes::new(),
+                spooled: Some(SpooledBody { file, len }),
+                complete: true,
+                content_length,
+            },
+        }))
+    }
+
+    /// With `--stream-request-body`: reads a small Content-Length body (unless the client waits
+    /// for `100 Continue`); the rest of any body is read when the application asks.
+    async fn prefetch_small_body(
+        &mut self,
+        body: &mut BodyDecoder,
+        framing: BodyFraming,
+        expect_continue: bool,
+        meter: &mut RateMeter,
+    ) -> Result<RequestBody, ConnError> {
+        let content_length = match framing {
+            BodyFraming::Length(n) => Some(n),
+            _ => None,
+        };
+        let mut prefetched = Bytes::new();
+        if let Some(length) =
+            content_length.filter(|&n| n > 0 && n <= PREFETCH_LIMIT && !expect_continue)
+        {
+            prefetched = self.read_whole_body(body, length as usize, meter).await?;
+        }
+        Ok(RequestBody {
+            prefetched,
+            spooled: None,
+            complete: body.is_done(),
+            content_length,
+        })
+    }
+
+    /// Reads a whole Content-Length body of `length` bytes as one piece: the bytes collect in the
+    /// read buffer (grown at most once to hold them) and are split off it without a copy. A small
+    /// body that came with its head is already there: no read, no copy.
     async fn read_whole_body(
         &mut self,
         body: &mut BodyDecoder,
         length: usize,
+        meter: &mut RateMeter,
     ) -> Result<Bytes, ConnError> {
-        let mut collected = bytes::BytesMut::with_capacity(length);
-        loop {
-            match body.decode(&mut self.read_buf, usize::MAX)? {
-                Decoded::Data(piece) if collected.is_empty() && piece.len() == length => {
-                    return Ok(piece)
-                }
-                Decoded::Data(piece) => collected.extend_from_slice(&piece),
-                Decoded::Done => return Ok(collected.freeze()),
-                Decoded::NeedMore => self.read_more().await?,
-            }
+        while self.read_buf.len() < length {
+            let missing = length - self.read_buf.len();
+            self.read_more(meter, missing).await?;
+        }
+        match body.decode(&mut self.read_buf, length)? {
+            Decoded::Data(piece) => Ok(piece),
+            Decoded::Done | Decoded::NeedMore => Ok(Bytes::new()),
         }
     }
 
@@ -277,12 +403,13 @@ impl<S: Socket> Connection<S> {
         &mut self,
         body: &mut BodyDecoder,
         max: usize,
+        meter: &mut RateMeter,
     ) -> Result<Bytes, ConnError> {
         loop {
             match body.decode(&mut self.read_buf, max.max(1))? {
                 Decoded::Data(piece) => return Ok(piece),
                 Decoded::Done => return Ok(Bytes::new()),
-                Decoded::NeedMore => self.read_more().await?,
+                Decoded::NeedMore => self.read_more(meter, READ_CHUNK).await?,
             }
         }
     }
