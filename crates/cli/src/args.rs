@@ -92,6 +92,25 @@ pub struct ServerArgs {
         default_value_t = tern_core::config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
     )]
     pub drain_idle_window: f64,
+    /// Replace a worker gracefully once it has served N HTTP requests (0: never).
+    #[arg(long, value_name = "N", env = "TERN_MAX_REQUESTS", default_value_t = 0)]
+    pub max_requests: u64,
+    /// Add a random 0..=N to --max-requests per worker, so workers are not replaced together.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "TERN_MAX_REQUESTS_JITTER",
+        default_value_t = 0
+    )]
+    pub max_requests_jitter: u64,
+    /// Replace a worker gracefully when its resident memory stays above SIZE (checked once a
+    /// second; two readings in a row). K, M, G suffixes.
+    #[arg(long, value_name = "SIZE", env = "TERN_MAX_WORKER_MEMORY")]
+    pub max_worker_memory: Option<String>,
+    /// Replace each worker gracefully after this many seconds (plus up to a tenth more, at
+    /// random).
+    #[arg(long, value_name = "SECONDS", env = "TERN_WORKER_LIFETIME")]
+    pub worker_lifetime: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use tern_core::config::{
 };
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
+use tern_core::recycle::RecycleConfig;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 
@@ -82,6 +83,19 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
         max_connections: args.max_connections,
         grace_timeout: seconds_or_zero("grace-timeout", args.grace_timeout)?,
         drain_idle_window: seconds_or_zero("drain-idle-window", args.drain_idle_window)?,
+        recycle: RecycleConfig {
+            max_requests: (args.max_requests > 0).then_some(args.max_requests),
+            max_requests_jitter: args.max_requests_jitter,
+            max_memory: args
+                .max_worker_memory
+                .as_deref()
+                .map(|size| parse_size("max-worker-memory", size))
+                .transpose()?,
+            lifetime: args
+                .worker_lifetime
+                .map(|s| seconds("worker-lifetime", s))
+                .transpose()?,
+        },
         log: LogConfig {
             level,
             file: args.logfile.clone(),

@@ -63,6 +63,8 @@ pub struct ServerConfig {
     /// How long a stopping worker keeps silent keep-alive connections open (at most the grace
     /// timeout): closing one races with its client's next request.
     pub drain_idle_window: Duration,
+    /// When a worker asks to be replaced by a fresh one (requests, memory, age).
+    pub recycle: crate::recycle::RecycleConfig,
     /// Where and how much to log.
     pub log: LogConfig,
 }

@@ -25,6 +25,7 @@ pub mod lines;
 pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;
+pub mod recycle;
 pub mod rlimit;
 pub mod server;
 pub mod service;

@@ -144,10 +144,7 @@ mod tests {
         let config = RecycleConfig::default();
         assert!(!config.is_enabled());
         let mut policy = RecyclePolicy::new(&config, 0.5);
-        assert_eq!(
-            policy.check(u64::MAX, Some(u64::MAX), Duration::MAX),
-            None
-        );
+        assert_eq!(policy.check(u64::MAX, Some(u64::MAX), Duration::MAX), None);
     }
 
     #[test]

@@ -54,7 +54,12 @@ pub trait ConnectionHandler: Send + Sync + 'static {
     }
 
     /// Requests being served right now (those a forced stop would cut).
-    fn requests_in_flight(&self) -> usize {
+    fn requests_in_flight(&self) -> u64 {
+        0
+    }
+
+    /// Requests served to the end so far (what `--max-requests` counts).
+    fn requests_served(&self) -> u64 {
         0
     }
 

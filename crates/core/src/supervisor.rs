@@ -14,7 +14,8 @@
 //! worker had to cut a request.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
@@ -29,20 +30,51 @@ const KILL_MARGIN: Duration = Duration::from_secs(5);
 /// The longest the supervisor sleeps in one `sigtimedwait`.
 const TICK: Duration = Duration::from_millis(200);
 
+/// What a worker writes on its pipe to the supervisor: it accepts connections now...
+const LINK_READY: u8 = b'R';
+/// ...or it wants to be replaced (a recycling limit, a hung request).
+const LINK_REPLACE_ME: u8 = b'X';
+
+/// The worker's end of its pipe to the supervisor (-1: no supervisor). Process-wide, so that
+/// whatever finds the worker needs replacing (its recycling check, a hung-request watchdog on
+/// another thread) can say so.
+static SUPERVISOR_LINK: AtomicI32 = AtomicI32::new(-1);
+/// The worker already asked to be replaced: once is enough.
+static REPLACEMENT_ASKED: AtomicBool = AtomicBool::new(false);
+
 /// Given to each worker: it calls [`ReadySignal::notify`] once it is accepting connections.
-pub struct ReadySignal(Option<OwnedFd>);
+pub struct ReadySignal(bool);
 
 impl ReadySignal {
     /// A signal that goes nowhere (for a worker run without a supervisor).
     pub fn none() -> Self {
-        ReadySignal(None)
+        ReadySignal(false)
     }
 
     pub fn notify(&mut self) {
-        if let Some(fd) = self.0.take() {
-            // SAFETY: writes one byte from a valid buffer to a descriptor we own.
-            unsafe { libc::write(fd.as_raw_fd(), b"R".as_ptr().cast(), 1) };
+        if std::mem::take(&mut self.0) {
+            write_link(LINK_READY);
         }
+    }
+}
+
+/// Asks the supervisor to replace this worker gracefully: it starts a new worker, waits until it
+/// accepts, then stops this one with SIGTERM (the usual drain). Logs `reason` the first time;
+/// later calls do nothing. Callable from any thread of a worker.
+pub fn ask_for_replacement(reason: &dyn std::fmt::Display) {
+    if REPLACEMENT_ASKED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tracing::info!("asking for a replacement: {reason}");
+    write_link(LINK_REPLACE_ME);
+}
+
+fn write_link(byte: u8) {
+    let fd = SUPERVISOR_LINK.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: writes one byte from a valid buffer to the descriptor the worker keeps open
+        // for its whole life (it is never closed before the process exits).
+        unsafe { libc::write(fd, [byte].as_ptr().cast(), 1) };
     }
 }
 
@@ -50,6 +82,9 @@ impl ReadySignal {
 struct Worker {
     pid: libc::pid_t,
     started: Instant,
+    /// The supervisor's end of the worker's pipe: "ready", "replace me", or end of file when it
+    /// exits.
+    link: OwnedFd,
 }
 
 /// The function each forked worker runs; its return value is the worker's exit status.
@@ -115,7 +150,7 @@ pub fn run(
     };
     for _ in 0..config.workers {
         match supervisor.spawn_worker() {
-            Ok((worker, _ready)) => supervisor.active.push(worker),
+            Ok(worker) => supervisor.active.push(worker),
             Err(error) => {
                 tracing::error!("cannot start a worker: {error}");
                 supervisor.stop_all();
@@ -163,6 +198,42 @@ impl Supervisor<'_> {
             }
             self.reap();
             self.replace_missing_workers();
+            self.replace_workers_that_ask();
+        }
+    }
+
+    /// Replaces, one by one, the workers that asked for it on their pipe.
+    fn replace_workers_that_ask(&mut self) {
+        let mut polls: Vec<libc::pollfd> = self
+            .active
+            .iter()
+            .map(|worker| libc::pollfd {
+                fd: worker.link.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: a valid array of pollfd; a zero timeout never blocks.
+        if unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 0) } <= 0 {
+            return;
+        }
+        let mut asking = Vec::new();
+        for (poll, worker) in polls.iter().zip(&self.active) {
+            if poll.revents & libc::POLLIN == 0 {
+                continue;
+            }
+            let mut bytes = [0u8; 16];
+            // SAFETY: reads into our buffer from a descriptor we own; the pipe has data.
+            let read = unsafe { libc::read(poll.fd, bytes.as_mut_ptr().cast(), bytes.len()) };
+            if read > 0 && bytes[..read as usize].contains(&LINK_REPLACE_ME) {
+                asking.push(worker.pid);
+            }
+        }
+        for pid in asking {
+            tracing::info!("worker {pid} asked to be replaced; starting its replacement");
+            if !self.replace_worker(pid) {
+                return;
+            }
         }
     }
 
@@ -209,7 +280,7 @@ impl Supervisor<'_> {
     fn replace_missing_workers(&mut self) {
         while self.active.len() < self.config.workers && Instant::now() >= self.respawn_not_before {
             match self.spawn_worker() {
-                Ok((worker, _ready)) => self.active.push(worker),
+                Ok(worker) => self.active.push(worker),
                 Err(error) => {
                     tracing::error!("cannot start a worker: {error}");
                     self.respawn_not_before = Instant::now() + CRASH_LOOP_WINDOW;
@@ -226,30 +297,40 @@ impl Supervisor<'_> {
         );
         let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();
         for old_pid in old {
-            let (worker, ready) = match self.spawn_worker() {
-                Ok(spawned) => spawned,
-                Err(error) => {
-                    tracing::error!("rolling restart stopped: cannot start a worker: {error}");
-                    return;
-                }
-            };
-            let new_pid = worker.pid;
-            self.active.push(worker);
-            if !wait_ready(&ready, READY_TIMEOUT) {
-                tracing::error!(
-                    "rolling restart stopped: new worker {new_pid} did not start (see above); \
-                     the old workers keep serving, and the next SIGHUP tries again"
-                );
-                self.active.retain(|w| w.pid != new_pid);
-                self.retiring.push(new_pid);
-                send_signal(new_pid, libc::SIGKILL);
+            if !self.replace_worker(old_pid) {
                 return;
             }
-            self.active.retain(|w| w.pid != old_pid);
-            self.retiring.push(old_pid);
-            send_signal(old_pid, libc::SIGTERM);
         }
         tracing::info!("rolling restart done");
+    }
+
+    /// Starts a new worker, waits until it accepts, then drains `old_pid` with SIGTERM. False
+    /// (and the old worker keeps serving) if the new one cannot start.
+    fn replace_worker(&mut self, old_pid: libc::pid_t) -> bool {
+        let worker = match self.spawn_worker() {
+            Ok(worker) => worker,
+            Err(error) => {
+                tracing::error!("cannot start a replacement worker: {error}");
+                return false;
+            }
+        };
+        let new_pid = worker.pid;
+        let ready = wait_ready(&worker.link, READY_TIMEOUT);
+        self.active.push(worker);
+        if !ready {
+            tracing::error!(
+                "new worker {new_pid} did not start (see above); the old workers keep \
+                 serving, and the next SIGHUP tries again"
+            );
+            self.active.retain(|w| w.pid != new_pid);
+            self.retiring.push(new_pid);
+            send_signal(new_pid, libc::SIGKILL);
+            return false;
+        }
+        self.active.retain(|w| w.pid != old_pid);
+        self.retiring.push(old_pid);
+        send_signal(old_pid, libc::SIGTERM);
+        true
     }
 
     /// Closes the listeners, SIGTERM to every worker, then waits for them (grace timeout plus a
@@ -302,9 +383,9 @@ impl Supervisor<'_> {
         clean
     }
 
-    /// Forks one worker. Returns it and the read end of its ready pipe.
-    fn spawn_worker(&mut self) -> io::Result<(Worker, OwnedFd)> {
-        let (ready_read, ready_write) = pipe()?;
+    /// Forks one worker.
+    fn spawn_worker(&mut self) -> io::Result<Worker> {
+        let (link_read, link_write) = pipe()?;
         // SAFETY: getpid has no preconditions.
         let supervisor_pid = unsafe { libc::getpid() };
         let listeners = self
@@ -326,19 +407,19 @@ impl Supervisor<'_> {
         }
         if pid == 0 {
             self.fork_hooks.after_fork_in_child();
-            drop(ready_read);
-            self.child_main(supervisor_pid, listeners, ReadySignal(Some(ready_write)));
+            drop(link_read);
+            // Kept open until the worker exits: see SUPERVISOR_LINK.
+            SUPERVISOR_LINK.store(link_write.into_raw_fd(), Ordering::SeqCst);
+            self.child_main(supervisor_pid, listeners, ReadySignal(true));
         }
-        drop(ready_write);
+        drop(link_write);
         drop(listeners);
         tracing::info!("worker {pid} started");
-        Ok((
-            Worker {
-                pid,
-                started: Instant::now(),
-            },
-            ready_read,
-        ))
+        Ok(Worker {
+            pid,
+            started: Instant::now(),
+            link: link_read,
+        })
     }
 
     /// The body of a freshly forked worker process.

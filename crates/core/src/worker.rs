@@ -11,12 +11,13 @@
 //! process group, and the supervisor turns it into the SIGTERM above.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::ServerConfig;
 use crate::listener::Listener;
+use crate::recycle::{Reason, RecycleConfig, RecyclePolicy};
 use crate::server::{self, ConnectionHandler};
 use crate::shutdown::Shutdown;
 use crate::supervisor::ReadySignal;
@@ -28,6 +29,36 @@ const LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 const ABANDON_BOUND: Duration = Duration::from_secs(2);
 /// The exit status of a worker that stopped with requests still in flight.
 pub const EXIT_REQUESTS_CUT: i32 = 3;
+/// How often the worker compares itself with its recycling limits...
+const RECYCLE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+/// ...and reads its resident memory, every this many checks (once a second).
+const MEMORY_READ_EVERY: u32 = 10;
+
+/// The worker's recycling check: its policy, its age, and when to read memory next.
+struct Recycling {
+    policy: RecyclePolicy,
+    started: Instant,
+    checks: u32,
+}
+
+impl Recycling {
+    /// `None` when no recycling limit is set.
+    fn new(config: &RecycleConfig) -> Option<Recycling> {
+        config.is_enabled().then(|| Recycling {
+            policy: RecyclePolicy::new(config, fastrand::f64()),
+            started: Instant::now(),
+            checks: 0,
+        })
+    }
+
+    fn check(&mut self, served: u64) -> Option<Reason> {
+        self.checks += 1;
+        let memory = (self.checks % MEMORY_READ_EVERY == 0)
+            .then(crate::recycle::resident_memory)
+            .flatten();
+        self.policy.check(served, memory, self.started.elapsed())
+    }
+}
 
 /// How the drain ended.
 enum Drained {
@@ -78,11 +109,19 @@ pub fn run<H: ConnectionHandler>(
         }
         ready.notify();
         let mut flush_tick = tokio::time::interval(LOG_FLUSH_INTERVAL);
+        let mut recycling = Recycling::new(&config.recycle);
+        let mut recycle_tick = tokio::time::interval(RECYCLE_CHECK_INTERVAL);
         let forced_at_once = loop {
             tokio::select! {
                 _ = terminate.recv() => break false,
                 _ = quit.recv() => break true,
                 _ = flush_tick.tick() => crate::logging::flush(),
+                _ = recycle_tick.tick(), if recycling.is_some() => {
+                    if let Some(reason) = recycling.as_mut().and_then(|r| r.check(handler.requests_served())) {
+                        crate::supervisor::ask_for_replacement(&reason);
+                        recycling = None;
+                    }
+                }
             }
         };
         let drained = if forced_at_once {
