@@ -180,3 +180,113 @@ def test_a_plain_app_gets_no_thread_warning(start_server, tmp_path):
     server.process.send_signal(signal.SIGHUP)
     wait_for_log(server, "rolling restart done")
     assert "other thread(s)" not in "".join(server.log_lines)
+
+
+# --- SIGHUP loads the code on disk -------------------------------------------------------------------
+
+MINI_SETTINGS = '''
+SECRET_KEY = "only-for-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "mini_urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+GREETING = "{greeting}"
+'''
+
+MINI_URLS = '''
+from django.conf import settings
+from django.http import HttpResponse
+from django.urls import path
+
+
+def hello(request):
+    return HttpResponse(settings.GREETING)
+
+
+urlpatterns = [path("hello/", hello)]{extra}
+'''
+
+MINI_WSGI = '''
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mini_settings")
+
+from django.core.wsgi import get_wsgi_application
+
+application = get_wsgi_application()
+'''
+
+
+def write_django_project(directory, greeting, extra_url=False):
+    (directory / "mini_settings.py").write_text(MINI_SETTINGS.format(greeting=greeting))
+    extra = '\nurlpatterns.append(path("new/", lambda request: HttpResponse("a new page")))\n' if extra_url else "\n"
+    (directory / "mini_urls.py").write_text(MINI_URLS.format(extra=extra))
+    (directory / "mini_wsgi.py").write_text(MINI_WSGI)
+
+
+def test_sighup_loads_changed_django_code_without_failing_a_request(start_server, tmp_path):
+    write_django_project(tmp_path, "first version")
+    server = start_server("serve", "mini_wsgi:application", "--chdir", str(tmp_path), "-w", "2", "--no-access-log")
+    host, port = server.address
+    base = f"http://{host}:{port}"
+    assert requests.get(base + "/hello/", timeout=20).text == "first version"
+    assert requests.get(base + "/new/", timeout=20).status_code == 404
+
+    stop = threading.Event()
+    failures = []
+    answers = []
+
+    def load():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                answer = session.get(base + "/hello/", timeout=20)
+                if answer.status_code == 200:
+                    answers.append(answer.text)
+                else:
+                    failures.append(answer.status_code)
+            except requests.RequestException as error:
+                failures.append(repr(error))
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: len(answers) > 50, message="load running")
+        write_django_project(tmp_path, "second version, longer", extra_url=True)
+        before = worker_pids(server)
+        server.process.send_signal(signal.SIGHUP)
+        wait_for_log(server, "rolling restart done")
+        wait_for(lambda: not set(before) & set(worker_pids(server)), message="old workers gone")
+        switched = len(answers)
+        wait_for(lambda: len(answers) > switched + 50, message="load served by the new code")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert failures == [], failures[:3]
+    assert set(answers[switched:]) == {"second version, longer"}, "every answer after the switch is from the new code"
+    # Settings and the URL resolver were imported afresh.
+    assert requests.get(base + "/new/", timeout=20).text == "a new page"
+
+
+def test_a_reload_that_fails_to_import_keeps_the_old_workers(start_server, tmp_path):
+    pythonpath = write_app(tmp_path, "reloaded_app", RESTART_APP)
+    server = start_server("serve", "reloaded_app:application", "--pythonpath", pythonpath, "-w", "2")
+    host, port = server.address
+    url = f"http://{host}:{port}/"
+    assert requests.get(url, timeout=20).content == b"hello"
+    before = set(worker_pids(server))
+    (tmp_path / "reloaded_app.py").write_text(RESTART_APP + '\nCONFIG = {}["missing_setting"]\n')
+    server.process.send_signal(signal.SIGHUP)
+    log = wait_for_log(server, "the old workers keep serving")
+    assert "KeyError: 'missing_setting'" in log
+    assert f'reloaded_app.py", line' in log, "the traceback shows the file and line"
+    assert set(worker_pids(server)) == before
+    for _ in range(20):
+        assert requests.get(url, timeout=20).content == b"hello"
+    # Fixed: the next SIGHUP loads it.
+    (tmp_path / "reloaded_app.py").write_text(RESTART_APP.replace('b"hello"', 'b"hello again"'))
+    server.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: requests.get(url, timeout=20).content == b"hello again", message="the fixed code served")
