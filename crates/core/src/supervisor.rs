@@ -316,6 +316,7 @@ impl Supervisor<'_> {
         };
         let new_pid = worker.pid;
         let ready = wait_ready(&worker.link, READY_TIMEOUT);
+        let took = worker.started.elapsed();
         self.active.push(worker);
         if !ready {
             tracing::error!(
@@ -327,6 +328,10 @@ impl Supervisor<'_> {
             send_signal(new_pid, libc::SIGKILL);
             return false;
         }
+        tracing::info!(
+            "worker {new_pid} accepts after {} ms; draining worker {old_pid}",
+            took.as_millis()
+        );
         self.active.retain(|w| w.pid != old_pid);
         self.retiring.push(old_pid);
         send_signal(old_pid, libc::SIGTERM);
