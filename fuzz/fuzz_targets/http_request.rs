@@ -13,7 +13,7 @@ use tern_core::config::HttpLimits;
 use tern_core::error::RequestError;
 use tern_core::http::body::BodyFraming;
 use tern_core::http::request::{self, Method, RequestHead, Version};
-use tern_fuzz::{split_into_reads, tolerate_known_defects, Rng};
+use tern_fuzz::{split_into_reads, Rng};
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Rng::from_input(data);
@@ -120,12 +120,8 @@ fn summarize(head: &RequestHead, raw: &[u8], limits: &HttpLimits) -> HeadSummary
 
     let request_line = head.request_line();
     assert!(!request_line.contains(&b'\n') && !request_line.ends_with(b"\r"));
-    // Known defect: the limit is checked on the first line of the buffer, which is the empty line
-    // when the request follows a CRLF (RFC 9112 §2.2 lets a server skip it; httparse does), so such
-    // a request line escapes `--max-request-line` (fuzz/regressions/http_request/).
-    let known_defect = tolerate_known_defects() && raw.starts_with(b"\r\n");
     assert!(
-        known_defect || request_line.len() <= limits.max_request_line,
+        request_line.len() <= limits.max_request_line,
         "request line of {} bytes over the {}-byte limit",
         request_line.len(),
         limits.max_request_line

@@ -551,6 +551,17 @@ fn limits() -> Vec<Case> {
             target("GET", &format!("/{}", "a".repeat(9000))),
             414,
         ),
+        // Regression (found by fuzzing): the limit was measured on the empty line before the
+        // request line, so a long request line after a CRLF escaped it.
+        refused(
+            "a request line over 8 KiB after an empty line",
+            [
+                b"\r\n".as_slice(),
+                &target("GET", &format!("/{}", "a".repeat(9000))),
+            ]
+            .concat(),
+            414,
+        ),
         refused("101 header fields", get_a(&many_headers, b""), 431),
         refused(
             "a 40 KB header field",

@@ -243,6 +243,13 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
 /// 414 as soon as the request line is known to be longer than `max` bytes, even before it ends.
 /// The line ending (CRLF, or a bare LF) does not count toward the limit.
 fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError> {
+    // Empty lines before the request line are skipped (RFC 9112 §2.2, as httparse does): measure
+    // the line after them.
+    let start = buf
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(buf.len());
+    let buf = &buf[start..];
     // A line of exactly `max` bytes has its LF at index `max`, or at `max + 1` after a CR.
     let window = &buf[..buf.len().min(max + 2)];
     let too_long = match memchr::memchr(b'\n', window) {
