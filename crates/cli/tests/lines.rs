@@ -805,6 +805,74 @@ fn line_at_max_line_is_served_and_a_longer_one_gets_an_error_and_the_connection_
     other.ask("still here", "still here");
 }
 
+/// Sends `first` followed at once by more lines than the server reads in one go, then keeps
+/// sending lines for a while from another thread (as a pipelining client does), then
+/// half-closes. Returns the connection, for reading the answers meanwhile.
+fn send_and_keep_sending(
+    addr: SocketAddr,
+    first: &[u8],
+) -> (LineConn, std::thread::JoinHandle<()>) {
+    const FILLER_WRITES: usize = 20;
+    let filler = format!("{}\n", "f".repeat(1023)).repeat(16);
+    let conn = LineConn::open(addr);
+    let mut writer = conn.reader.get_ref().try_clone().unwrap();
+    let mut opening = first.to_vec();
+    opening.extend_from_slice(filler.as_bytes());
+    let sender = std::thread::spawn(move || {
+        // Once the server has closed, writes may fail: that is the server's right.
+        if writer.write_all(&opening).is_err() {
+            return;
+        }
+        for _ in 0..FILLER_WRITES {
+            std::thread::sleep(Duration::from_millis(10));
+            if writer.write_all(filler.as_bytes()).is_err() {
+                return;
+            }
+        }
+        let _ = writer.shutdown(Shutdown::Write);
+    });
+    (conn, sender)
+}
+
+#[test]
+fn too_long_line_error_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["echo", "--max-line", "100"]);
+    for attempt in 0..5 {
+        let first = format!("ok {attempt}\n{}\n", "b".repeat(5000));
+        let (mut conn, sender) = send_and_keep_sending(server.addr, first.as_bytes());
+        conn.expect(&format!("ok {attempt}"));
+        // Read, not reset: the server closes without destroying its last answer.
+        conn.expect("error: line too long (limit 100 bytes)");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn endless_line_error_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["calc", "--max-line", "100"]);
+    for _ in 0..5 {
+        let (mut conn, sender) = send_and_keep_sending(server.addr, "1,".repeat(3000).as_bytes());
+        conn.expect(WELCOME);
+        conn.expect("error: line too long (limit 100 bytes)");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn calc_quit_answer_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["calc"]);
+    for _ in 0..5 {
+        let (mut conn, sender) = send_and_keep_sending(server.addr, b"1,2\nquit\n");
+        conn.expect(WELCOME);
+        conn.expect("Sum of input numbers: 3");
+        conn.expect("connection closed");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
+}
+
 #[test]
 fn endless_line_is_cut_off_at_max_line_without_waiting_for_its_end() {
     let server = Server::start(&["calc", "--max-line", "100"]);

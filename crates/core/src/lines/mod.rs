@@ -11,6 +11,7 @@ pub mod codec;
 pub mod echo;
 pub mod eval;
 pub mod hello;
+pub mod linger;
 
 use std::io;
 use std::sync::Arc;
@@ -146,7 +147,7 @@ impl<P: LineProtocol> LineHandler<P> {
                     push_line(&mut out, &reply.text);
                     *lines_answered += 1;
                     if reply.close {
-                        self.write_out(socket, &mut out).await?;
+                        self.answer_and_close(socket, &mut out).await?;
                         return Ok("closed by request");
                     }
                 }
@@ -160,12 +161,13 @@ impl<P: LineProtocol> LineHandler<P> {
                             self.config.max_line
                         ),
                     );
-                    self.write_out(socket, &mut out).await?;
+                    // The rest of the line (and more) may still be coming: linger.
+                    self.answer_and_close(socket, &mut out).await?;
                     return Ok("line too long");
                 }
                 LineEvent::Idle => {
                     push_line(&mut out, "error: idle timeout");
-                    self.write_out(socket, &mut out).await?;
+                    self.answer_and_close(socket, &mut out).await?;
                     return Ok("idle timeout");
                 }
                 LineEvent::Closed => {
@@ -174,6 +176,18 @@ impl<P: LineProtocol> LineHandler<P> {
                 }
             }
         }
+    }
+
+    /// Sends the last answers, then closes so that input still arriving cannot turn the close
+    /// into a reset that destroys them (see [`linger`]).
+    async fn answer_and_close<S: Socket>(
+        &self,
+        socket: &mut S,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        self.write_out(socket, out).await?;
+        linger::linger_close(socket).await;
+        Ok(())
     }
 
     async fn write_out<S: Socket>(&self, socket: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
