@@ -43,7 +43,14 @@ pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
             } else {
                 None
             };
-            serve_lines(&args.service, "eval", Eval { delay })
+            serve_lines(
+                &args.service,
+                "eval",
+                Eval {
+                    delay,
+                    max_work: args.max_work,
+                },
+            )
         }
         Command::Hello(args) => serve_lines(&args.service, "hello", Hello { text: args.text }),
         Command::Client(args) => return run_client(args),

@@ -580,6 +580,102 @@ fn eval_refuses_huge_powers_and_deep_nesting() {
     conn.ask("2**10", "1024");
 }
 
+/// `term` repeated and joined by `+`, as long as fits in `limit` bytes.
+fn repeated_sum(term: &str, limit: usize) -> String {
+    let count = (limit + 1) / (term.len() + 1);
+    vec![term; count].join("+")
+}
+
+/// Runs `body` on its own thread and waits at most `limit` for it (panics carried over).
+fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = done_tx.send(body());
+    });
+    match done_rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(_) if worker.is_finished() => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sent nothing yet ended cleanly"),
+        },
+        Err(_) => panic!("not done within {limit:?}"),
+    }
+}
+
+#[test]
+fn eval_line_with_too_much_work_is_refused_while_others_are_answered() {
+    // One worker: both connections share its event loop.
+    let server = Server::start(&["eval", "-w", "1"]);
+    let addr = server.addr;
+    // 64 KiB of large powers: seconds of CPU if computed; the third term does not fit.
+    let hostile = repeated_sum("9**30000%7**30000*0", 64 * 1024);
+    within(Duration::from_secs(90), move || {
+        let mut attacker = LineConn::open(addr);
+        attacker.send(format!("{hostile}\n").as_bytes());
+        let bystander = std::thread::spawn(move || {
+            let mut conn = LineConn::open(addr);
+            for i in 0..20 {
+                conn.ask(&format!("{i} * 6 + 1"), &(i * 6 + 1).to_string());
+            }
+        });
+        attacker.expect("error: too much work for one line at column 42");
+        // The connection stays usable.
+        attacker.ask("9**30000%7**30000*0", "0");
+        bystander.join().unwrap();
+    });
+    server.wait_for_log("eval line refused", "--max-work 4000000");
+}
+
+#[test]
+fn eval_max_work_flag_sets_the_budget() {
+    let server = Server::start(&["eval", "--max-work", "1000"]);
+    let mut conn = LineConn::open(server.addr);
+    conn.ask("2**10", "1024");
+    conn.ask(
+        "1 + 3**5000",
+        "error: too much work for one line at column 6",
+    );
+    let server = Server::start_with(&["eval"], &[("TERN_MAX_WORK", "1000")]);
+    let mut conn = LineConn::open(server.addr);
+    conn.ask(
+        "1 + 3**5000",
+        "error: too much work for one line at column 6",
+    );
+}
+
+#[test]
+fn eval_client_pipelining_heavy_lines_does_not_hold_up_the_worker() {
+    const HEAVY_LINES: usize = 100;
+    let server = Server::start(&["eval", "-w", "1"]);
+    let addr = server.addr;
+    within(Duration::from_secs(300), move || {
+        // Each line is within the budget, but all of them together take a while.
+        let heavy = "(3**31500)*(3**31500) - 3**63000\n".repeat(HEAVY_LINES);
+        let mut attacker = LineConn::open(addr);
+        attacker.send(heavy.as_bytes());
+        let mut bystander = LineConn::open(addr);
+        bystander.ask("6*7", "42");
+        // The bystander was answered in the middle of the pipeline, not after it: the heavy
+        // answers are written together once the last one is ready, and are not all there yet.
+        let attacker_stream = attacker.reader.get_ref();
+        attacker_stream.set_nonblocking(true).unwrap();
+        let mut ready = vec![0u8; HEAVY_LINES * 3];
+        let already = match attacker_stream.peek(&mut ready) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("peeking at the heavy answers: {e}"),
+        };
+        assert!(
+            already < HEAVY_LINES * 3,
+            "all {HEAVY_LINES} heavy answers were sent before the bystander's"
+        );
+        attacker_stream.set_nonblocking(false).unwrap();
+        for _ in 0..HEAVY_LINES {
+            attacker.expect("0");
+        }
+    });
+}
+
 #[test]
 fn eval_delay_holds_answers_without_holding_up_other_clients() {
     const CLIENTS: usize = 1000;
