@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use crate::support::{connect, Server};
+use crate::support::{connect, Server, PATIENCE};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -235,6 +235,14 @@ fn assert_clean_run(code: i32, stdout: &str, connections: u64, messages: u64) {
     assert_eq!(
         summary_line(stdout, "messages: "),
         format!("messages: {total} sent, {total} answered, 0 failed")
+    );
+    assert_eq!(
+        summary_line(stdout, "failed connections: "),
+        "failed connections: none"
+    );
+    assert_eq!(
+        summary_line(stdout, "failed messages: "),
+        "failed messages: none"
     );
     assert!(
         summary_line(stdout, "latency: ").starts_with("latency: p50 "),
@@ -851,6 +859,14 @@ fn client_with_a_wrong_expectation_counts_failures_and_exits_1() {
         summary_line(&stdout, "messages: "),
         "messages: 6 sent, 6 answered, 6 failed"
     );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: none"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 6 wrong answer"
+    );
     assert_eq!(code, 1, "{stdout}");
 }
 
@@ -875,6 +891,136 @@ fn client_reports_refused_connections_and_exits_1() {
     assert!(
         summary_line(&stdout, "messages: ").starts_with("messages: 0 sent, 0 answered, "),
         "{stdout}"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 3 refused"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 6 not sent"
+    );
+    assert_eq!(code, 1, "{stdout}");
+}
+
+/// What a [`scripted_server`] does on one connection after answering its first `answers` lines
+/// with "pong": it reads one more line, then...
+#[derive(Clone, Copy)]
+enum Ending {
+    /// ...resets the connection (SO_LINGER 0).
+    Reset,
+    /// ...closes it in order, without an answer.
+    Close,
+    /// ...never answers, and waits for the client to give up.
+    Stall,
+}
+
+/// A stand-in line server on 127.0.0.1 that accepts one connection per entry of `script` and
+/// plays it (in accept order); stops by itself.
+fn scripted_server(answers: usize, script: Vec<Ending>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let mut script = script.into_iter();
+        let mut next = script.next();
+        while let Some(ending) = next {
+            if Instant::now() > deadline {
+                return;
+            }
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Err(e) => panic!("accept: {e}"),
+            };
+            next = script.next();
+            std::thread::spawn(move || play(stream, answers, ending));
+        }
+    });
+    addr
+}
+
+fn play(stream: TcpStream, answers: usize, ending: Ending) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    for _ in 0..answers {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if reader.get_ref().write_all(b"pong\n").is_err() {
+            return;
+        }
+    }
+    // The next message stays unanswered.
+    line.clear();
+    let _ = reader.read_line(&mut line);
+    let stream = reader.into_inner();
+    match ending {
+        Ending::Reset => close_abruptly(stream),
+        Ending::Close => drop(stream),
+        Ending::Stall => {
+            let mut rest = Vec::new();
+            let _ = (&stream).read_to_end(&mut rest);
+        }
+    }
+}
+
+#[test]
+fn client_counts_connections_reset_mid_run_as_failed_and_exits_1() {
+    let addr = scripted_server(1, vec![Ending::Reset; 3]).to_string();
+    let (code, stdout) = run_client(&[&addr, "-c", "3", "-n", "4", "--expect", "pong"]);
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 3 opened, 3 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "messages: "),
+        "messages: 6 sent, 3 answered, 9 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 3 reset"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 3 unanswered, 6 not sent"
+    );
+    assert_eq!(code, 1, "{stdout}");
+}
+
+#[test]
+fn client_says_why_each_connection_failed() {
+    let script = vec![Ending::Reset, Ending::Close, Ending::Stall];
+    let addr = scripted_server(1, script).to_string();
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "3",
+        "--duration",
+        "30",
+        "--timeout",
+        "1",
+        "--expect",
+        "pong",
+    ]);
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 3 opened, 3 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 1 reset, 1 timed out, 1 closed early"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 3 unanswered"
     );
     assert_eq!(code, 1, "{stdout}");
 }
