@@ -64,10 +64,10 @@ const MAX_INT_BITS: u64 = 100_000;
 const MAX_LITERAL_DIGITS: usize = 10_000;
 
 /// Work one line may use (unit: work units, about a nanosecond each; see
-/// [`work`]). Four million is about 4 ms of one core: room for the largest
-/// single results (`2 ** 99999` and printing its 30 103 digits take about
-/// 2.3 million) and a 64 KiB line of small numbers, while no line holds a
-/// worker's event loop longer than a few milliseconds.
+/// [`work`]). Four million is at most about 4 ms of one core: room for the
+/// largest single results (`2 ** 99999` and printing its 30 103 digits are
+/// priced at 2.9 million) and for a 64 KiB line of small numbers (2 million),
+/// while no line holds a worker's event loop longer than a few milliseconds.
 pub const DEFAULT_WORK_BUDGET: u64 = 4_000_000;
 
 /// Longest source text quoted inside an error message (unit: characters),
