@@ -20,7 +20,7 @@
 //! * **Time is bounded too.** Each line has a work budget
 //!   ([`DEFAULT_WORK_BUDGET`] units, about 4 ms of one core): every token and
 //!   every big-number step is priced from its operands' sizes before it runs
-//!   (see [`work`]), and a line that would go over it gets
+//!   (see the `work` module), and a line that would go over it gets
 //!   `too much work for one line` instead of holding the server's event loop.
 //! * **Semantics are Python's** for this subset: int/float promotion, true
 //!   division `/`, floor division `//` and modulo `%` with the sign of the
@@ -64,10 +64,11 @@ const MAX_INT_BITS: u64 = 100_000;
 const MAX_LITERAL_DIGITS: usize = 10_000;
 
 /// Work one line may use (unit: work units, about a nanosecond each; see
-/// [`work`]). Four million is at most about 4 ms of one core: room for the
-/// largest single results (`2 ** 99999` and printing its 30 103 digits are
-/// priced at 2.9 million) and for a 64 KiB line of small numbers (2 million),
-/// while no line holds a worker's event loop longer than a few milliseconds.
+/// the `work` module). Four million is at most about 4 ms of one core:
+/// room for the largest single results (`2 ** 99999` and printing its
+/// 30 103 digits are priced at 2.9 million) and for a 64 KiB line of small
+/// numbers (2 million), while no line holds a worker's event loop longer
+/// than a few milliseconds.
 pub const DEFAULT_WORK_BUDGET: u64 = 4_000_000;
 
 /// Longest source text quoted inside an error message (unit: characters),

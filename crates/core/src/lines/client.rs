@@ -17,7 +17,7 @@ use super::codec::{LineEvent, LineReader};
 
 /// Most connection attempts in flight at once (more only overflows the server's accept queue).
 const CONNECT_CONCURRENCY: usize = 512;
-/// Longest answer line accepted.
+/// Longest answer line accepted (1 MiB).
 const MAX_ANSWER: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub enum ConnectionFailure {
     TimedOut,
     /// The server closed the connection before the last answer.
     ClosedEarly,
-    /// An answer that is not a line: longer than [`MAX_ANSWER`] or not UTF-8.
+    /// An answer that is not a line: longer than 1 MiB or not UTF-8.
     Unreadable,
     /// Any other socket error (unreachable network, address in use...).
     OtherError,
