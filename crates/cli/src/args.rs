@@ -324,6 +324,16 @@ pub struct EvalArgs {
     /// Seconds to hold back every answer (a stand-in for a slow backend; blocks nobody else).
     #[arg(long, value_name = "SECONDS", env = "TERN_DELAY", default_value = "0")]
     pub delay: f64,
+    /// Work one line may use (about a nanosecond of CPU per unit); a line that needs more gets
+    /// "error: too much work for one line", so no line holds up the worker's other clients.
+    #[arg(
+        long,
+        value_name = "UNITS",
+        env = "TERN_MAX_WORK",
+        default_value_t = tern_core::lines::arithmetic::DEFAULT_WORK_BUDGET,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_work: u64,
 }
 
 #[derive(Debug, Args)]

@@ -45,7 +45,14 @@ pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
             } else {
                 None
             };
-            serve_lines(&args.service, "eval", Eval { delay })
+            serve_lines(
+                &args.service,
+                "eval",
+                Eval {
+                    delay,
+                    max_work: args.max_work,
+                },
+            )
         }
         Command::Hello(args) => serve_lines(&args.service, "hello", Hello { text: args.text }),
         Command::Client(args) => return run_client(args),
@@ -251,7 +258,7 @@ fn run_client(args: ClientArgs) -> i32 {
         report
     });
     print_report(&config, &report);
-    if report.failed == 0 && report.connect_failed == 0 {
+    if report.is_clean() {
         0
     } else {
         1
@@ -280,9 +287,22 @@ async fn progress_bar(counters: Arc<Counters>, planned: u64, duration: Option<Du
             fraction * 100.0,
             counters.connected.load(Ordering::Relaxed),
             answered,
-            counters.failed.load(Ordering::Relaxed)
-                + counters.connect_failed.load(Ordering::Relaxed),
+            counters.failed.load(Ordering::Relaxed) + counters.failed_connections(),
         );
+    }
+}
+
+/// "2 reset, 1 timed out" from counts and reasons, leaving out zeros; "none" if all are.
+fn breakdown(counts: &[(u64, &str)]) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, reason)| format!("{count} {reason}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -291,11 +311,26 @@ fn print_report(config: &ClientConfig, report: &Report) {
     println!("target: {}", config.target);
     println!(
         "connections: {} opened, {} failed",
-        report.connected, report.connect_failed
+        report.connected,
+        report.failed_connections()
     );
     println!(
         "messages: {} sent, {} answered, {} failed",
         report.sent, report.answered, report.failed
+    );
+    let connection_reasons: Vec<(u64, &str)> = report
+        .connection_failures
+        .iter()
+        .map(|&(reason, count)| (count, reason.describe()))
+        .collect();
+    println!("failed connections: {}", breakdown(&connection_reasons));
+    println!(
+        "failed messages: {}",
+        breakdown(&[
+            (report.wrong_answers, "wrong answer"),
+            (report.unanswered, "unanswered"),
+            (report.not_sent, "not sent"),
+        ])
     );
     println!(
         "throughput: {:.1} messages/s over {:.3} s",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use crate::support::{connect, Server};
+use crate::support::{connect, Server, PATIENCE};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -235,6 +235,14 @@ fn assert_clean_run(code: i32, stdout: &str, connections: u64, messages: u64) {
     assert_eq!(
         summary_line(stdout, "messages: "),
         format!("messages: {total} sent, {total} answered, 0 failed")
+    );
+    assert_eq!(
+        summary_line(stdout, "failed connections: "),
+        "failed connections: none"
+    );
+    assert_eq!(
+        summary_line(stdout, "failed messages: "),
+        "failed messages: none"
     );
     assert!(
         summary_line(stdout, "latency: ").starts_with("latency: p50 "),
@@ -580,6 +588,102 @@ fn eval_refuses_huge_powers_and_deep_nesting() {
     conn.ask("2**10", "1024");
 }
 
+/// `term` repeated and joined by `+`, as long as fits in `limit` bytes.
+fn repeated_sum(term: &str, limit: usize) -> String {
+    let count = (limit + 1) / (term.len() + 1);
+    vec![term; count].join("+")
+}
+
+/// Runs `body` on its own thread and waits at most `limit` for it (panics carried over).
+fn within<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = done_tx.send(body());
+    });
+    match done_rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(_) if worker.is_finished() => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sent nothing yet ended cleanly"),
+        },
+        Err(_) => panic!("not done within {limit:?}"),
+    }
+}
+
+#[test]
+fn eval_line_with_too_much_work_is_refused_while_others_are_answered() {
+    // One worker: both connections share its event loop.
+    let server = Server::start(&["eval", "-w", "1"]);
+    let addr = server.addr;
+    // 64 KiB of large powers: seconds of CPU if computed; the third term does not fit.
+    let hostile = repeated_sum("9**30000%7**30000*0", 64 * 1024);
+    within(Duration::from_secs(90), move || {
+        let mut attacker = LineConn::open(addr);
+        attacker.send(format!("{hostile}\n").as_bytes());
+        let bystander = std::thread::spawn(move || {
+            let mut conn = LineConn::open(addr);
+            for i in 0..20 {
+                conn.ask(&format!("{i} * 6 + 1"), &(i * 6 + 1).to_string());
+            }
+        });
+        attacker.expect("error: too much work for one line at column 42");
+        // The connection stays usable.
+        attacker.ask("9**30000%7**30000*0", "0");
+        bystander.join().unwrap();
+    });
+    server.wait_for_log("eval line refused", "--max-work 4000000");
+}
+
+#[test]
+fn eval_max_work_flag_sets_the_budget() {
+    let server = Server::start(&["eval", "--max-work", "1000"]);
+    let mut conn = LineConn::open(server.addr);
+    conn.ask("2**10", "1024");
+    conn.ask(
+        "1 + 3**5000",
+        "error: too much work for one line at column 6",
+    );
+    let server = Server::start_with(&["eval"], &[("TERN_MAX_WORK", "1000")]);
+    let mut conn = LineConn::open(server.addr);
+    conn.ask(
+        "1 + 3**5000",
+        "error: too much work for one line at column 6",
+    );
+}
+
+#[test]
+fn eval_client_pipelining_heavy_lines_does_not_hold_up_the_worker() {
+    const HEAVY_LINES: usize = 100;
+    let server = Server::start(&["eval", "-w", "1"]);
+    let addr = server.addr;
+    within(Duration::from_secs(300), move || {
+        // Each line is within the budget, but all of them together take a while.
+        let heavy = "(3**31500)*(3**31500) - 3**63000\n".repeat(HEAVY_LINES);
+        let mut attacker = LineConn::open(addr);
+        attacker.send(heavy.as_bytes());
+        let mut bystander = LineConn::open(addr);
+        bystander.ask("6*7", "42");
+        // The bystander was answered in the middle of the pipeline, not after it: the heavy
+        // answers are written together once the last one is ready, and are not all there yet.
+        let attacker_stream = attacker.reader.get_ref();
+        attacker_stream.set_nonblocking(true).unwrap();
+        let mut ready = vec![0u8; HEAVY_LINES * 3];
+        let already = match attacker_stream.peek(&mut ready) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("peeking at the heavy answers: {e}"),
+        };
+        assert!(
+            already < HEAVY_LINES * 3,
+            "all {HEAVY_LINES} heavy answers were sent before the bystander's"
+        );
+        attacker_stream.set_nonblocking(false).unwrap();
+        for _ in 0..HEAVY_LINES {
+            attacker.expect("0");
+        }
+    });
+}
+
 #[test]
 fn eval_delay_holds_answers_without_holding_up_other_clients() {
     const CLIENTS: usize = 1000;
@@ -755,6 +859,14 @@ fn client_with_a_wrong_expectation_counts_failures_and_exits_1() {
         summary_line(&stdout, "messages: "),
         "messages: 6 sent, 6 answered, 6 failed"
     );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: none"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 6 wrong answer"
+    );
     assert_eq!(code, 1, "{stdout}");
 }
 
@@ -780,6 +892,136 @@ fn client_reports_refused_connections_and_exits_1() {
         summary_line(&stdout, "messages: ").starts_with("messages: 0 sent, 0 answered, "),
         "{stdout}"
     );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 3 refused"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 6 not sent"
+    );
+    assert_eq!(code, 1, "{stdout}");
+}
+
+/// What a [`scripted_server`] does on one connection after answering its first `answers` lines
+/// with "pong": it reads one more line, then...
+#[derive(Clone, Copy)]
+enum Ending {
+    /// ...resets the connection (SO_LINGER 0).
+    Reset,
+    /// ...closes it in order, without an answer.
+    Close,
+    /// ...never answers, and waits for the client to give up.
+    Stall,
+}
+
+/// A stand-in line server on 127.0.0.1 that accepts one connection per entry of `script` and
+/// plays it (in accept order); stops by itself.
+fn scripted_server(answers: usize, script: Vec<Ending>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let mut script = script.into_iter();
+        let mut next = script.next();
+        while let Some(ending) = next {
+            if Instant::now() > deadline {
+                return;
+            }
+            let stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                Err(e) => panic!("accept: {e}"),
+            };
+            next = script.next();
+            std::thread::spawn(move || play(stream, answers, ending));
+        }
+    });
+    addr
+}
+
+fn play(stream: TcpStream, answers: usize, ending: Ending) {
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    for _ in 0..answers {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        if reader.get_ref().write_all(b"pong\n").is_err() {
+            return;
+        }
+    }
+    // The next message stays unanswered.
+    line.clear();
+    let _ = reader.read_line(&mut line);
+    let stream = reader.into_inner();
+    match ending {
+        Ending::Reset => close_abruptly(stream),
+        Ending::Close => drop(stream),
+        Ending::Stall => {
+            let mut rest = Vec::new();
+            let _ = (&stream).read_to_end(&mut rest);
+        }
+    }
+}
+
+#[test]
+fn client_counts_connections_reset_mid_run_as_failed_and_exits_1() {
+    let addr = scripted_server(1, vec![Ending::Reset; 3]).to_string();
+    let (code, stdout) = run_client(&[&addr, "-c", "3", "-n", "4", "--expect", "pong"]);
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 3 opened, 3 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "messages: "),
+        "messages: 6 sent, 3 answered, 9 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 3 reset"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 3 unanswered, 6 not sent"
+    );
+    assert_eq!(code, 1, "{stdout}");
+}
+
+#[test]
+fn client_says_why_each_connection_failed() {
+    let script = vec![Ending::Reset, Ending::Close, Ending::Stall];
+    let addr = scripted_server(1, script).to_string();
+    let (code, stdout) = run_client(&[
+        &addr,
+        "-c",
+        "3",
+        "--duration",
+        "30",
+        "--timeout",
+        "1",
+        "--expect",
+        "pong",
+    ]);
+    assert_eq!(
+        summary_line(&stdout, "connections: "),
+        "connections: 3 opened, 3 failed"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed connections: "),
+        "failed connections: 1 reset, 1 timed out, 1 closed early"
+    );
+    assert_eq!(
+        summary_line(&stdout, "failed messages: "),
+        "failed messages: 3 unanswered"
+    );
     assert_eq!(code, 1, "{stdout}");
 }
 
@@ -803,6 +1045,74 @@ fn line_at_max_line_is_served_and_a_longer_one_gets_an_error_and_the_connection_
     // Others are still served.
     let mut other = LineConn::open(server.addr);
     other.ask("still here", "still here");
+}
+
+/// Sends `first` followed at once by more lines than the server reads in one go, then keeps
+/// sending lines for a while from another thread (as a pipelining client does), then
+/// half-closes. Returns the connection, for reading the answers meanwhile.
+fn send_and_keep_sending(
+    addr: SocketAddr,
+    first: &[u8],
+) -> (LineConn, std::thread::JoinHandle<()>) {
+    const FILLER_WRITES: usize = 20;
+    let filler = format!("{}\n", "f".repeat(1023)).repeat(16);
+    let conn = LineConn::open(addr);
+    let mut writer = conn.reader.get_ref().try_clone().unwrap();
+    let mut opening = first.to_vec();
+    opening.extend_from_slice(filler.as_bytes());
+    let sender = std::thread::spawn(move || {
+        // Once the server has closed, writes may fail: that is the server's right.
+        if writer.write_all(&opening).is_err() {
+            return;
+        }
+        for _ in 0..FILLER_WRITES {
+            std::thread::sleep(Duration::from_millis(10));
+            if writer.write_all(filler.as_bytes()).is_err() {
+                return;
+            }
+        }
+        let _ = writer.shutdown(Shutdown::Write);
+    });
+    (conn, sender)
+}
+
+#[test]
+fn too_long_line_error_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["echo", "--max-line", "100"]);
+    for attempt in 0..5 {
+        let first = format!("ok {attempt}\n{}\n", "b".repeat(5000));
+        let (mut conn, sender) = send_and_keep_sending(server.addr, first.as_bytes());
+        conn.expect(&format!("ok {attempt}"));
+        // Read, not reset: the server closes without destroying its last answer.
+        conn.expect("error: line too long (limit 100 bytes)");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn endless_line_error_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["calc", "--max-line", "100"]);
+    for _ in 0..5 {
+        let (mut conn, sender) = send_and_keep_sending(server.addr, "1,".repeat(3000).as_bytes());
+        conn.expect(WELCOME);
+        conn.expect("error: line too long (limit 100 bytes)");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn calc_quit_answer_reaches_a_client_that_keeps_sending() {
+    let server = Server::start(&["calc"]);
+    for _ in 0..5 {
+        let (mut conn, sender) = send_and_keep_sending(server.addr, b"1,2\nquit\n");
+        conn.expect(WELCOME);
+        conn.expect("Sum of input numbers: 3");
+        conn.expect("connection closed");
+        conn.expect_closed();
+        sender.join().unwrap();
+    }
 }
 
 #[test]

@@ -17,6 +17,11 @@
 //!   `MAX_NESTING_DEPTH` (100). Parsing (shunting-yard to postfix) and
 //!   evaluation (a value stack) are both iterative, so no input can overflow
 //!   the thread's stack. The line length itself is limited by the caller.
+//! * **Time is bounded too.** Each line has a work budget
+//!   ([`DEFAULT_WORK_BUDGET`] units, about 4 ms of one core): every token and
+//!   every big-number step is priced from its operands' sizes before it runs
+//!   (see the `work` module), and a line that would go over it gets
+//!   `too much work for one line` instead of holding the server's event loop.
 //! * **Semantics are Python's** for this subset: int/float promotion, true
 //!   division `/`, floor division `//` and modulo `%` with the sign of the
 //!   divisor, `**` binding tighter than a unary minus on its left and
@@ -25,13 +30,18 @@
 //!   Python would print as `inf`, `nan` or a complex number are errors, and
 //!   integers are limited to 100 000 bits.
 //!
-//! Entry point: [`evaluate_line`].
+//! Entry points: [`evaluate_line`], and [`evaluate_line_within`] with a
+//! chosen work budget.
+
+mod work;
 
 use std::fmt;
 
 use num_bigint::{BigInt, BigUint, Sign};
 use num_integer::Integer;
 use num_traits::{One, Signed, ToPrimitive, Zero};
+
+use work::{Budget, OutOfWork};
 
 // ---------------------------------------------------------------------------
 // Bounds
@@ -52,6 +62,14 @@ const MAX_INT_BITS: u64 = 100_000;
 /// of this size has about 33 000 bits, safely below [`MAX_INT_BITS`], and
 /// parsing it is cheap.
 const MAX_LITERAL_DIGITS: usize = 10_000;
+
+/// Work one line may use (unit: work units, about a nanosecond each; see
+/// the `work` module). Four million is at most about 4 ms of one core:
+/// room for the largest single results (`2 ** 99999` and printing its
+/// 30 103 digits are priced at 2.9 million) and for a 64 KiB line of small
+/// numbers (2 million), while no line holds a worker's event loop longer
+/// than a few milliseconds.
+pub const DEFAULT_WORK_BUDGET: u64 = 4_000_000;
 
 /// Longest source text quoted inside an error message (unit: characters),
 /// so that an error about a 10 000-digit literal stays readable.
@@ -100,6 +118,10 @@ pub enum EvalErrorKind {
     /// A negative number raised to a fractional power (Python would return a
     /// complex number).
     ComplexResult,
+    /// The line needs more work than its budget allows; the column is that
+    /// of the token or operator that did not fit (none when printing the
+    /// result did not fit).
+    TooMuchWork,
 }
 
 impl EvalError {
@@ -134,6 +156,7 @@ impl EvalErrorKind {
             EvalErrorKind::ComplexResult => {
                 f.write_str("negative number raised to a fractional power")
             }
+            EvalErrorKind::TooMuchWork => f.write_str("too much work for one line"),
         }
     }
 }
@@ -149,6 +172,12 @@ impl fmt::Display for EvalError {
 }
 
 impl std::error::Error for EvalError {}
+
+impl From<OutOfWork> for EvalErrorKind {
+    fn from(_: OutOfWork) -> Self {
+        EvalErrorKind::TooMuchWork
+    }
+}
 
 /// Shortens and escapes source text for inclusion in an error message.
 fn quote(text: &str) -> String {
@@ -173,11 +202,22 @@ fn quote(text: &str) -> String {
 /// The whole line is checked for syntax before anything is computed, as in
 /// Python, so `1/0 +` reports the missing operand, not the division.
 pub fn evaluate_line(line: &str) -> Result<String, EvalError> {
-    let chars: Vec<char> = line.chars().collect();
-    let tokens = tokenize(&chars)?;
-    let program = parse(tokens, chars.len() + 1)?;
-    let value = run(program)?;
-    Ok(value.to_string())
+    evaluate_line_within(line, DEFAULT_WORK_BUDGET)
+}
+
+/// [`evaluate_line`] with a work budget of `work_budget` units instead of
+/// [`DEFAULT_WORK_BUDGET`]: a line that needs more is answered with
+/// [`EvalErrorKind::TooMuchWork`], before the step that would exceed it runs.
+pub fn evaluate_line_within(line: &str, work_budget: u64) -> Result<String, EvalError> {
+    let mut budget = Budget::new(work_budget);
+    let tokens = tokenize(line, &mut budget)?;
+    // Every character is ASCII once tokenized, so the byte length is the
+    // character count.
+    let program = parse(line, tokens, line.len() + 1)?;
+    let value = run(program, &mut budget)?;
+    value
+        .to_text(&mut budget)
+        .map_err(|kind| EvalError { column: None, kind })
 }
 
 // ---------------------------------------------------------------------------
@@ -204,45 +244,74 @@ struct Token {
     kind: TokenKind,
     /// 1-based column of the first character.
     column: usize,
-    /// Source text, used in error messages.
-    text: String,
+    /// Length of the source text in bytes (all ASCII), for error messages.
+    len: usize,
 }
 
+impl Token {
+    /// The token's source text in `line`.
+    fn text<'a>(&self, line: &'a str) -> &'a str {
+        let start = self.column - 1;
+        line.get(start..start + self.len).unwrap_or_default()
+    }
+}
+
+/// Integer literals with at most this many digits fit in a u64 and are
+/// converted without the general big-number parser.
+const U64_SAFE_DIGITS: usize = 19;
+
 /// Splits the line into tokens. Whitespace (ASCII space, tab, form feed,
-/// CR, LF) may appear between tokens and is otherwise ignored.
-fn tokenize(chars: &[char]) -> Result<Vec<Token>, EvalError> {
+/// CR, LF) may appear between tokens and is otherwise ignored. Each token is
+/// charged to `budget` as it is made, so an over-long line stops early.
+///
+/// Works on bytes: the language is ASCII, and the first non-ASCII character
+/// is an error, so up to there byte positions are character columns.
+fn tokenize(line: &str, budget: &mut Budget) -> Result<Vec<Token>, EvalError> {
+    let bytes = line.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
+    while i < bytes.len() {
+        let c = bytes[i];
         let column = i + 1;
-        let next = chars.get(i + 1).copied();
+        let next = bytes.get(i + 1).copied();
         if c.is_ascii_whitespace() {
             i += 1;
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && next.is_some_and(|d| d.is_ascii_digit())) {
-            let end = scan_number(chars, i)?;
-            tokens.push(number_token(&chars[i..end], column)?);
+        budget
+            .charge(work::TOKEN)
+            .map_err(|out| EvalError::at(column, out.into()))?;
+        if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|d| d.is_ascii_digit())) {
+            let end = scan_number(bytes, i)?;
+            tokens.push(number_token(&line[i..end], column, budget)?);
             i = end;
             continue;
         }
         let (kind, width) = match (c, next) {
-            ('*', Some('*')) => (TokenKind::DoubleStar, 2),
-            ('/', Some('/')) => (TokenKind::DoubleSlash, 2),
-            ('*', _) => (TokenKind::Star, 1),
-            ('/', _) => (TokenKind::Slash, 1),
-            ('+', _) => (TokenKind::Plus, 1),
-            ('-', _) => (TokenKind::Minus, 1),
-            ('%', _) => (TokenKind::Percent, 1),
-            ('(', _) => (TokenKind::LeftParen, 1),
-            (')', _) => (TokenKind::RightParen, 1),
-            _ => return Err(EvalError::at(column, EvalErrorKind::InvalidCharacter(c))),
+            (b'*', Some(b'*')) => (TokenKind::DoubleStar, 2),
+            (b'/', Some(b'/')) => (TokenKind::DoubleSlash, 2),
+            (b'*', _) => (TokenKind::Star, 1),
+            (b'/', _) => (TokenKind::Slash, 1),
+            (b'+', _) => (TokenKind::Plus, 1),
+            (b'-', _) => (TokenKind::Minus, 1),
+            (b'%', _) => (TokenKind::Percent, 1),
+            (b'(', _) => (TokenKind::LeftParen, 1),
+            (b')', _) => (TokenKind::RightParen, 1),
+            _ => {
+                let character = line[i..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
+                return Err(EvalError::at(
+                    column,
+                    EvalErrorKind::InvalidCharacter(character),
+                ));
+            }
         };
         tokens.push(Token {
             kind,
             column,
-            text: chars[i..i + width].iter().collect(),
+            len: width,
         });
         i += width;
     }
@@ -250,8 +319,8 @@ fn tokenize(chars: &[char]) -> Result<Vec<Token>, EvalError> {
 }
 
 /// Index of the first non-digit at or after `i`.
-fn skip_digits(chars: &[char], mut i: usize) -> usize {
-    while chars.get(i).is_some_and(char::is_ascii_digit) {
+fn skip_digits(bytes: &[u8], mut i: usize) -> usize {
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
     i
@@ -260,19 +329,19 @@ fn skip_digits(chars: &[char], mut i: usize) -> usize {
 /// Finds the end of the number literal starting at `start`, following
 /// Python's grammar: `digits [. digits] [(e|E) [+|-] digits]`, where either
 /// side of the point may be empty (but not both).
-fn scan_number(chars: &[char], start: usize) -> Result<usize, EvalError> {
-    let mut i = skip_digits(chars, start);
-    if chars.get(i) == Some(&'.') {
-        i = skip_digits(chars, i + 1);
+fn scan_number(bytes: &[u8], start: usize) -> Result<usize, EvalError> {
+    let mut i = skip_digits(bytes, start);
+    if bytes.get(i) == Some(&b'.') {
+        i = skip_digits(bytes, i + 1);
     }
-    if matches!(chars.get(i).copied(), Some('e' | 'E')) {
+    if matches!(bytes.get(i).copied(), Some(b'e' | b'E')) {
         let mut j = i + 1;
-        if matches!(chars.get(j).copied(), Some('+' | '-')) {
+        if matches!(bytes.get(j).copied(), Some(b'+' | b'-')) {
             j += 1;
         }
-        let end = skip_digits(chars, j);
+        let end = skip_digits(bytes, j);
         if end == j {
-            let text = chars[start..j].iter().collect();
+            let text = String::from_utf8_lossy(&bytes[start..j]).into_owned();
             return Err(EvalError::at(start + 1, EvalErrorKind::InvalidNumber(text)));
         }
         i = end;
@@ -282,32 +351,40 @@ fn scan_number(chars: &[char], start: usize) -> Result<usize, EvalError> {
 
 /// Converts the text of a number literal (as found by [`scan_number`]) into
 /// an int or float token.
-fn number_token(literal: &[char], column: usize) -> Result<Token, EvalError> {
-    let text: String = literal.iter().collect();
-    let is_float = literal.iter().any(|c| matches!(c, '.' | 'e' | 'E'));
+fn number_token(text: &str, column: usize, budget: &mut Budget) -> Result<Token, EvalError> {
+    let invalid = || EvalError::at(column, EvalErrorKind::InvalidNumber(text.to_owned()));
+    let is_float = text.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'));
     let kind = if is_float {
         // Rust's parser is correctly rounded, like Python's. No digit cap is
         // needed: parsing is linear in the (caller-bounded) line length.
-        let value: f64 = text
-            .parse()
-            .map_err(|_| EvalError::at(column, EvalErrorKind::InvalidNumber(text.clone())))?;
+        let value: f64 = text.parse().map_err(|_| invalid())?;
         if !value.is_finite() {
             return Err(EvalError::at(column, EvalErrorKind::NumberTooLarge));
         }
         TokenKind::Float(value)
     } else {
-        if literal.len() > MAX_LITERAL_DIGITS {
+        if text.len() > MAX_LITERAL_DIGITS {
             return Err(EvalError::at(column, EvalErrorKind::NumberTooLarge));
         }
         // Python forbids leading zeros in non-zero decimal integers.
-        if literal.len() > 1 && literal[0] == '0' && literal.iter().any(|&c| c != '0') {
-            return Err(EvalError::at(column, EvalErrorKind::InvalidNumber(text)));
+        if text.len() > 1 && text.starts_with('0') && text.bytes().any(|c| c != b'0') {
+            return Err(invalid());
         }
-        let value = BigInt::parse_bytes(text.as_bytes(), 10)
-            .ok_or_else(|| EvalError::at(column, EvalErrorKind::InvalidNumber(text.clone())))?;
+        let value = if text.len() <= U64_SAFE_DIGITS {
+            BigInt::from(text.parse::<u64>().map_err(|_| invalid())?)
+        } else {
+            budget
+                .charge(work::parse_decimal(text.len() as u64))
+                .map_err(|out| EvalError::at(column, out.into()))?;
+            BigInt::parse_bytes(text.as_bytes(), 10).ok_or_else(invalid)?
+        };
         TokenKind::Int(value)
     };
-    Ok(Token { kind, column, text })
+    Ok(Token {
+        kind,
+        column,
+        len: text.len(),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -379,8 +456,9 @@ enum Pending {
     Binary(BinaryOp, usize),
 }
 
-#[derive(Default)]
-struct Parser {
+struct Parser<'a> {
+    /// The line being parsed, for quoting tokens in error messages.
+    line: &'a str,
     output: Vec<Instr>,
     stack: Vec<Pending>,
     /// Number of `Open` and `Unary` entries on `stack`.
@@ -389,14 +467,19 @@ struct Parser {
 
 /// Parses the tokens into a postfix program. `end_column` is the column
 /// just past the end of the line, reported for a truncated expression.
-fn parse(tokens: Vec<Token>, end_column: usize) -> Result<Vec<Instr>, EvalError> {
+fn parse(line: &str, tokens: Vec<Token>, end_column: usize) -> Result<Vec<Instr>, EvalError> {
     if tokens.is_empty() {
         return Err(EvalError {
             column: None,
             kind: EvalErrorKind::EmptyExpression,
         });
     }
-    let mut parser = Parser::default();
+    let mut parser = Parser {
+        line,
+        output: Vec::with_capacity(tokens.len()),
+        stack: Vec::new(),
+        depth: 0,
+    };
     let mut expect_operand = true;
     for token in tokens {
         expect_operand = if expect_operand {
@@ -411,11 +494,12 @@ fn parse(tokens: Vec<Token>, end_column: usize) -> Result<Vec<Instr>, EvalError>
     parser.finish()
 }
 
-fn unexpected(token: Token) -> EvalError {
-    EvalError::at(token.column, EvalErrorKind::UnexpectedToken(token.text))
-}
+impl Parser<'_> {
+    fn unexpected(&self, token: Token) -> EvalError {
+        let text = token.text(self.line).to_owned();
+        EvalError::at(token.column, EvalErrorKind::UnexpectedToken(text))
+    }
 
-impl Parser {
     /// Handles a token where an operand must start. Returns whether an
     /// operand is still expected afterwards.
     fn operand_position(&mut self, token: Token) -> Result<bool, EvalError> {
@@ -434,7 +518,7 @@ impl Parser {
                 self.push_nested(Pending::Unary(UnaryOp::Pos), token.column)?;
                 return Ok(true);
             }
-            _ => return Err(unexpected(token)),
+            _ => return Err(self.unexpected(token)),
         }
         Ok(false)
     }
@@ -451,7 +535,7 @@ impl Parser {
             self.close_paren(token)?;
             return Ok(false);
         }
-        Err(unexpected(token))
+        Err(self.unexpected(token))
     }
 
     /// Pushes `(` or a unary operator, enforcing the nesting bound.
@@ -493,7 +577,7 @@ impl Parser {
             }
             self.emit(top);
         }
-        Err(unexpected(token))
+        Err(self.unexpected(token))
     }
 
     /// Moves all remaining operators to the output.
@@ -523,7 +607,9 @@ impl Parser {
 // Evaluation of the postfix program
 // ---------------------------------------------------------------------------
 
-fn run(program: Vec<Instr>) -> Result<Num, EvalError> {
+/// Runs the program; every binary operator is charged to `budget` before it
+/// is computed (operands and unary operators were paid for as tokens).
+fn run(program: Vec<Instr>, budget: &mut Budget) -> Result<Num, EvalError> {
     let mut values: Vec<Num> = Vec::new();
     for instr in program {
         let value = match instr {
@@ -532,7 +618,7 @@ fn run(program: Vec<Instr>) -> Result<Num, EvalError> {
             Instr::Binary(op, column) => {
                 let rhs = pop_value(&mut values)?;
                 let lhs = pop_value(&mut values)?;
-                lhs.binary(op, rhs)
+                lhs.binary(op, rhs, budget)
                     .map_err(|kind| EvalError::at(column, kind))?
             }
         };
@@ -570,10 +656,12 @@ impl Num {
         }
     }
 
-    /// Applies a binary operator with Python's int/float promotion.
-    fn binary(self, op: BinaryOp, rhs: Num) -> Result<Num, EvalErrorKind> {
+    /// Applies a binary operator with Python's int/float promotion, if
+    /// `budget` has room for it.
+    fn binary(self, op: BinaryOp, rhs: Num, budget: &mut Budget) -> Result<Num, EvalErrorKind> {
+        budget.charge(work::OPERATION)?;
         match (self, rhs) {
-            (Num::Int(a), Num::Int(b)) => int_binary(op, a, b),
+            (Num::Int(a), Num::Int(b)) => int_binary(op, a, b, budget),
             (lhs, rhs) => {
                 let x = lhs.to_f64()?;
                 let y = rhs.to_f64()?;
@@ -590,36 +678,58 @@ impl Num {
     }
 }
 
-impl fmt::Display for Num {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Num {
+    /// The value as Python prints it, if `budget` has room for the printing
+    /// (decimal output of a large integer is nearly quadratic in its size).
+    fn to_text(&self, budget: &mut Budget) -> Result<String, EvalErrorKind> {
         match self {
-            Num::Int(a) => write!(f, "{a}"),
-            Num::Float(x) => f.write_str(&format_float(*x)),
+            Num::Int(a) => {
+                budget.charge(work::print_decimal(work::limbs(a.bits())))?;
+                Ok(a.to_string())
+            }
+            Num::Float(x) => {
+                budget.charge(work::FLOAT_TO_TEXT)?;
+                Ok(format_float(*x))
+            }
         }
     }
 }
 
 // --- integers ---------------------------------------------------------------
 
-fn int_binary(op: BinaryOp, a: BigInt, b: BigInt) -> Result<Num, EvalErrorKind> {
+/// Limbs of an integer's magnitude, for pricing work.
+fn limbs_of(a: &BigInt) -> u64 {
+    work::limbs(a.bits())
+}
+
+fn int_binary(
+    op: BinaryOp,
+    a: BigInt,
+    b: BigInt,
+    budget: &mut Budget,
+) -> Result<Num, EvalErrorKind> {
     let result = match op {
-        BinaryOp::Add => limit_int(a + b)?,
-        BinaryOp::Sub => limit_int(a - b)?,
-        BinaryOp::Mul => int_mul(&a, &b)?,
-        BinaryOp::Div => return int_true_div(&a, &b).map(Num::Float),
+        BinaryOp::Add | BinaryOp::Sub => {
+            budget.charge(work::add(limbs_of(&a), limbs_of(&b)))?;
+            limit_int(if op == BinaryOp::Add { a + b } else { a - b })?
+        }
+        BinaryOp::Mul => int_mul(&a, &b, budget)?,
+        BinaryOp::Div => return int_true_div(&a, &b, budget).map(Num::Float),
         BinaryOp::FloorDiv => {
             nonzero_divisor(&b)?;
+            budget.charge(work::divide(limbs_of(&a), limbs_of(&b)))?;
             a.div_floor(&b)
         }
         BinaryOp::Mod => {
             nonzero_divisor(&b)?;
+            budget.charge(work::divide(limbs_of(&a), limbs_of(&b)))?;
             a.mod_floor(&b)
         }
         BinaryOp::Pow if b.is_negative() => {
             // Python: int ** negative int is computed in floating point.
             return float_pow(int_to_f64(&a)?, int_to_f64(&b)?).map(Num::Float);
         }
-        BinaryOp::Pow => int_pow(&a, &b)?,
+        BinaryOp::Pow => int_pow(&a, &b, budget)?,
     };
     Ok(Num::Int(result))
 }
@@ -642,21 +752,24 @@ fn limit_int(value: BigInt) -> Result<BigInt, EvalErrorKind> {
 }
 
 /// Multiplies after checking that the product can fit: a product of
-/// m-bit and n-bit numbers has at least m + n - 1 bits.
-fn int_mul(a: &BigInt, b: &BigInt) -> Result<BigInt, EvalErrorKind> {
+/// m-bit and n-bit numbers has at least m + n - 1 bits; then that the budget
+/// has room for it.
+fn int_mul(a: &BigInt, b: &BigInt, budget: &mut Budget) -> Result<BigInt, EvalErrorKind> {
     if a.is_zero() || b.is_zero() {
         return Ok(BigInt::zero());
     }
     if a.bits() + b.bits() - 1 > MAX_INT_BITS {
         return Err(EvalErrorKind::NumberTooLarge);
     }
+    budget.charge(work::multiply(limbs_of(a), limbs_of(b)))?;
     limit_int(a * b)
 }
 
 /// `a ** b` for `b >= 0`, refusing before the work if the result must
 /// exceed [`MAX_INT_BITS`]: for |a| >= 2 with k bits, a^b has at least
-/// (k - 1) * b + 1 bits (and at most k * b, at most twice the bound).
-fn int_pow(a: &BigInt, b: &BigInt) -> Result<BigInt, EvalErrorKind> {
+/// (k - 1) * b + 1 bits (and at most k * b, at most twice the bound); or if
+/// the budget has no room for it.
+fn int_pow(a: &BigInt, b: &BigInt, budget: &mut Budget) -> Result<BigInt, EvalErrorKind> {
     if b.is_zero() || a.is_one() {
         return Ok(BigInt::one());
     }
@@ -676,6 +789,7 @@ fn int_pow(a: &BigInt, b: &BigInt) -> Result<BigInt, EvalErrorKind> {
     if min_bits > MAX_INT_BITS {
         return Err(EvalErrorKind::NumberTooLarge);
     }
+    budget.charge(work::power(a.bits(), exponent))?;
     // exponent <= min_bits - 1 < MAX_INT_BITS, so it fits in u32.
     let exponent = u32::try_from(exponent).map_err(|_| EvalErrorKind::NumberTooLarge)?;
     limit_int(a.pow(exponent))
@@ -697,8 +811,11 @@ fn int_to_f64(a: &BigInt) -> Result<f64, EvalErrorKind> {
 }
 
 /// Python's int / int: correctly rounded at any size.
-fn int_true_div(a: &BigInt, b: &BigInt) -> Result<f64, EvalErrorKind> {
+fn int_true_div(a: &BigInt, b: &BigInt, budget: &mut Budget) -> Result<f64, EvalErrorKind> {
     nonzero_divisor(b)?;
+    // The slow path of `ratio_to_f64` divides a scaled by 2^1076 by b.
+    let scaled_limbs = work::limbs(a.bits() + RATIO_FRACTION_BITS);
+    budget.charge(work::divide(scaled_limbs, limbs_of(b)))?;
     let magnitude =
         ratio_to_f64(a.magnitude(), b.magnitude()).ok_or(EvalErrorKind::FloatOverflow)?;
     // Like Python, 0 / -1 gives -0.0.
@@ -1435,6 +1552,92 @@ mod tests {
         // Long right-associative chains are parsed without recursion.
         let chain = vec!["1"; 5000].join(" ** ");
         assert_eq!(ok(&chain), "1");
+    }
+
+    /// `term` repeated, joined by `+`, up to `limit` bytes.
+    fn repeated(term: &str, limit: usize) -> String {
+        let count = (limit + 1) / (term.len() + 1);
+        vec![term; count].join("+")
+    }
+
+    #[test]
+    fn a_line_of_many_large_operations_runs_out_of_work() {
+        // Each term alone is fine...
+        assert_eq!(ok("9**30000%7**30000*0"), "0");
+        // ...but 64 KiB of them would take seconds: two terms fit, and the third is refused
+        // before its first power (column 42) is computed.
+        let hostile = repeated("9**30000%7**30000*0", 64 * 1024);
+        assert_eq!(err(&hostile), EvalError::at(42, EvalErrorKind::TooMuchWork));
+        assert_eq!(
+            err(&hostile).to_string(),
+            "too much work for one line at column 42"
+        );
+        // Whatever the operation, the refusal comes before the step that would not fit.
+        for term in [
+            "7**30000//7**15001",
+            "7**16000-7**16000",
+            "(3**31500)*(3**31500)",
+        ] {
+            let line = repeated(term, 64 * 1024);
+            assert_eq!(err(&line).kind, EvalErrorKind::TooMuchWork, "{term}");
+        }
+    }
+
+    #[test]
+    fn the_default_budget_fits_the_largest_single_results_and_long_plain_lines() {
+        assert_eq!(ok("2 ** 99999").len(), 30103);
+        assert_eq!(ok("(3**31500)*(3**31500) - 3**63000"), "0");
+        assert_eq!(ok("3**63000 // 3**31500").len(), 15030);
+        let literal = "7".repeat(MAX_LITERAL_DIGITS);
+        assert_eq!(
+            ok(&repeated(&literal, 64 * 1024)).len(),
+            MAX_LITERAL_DIGITS + 1
+        );
+        assert_eq!(ok(&repeated("1", 64 * 1024)), "32768");
+        let products = repeated("12345*6789", 64 * 1024);
+        let count = products.split('+').count() as u64;
+        assert_eq!(ok(&products), (count * 12345 * 6789).to_string());
+    }
+
+    #[test]
+    fn a_smaller_budget_refuses_sooner_at_the_step_that_does_not_fit() {
+        let within = |line: &str, budget: u64| evaluate_line_within(line, budget);
+        assert_eq!(within("2**10", 1_000), Ok("1024".into()));
+        // Tokens are paid for as they are read: the error names the first one that did not fit.
+        let tokens = within(&repeated("1", 1000), 20 * work::TOKEN);
+        assert_eq!(tokens, Err(EvalError::at(21, EvalErrorKind::TooMuchWork)));
+        // An operator is refused at its own column.
+        assert_eq!(
+            within("1 + 3**5000", 10_000),
+            Err(EvalError::at(6, EvalErrorKind::TooMuchWork))
+        );
+        // Room to compute 2**99999 but not to print its 30 103 digits: no column.
+        let printing = within("2**99999", 2_000_000);
+        assert_eq!(
+            printing.unwrap_err().to_string(),
+            "too much work for one line"
+        );
+        // A zero budget refuses everything, even an empty line's first token.
+        assert_eq!(
+            within("1", 0),
+            Err(EvalError::at(1, EvalErrorKind::TooMuchWork))
+        );
+    }
+
+    #[test]
+    fn size_limits_are_checked_before_the_budget() {
+        // Too large is reported as such, not as too much work, whatever the budget.
+        err_at("9**9**9", 2, EvalErrorKind::NumberTooLarge);
+        assert_eq!(
+            evaluate_line_within("2**60000 * 2**60000", u64::MAX)
+                .unwrap_err()
+                .kind,
+            EvalErrorKind::NumberTooLarge
+        );
+        assert_eq!(
+            evaluate_line_within("1/0", 1_000),
+            Err(EvalError::at(2, EvalErrorKind::DivisionByZero))
+        );
     }
 
     #[test]

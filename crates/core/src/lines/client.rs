@@ -1,8 +1,10 @@
 //! `tern client`: a load client for the line services. It opens every connection first, then has
 //! each send its messages one at a time, waiting for the answer line before the next, and measures
-//! the latency of every answer. Failures (refused connections, missing or wrong answers) are
-//! counted, never fatal.
+//! the latency of every answer. Failures are counted, never fatal, each with its reason: a
+//! connection fails when it is refused, reset, times out or is closed before its last answer; a
+//! message fails when its answer is wrong or never comes.
 
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use super::codec::{LineEvent, LineReader};
 
 /// Most connection attempts in flight at once (more only overflows the server's accept queue).
 const CONNECT_CONCURRENCY: usize = 512;
-/// Longest answer line accepted.
+/// Longest answer line accepted (1 MiB).
 const MAX_ANSWER: usize = 1024 * 1024;
 
 #[derive(Debug, Clone)]
@@ -36,25 +38,127 @@ pub struct ClientConfig {
     pub timeout: Duration,
 }
 
+/// Why a connection failed, whether while connecting or during its conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionFailure {
+    /// Nothing listens at the target (ECONNREFUSED).
+    Refused,
+    /// The server reset the connection (ECONNRESET, EPIPE, ECONNABORTED).
+    Reset,
+    /// No connection, or no answer, within `--timeout`.
+    TimedOut,
+    /// The server closed the connection before the last answer.
+    ClosedEarly,
+    /// An answer that is not a line: longer than 1 MiB or not UTF-8.
+    Unreadable,
+    /// Any other socket error (unreachable network, address in use...).
+    OtherError,
+}
+
+impl ConnectionFailure {
+    /// Every reason, in the order the summary lists them.
+    pub const ALL: [ConnectionFailure; 6] = [
+        ConnectionFailure::Refused,
+        ConnectionFailure::Reset,
+        ConnectionFailure::TimedOut,
+        ConnectionFailure::ClosedEarly,
+        ConnectionFailure::Unreadable,
+        ConnectionFailure::OtherError,
+    ];
+
+    /// The reason as the summary prints it ("3 refused").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConnectionFailure::Refused => "refused",
+            ConnectionFailure::Reset => "reset",
+            ConnectionFailure::TimedOut => "timed out",
+            ConnectionFailure::ClosedEarly => "closed early",
+            ConnectionFailure::Unreadable => "unreadable answer",
+            ConnectionFailure::OtherError => "other error",
+        }
+    }
+
+    /// The reason behind a socket error.
+    fn of_error(error: &io::Error) -> Self {
+        match error.kind() {
+            io::ErrorKind::ConnectionRefused => ConnectionFailure::Refused,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted => ConnectionFailure::Reset,
+            io::ErrorKind::TimedOut => ConnectionFailure::TimedOut,
+            io::ErrorKind::UnexpectedEof => ConnectionFailure::ClosedEarly,
+            _ => ConnectionFailure::OtherError,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Live counts, readable while the run goes on (for a progress bar).
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// Connections established.
     pub connected: AtomicU64,
+    /// Connections never established.
     pub connect_failed: AtomicU64,
+    /// Failed connections by reason (indexed by [`ConnectionFailure`]), whether they failed
+    /// while connecting or later.
+    failures: [AtomicU64; ConnectionFailure::ALL.len()],
     pub sent: AtomicU64,
     pub answered: AtomicU64,
-    /// Messages that got no answer, or a wrong one.
+    /// Messages that got no answer, or a wrong one, or were planned and never sent.
     pub failed: AtomicU64,
+    /// Answers that differ from `--expect`.
+    wrong_answers: AtomicU64,
+    /// Messages sent whose connection failed before their answer.
+    unanswered: AtomicU64,
+    /// Messages planned (`-n`) on a connection that failed before sending them.
+    not_sent: AtomicU64,
+}
+
+impl Counters {
+    /// Connections that failed, for any reason, so far.
+    pub fn failed_connections(&self) -> u64 {
+        self.failures
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn connection_failed(&self, reason: ConnectionFailure) {
+        self.failures[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn messages_failed(&self, kind: &AtomicU64, count: u64) {
+        if count > 0 {
+            kind.fetch_add(count, Ordering::Relaxed);
+            self.failed.fetch_add(count, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The outcome of a run.
 #[derive(Debug)]
 pub struct Report {
+    /// Connections established.
     pub connected: u64,
+    /// Connections never established.
     pub connect_failed: u64,
+    /// Connections that failed, while connecting or later, by reason (only reasons that
+    /// occurred, in the order of [`ConnectionFailure::ALL`]).
+    pub connection_failures: Vec<(ConnectionFailure, u64)>,
     pub sent: u64,
     pub answered: u64,
+    /// Messages that failed: `wrong_answers + unanswered + not_sent`.
     pub failed: u64,
+    /// Answers that differ from `--expect`.
+    pub wrong_answers: u64,
+    /// Messages sent whose connection failed before their answer.
+    pub unanswered: u64,
+    /// Messages planned (`-n`) on a connection that failed before sending them.
+    pub not_sent: u64,
     /// Time from the first message to the last answer.
     pub elapsed: Duration,
     /// Every answer's latency, sorted.
@@ -62,6 +166,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// Connections that failed, for any reason.
+    pub fn failed_connections(&self) -> u64 {
+        self.connection_failures
+            .iter()
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// True if every connection was established and kept, and every message answered as expected.
+    pub fn is_clean(&self) -> bool {
+        self.failed_connections() == 0 && self.failed == 0
+    }
+
     pub fn messages_per_second(&self) -> f64 {
         let seconds = self.elapsed.as_secs_f64();
         if seconds > 0.0 {
@@ -99,13 +216,21 @@ pub async fn run(config: Arc<ClientConfig>, counters: Arc<Counters>) -> Report {
         tasks.push(tokio::spawn(async move {
             let stream = connect(&config, &connect_slots).await;
             match &stream {
-                Some(_) => counters.connected.fetch_add(1, Ordering::Relaxed),
-                None => counters.connect_failed.fetch_add(1, Ordering::Relaxed),
+                Ok(_) => counters.connected.fetch_add(1, Ordering::Relaxed),
+                Err(reason) => {
+                    counters.connection_failed(*reason);
+                    counters.connect_failed.fetch_add(1, Ordering::Relaxed)
+                }
             };
             start_line.wait().await;
             match stream {
-                Some(stream) => converse(stream, &config, &counters).await,
-                None => Vec::new(),
+                Ok(stream) => converse(stream, &config, &counters).await,
+                Err(_) => {
+                    if config.duration.is_none() {
+                        counters.messages_failed(&counters.not_sent, config.messages);
+                    }
+                    Vec::new()
+                }
             }
         }));
     }
@@ -119,29 +244,42 @@ pub async fn run(config: Arc<ClientConfig>, counters: Arc<Counters>) -> Report {
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
+    let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
     Report {
-        connected: counters.connected.load(Ordering::Relaxed),
-        connect_failed: counters.connect_failed.load(Ordering::Relaxed),
-        sent: counters.sent.load(Ordering::Relaxed),
-        answered: counters.answered.load(Ordering::Relaxed),
-        failed: counters.failed.load(Ordering::Relaxed),
+        connected: load(&counters.connected),
+        connect_failed: load(&counters.connect_failed),
+        connection_failures: ConnectionFailure::ALL
+            .iter()
+            .map(|&reason| (reason, load(&counters.failures[reason.index()])))
+            .filter(|&(_, count)| count > 0)
+            .collect(),
+        sent: load(&counters.sent),
+        answered: load(&counters.answered),
+        failed: load(&counters.failed),
+        wrong_answers: load(&counters.wrong_answers),
+        unanswered: load(&counters.unanswered),
+        not_sent: load(&counters.not_sent),
         elapsed,
         latencies,
     }
 }
 
-async fn connect(config: &ClientConfig, slots: &Semaphore) -> Option<TcpStream> {
-    let _slot = slots.acquire().await.ok()?;
+async fn connect(config: &ClientConfig, slots: &Semaphore) -> Result<TcpStream, ConnectionFailure> {
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|_| ConnectionFailure::OtherError)?;
     match tokio::time::timeout(config.timeout, TcpStream::connect(&config.target)).await {
         Ok(Ok(stream)) => {
+            // Only latency is at stake; a socket without it still works.
             let _ = stream.set_nodelay(true);
-            Some(stream)
+            Ok(stream)
         }
         Ok(Err(error)) => {
             tracing::debug!("connect to {} failed: {error}", config.target);
-            None
+            Err(ConnectionFailure::of_error(&error))
         }
-        Err(_) => None,
+        Err(_) => Err(ConnectionFailure::TimedOut),
     }
 }
 
@@ -151,73 +289,83 @@ async fn converse(
     config: &ClientConfig,
     counters: &Counters,
 ) -> Vec<Duration> {
-    let mut reader = LineReader::new(MAX_ANSWER);
     let mut latencies = Vec::new();
-    for _ in 0..config.greeting_lines {
-        if !matches!(
-            read_answer(&mut reader, &mut stream, config).await,
-            Some(LineEvent::Line(_))
-        ) {
-            // A fixed number of messages was planned on this connection; none can be sent now.
-            if config.duration.is_none() {
-                counters
-                    .failed
-                    .fetch_add(config.messages, Ordering::Relaxed);
-            }
-            return latencies;
-        }
-    }
-    let mut message = config.message.clone().into_bytes();
-    message.push(b'\n');
-    let deadline = config.duration.map(|d| Instant::now() + d);
     let mut sent = 0u64;
-    loop {
-        let more = match deadline {
-            Some(deadline) => Instant::now() < deadline,
-            None => sent < config.messages,
-        };
-        if !more {
-            break;
-        }
-        let asked = Instant::now();
-        if stream.write_all(&message).await.is_err() {
-            break;
-        }
-        sent += 1;
-        counters.sent.fetch_add(1, Ordering::Relaxed);
-        match read_answer(&mut reader, &mut stream, config).await {
-            Some(LineEvent::Line(answer)) => {
-                latencies.push(asked.elapsed());
-                counters.answered.fetch_add(1, Ordering::Relaxed);
-                if config
-                    .expect
-                    .as_ref()
-                    .is_some_and(|expected| *expected != answer)
-                {
-                    tracing::debug!("unexpected answer: {answer:?}");
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            _ => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
+    let outcome = talk(&mut stream, config, counters, &mut sent, &mut latencies).await;
+    if let Err(reason) = outcome {
+        counters.connection_failed(reason);
+        // Whatever was planned but never sent also failed.
+        if config.duration.is_none() {
+            counters.messages_failed(&counters.not_sent, config.messages - sent);
         }
     }
-    // Whatever was planned but never sent also failed.
-    if deadline.is_none() && sent < config.messages {
-        counters
-            .failed
-            .fetch_add(config.messages - sent, Ordering::Relaxed);
-    }
+    // The conversation is over either way; a failed shutdown changes nothing.
     let _ = stream.shutdown().await;
     latencies
 }
 
+/// The conversation of one connection: skip the greeting, then ask and check every message.
+/// `sent` and `latencies` record progress; Err says why the connection failed.
+async fn talk(
+    stream: &mut TcpStream,
+    config: &ClientConfig,
+    counters: &Counters,
+    sent: &mut u64,
+    latencies: &mut Vec<Duration>,
+) -> Result<(), ConnectionFailure> {
+    let mut reader = LineReader::new(MAX_ANSWER);
+    for _ in 0..config.greeting_lines {
+        read_answer(&mut reader, stream, config).await?;
+    }
+    let mut message = config.message.clone().into_bytes();
+    message.push(b'\n');
+    let deadline = config.duration.map(|d| Instant::now() + d);
+    loop {
+        let more = match deadline {
+            Some(deadline) => Instant::now() < deadline,
+            None => *sent < config.messages,
+        };
+        if !more {
+            return Ok(());
+        }
+        let asked = Instant::now();
+        stream
+            .write_all(&message)
+            .await
+            .map_err(|error| ConnectionFailure::of_error(&error))?;
+        *sent += 1;
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        let answer = match read_answer(&mut reader, stream, config).await {
+            Ok(answer) => answer,
+            Err(reason) => {
+                counters.messages_failed(&counters.unanswered, 1);
+                return Err(reason);
+            }
+        };
+        latencies.push(asked.elapsed());
+        counters.answered.fetch_add(1, Ordering::Relaxed);
+        if config
+            .expect
+            .as_ref()
+            .is_some_and(|expected| *expected != answer)
+        {
+            tracing::debug!("unexpected answer: {answer:?}");
+            counters.messages_failed(&counters.wrong_answers, 1);
+        }
+    }
+}
+
+/// The next answer line, or why none came.
 async fn read_answer(
     reader: &mut LineReader,
     stream: &mut TcpStream,
     config: &ClientConfig,
-) -> Option<LineEvent> {
-    reader.next_line(stream, config.timeout).await.ok()
+) -> Result<String, ConnectionFailure> {
+    match reader.next_line(stream, config.timeout).await {
+        Ok(LineEvent::Line(answer)) => Ok(answer),
+        Ok(LineEvent::Idle) => Err(ConnectionFailure::TimedOut),
+        Ok(LineEvent::Closed) => Err(ConnectionFailure::ClosedEarly),
+        Ok(LineEvent::TooLong | LineEvent::InvalidUtf8) => Err(ConnectionFailure::Unreadable),
+        Err(error) => Err(ConnectionFailure::of_error(&error)),
+    }
 }

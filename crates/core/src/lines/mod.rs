@@ -11,6 +11,7 @@ pub mod codec;
 pub mod echo;
 pub mod eval;
 pub mod hello;
+pub mod linger;
 
 use std::io;
 use std::sync::Arc;
@@ -27,6 +28,11 @@ use codec::{LineEvent, LineReader};
 
 /// Reply buffers larger than this are freed after use rather than kept for the next reply.
 const OUT_BUFFER_KEEP: usize = 4096;
+/// After this much time spent answering (not waiting), a connection lets the worker's other
+/// connections run before its next line. Each `eval` line is bounded to a few milliseconds by
+/// its work budget, but a client that sends many such lines at once would otherwise keep the
+/// worker's one thread for all of them in a row.
+const BUSY_SLICE: Duration = Duration::from_millis(2);
 
 /// A text protocol: one reply per line, with optional per-connection state.
 pub trait LineProtocol: Send + Sync + 'static {
@@ -124,6 +130,8 @@ impl<P: LineProtocol> LineHandler<P> {
         let mut session = self.protocol.start_session();
         let mut reader = LineReader::new(self.config.max_line);
         let mut out = Vec::new();
+        // Time spent in `respond` since this connection last stepped aside for the others.
+        let mut busy = Duration::ZERO;
         if let Some(greeting) = self.protocol.greeting() {
             push_line(&mut out, &greeting);
         }
@@ -142,12 +150,18 @@ impl<P: LineProtocol> LineHandler<P> {
                         self.write_out(socket, &mut out).await?;
                         tokio::time::sleep(delay).await;
                     }
+                    let responding = Instant::now();
                     let reply = self.protocol.respond(&mut session, &line);
+                    busy += responding.elapsed();
                     push_line(&mut out, &reply.text);
                     *lines_answered += 1;
                     if reply.close {
-                        self.write_out(socket, &mut out).await?;
+                        self.answer_and_close(socket, &mut out).await?;
                         return Ok("closed by request");
+                    }
+                    if busy >= BUSY_SLICE {
+                        busy = Duration::ZERO;
+                        tokio::task::yield_now().await;
                     }
                 }
                 LineEvent::InvalidUtf8 => push_line(&mut out, "error: invalid UTF-8"),
@@ -160,12 +174,13 @@ impl<P: LineProtocol> LineHandler<P> {
                             self.config.max_line
                         ),
                     );
-                    self.write_out(socket, &mut out).await?;
+                    // The rest of the line (and more) may still be coming: linger.
+                    self.answer_and_close(socket, &mut out).await?;
                     return Ok("line too long");
                 }
                 LineEvent::Idle => {
                     push_line(&mut out, "error: idle timeout");
-                    self.write_out(socket, &mut out).await?;
+                    self.answer_and_close(socket, &mut out).await?;
                     return Ok("idle timeout");
                 }
                 LineEvent::Closed => {
@@ -174,6 +189,18 @@ impl<P: LineProtocol> LineHandler<P> {
                 }
             }
         }
+    }
+
+    /// Sends the last answers, then closes so that input still arriving cannot turn the close
+    /// into a reset that destroys them (see [`linger`]).
+    async fn answer_and_close<S: Socket>(
+        &self,
+        socket: &mut S,
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        self.write_out(socket, out).await?;
+        linger::linger_close(socket).await;
+        Ok(())
     }
 
     async fn write_out<S: Socket>(&self, socket: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
