@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tern_core::lines::codec::{LineEvent, LineReader};
-use tern_fuzz::{block_on, split_into_reads, tolerate_known_defects, Rng, ScriptedSocket};
+use tern_fuzz::{block_on, split_into_reads, Rng, ScriptedSocket};
 
 /// Never reached: the scripted socket is always ready.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,7 +48,7 @@ fn read_events(reads: &[&[u8]], max_line: usize) -> Vec<LineEvent> {
                 .expect("a scripted socket never fails");
             if let LineEvent::Line(line) = &event {
                 assert!(
-                    line.len() <= max_line + usize::from(tolerate_known_defects()),
+                    line.len() <= max_line,
                     "a line of {} bytes over the {max_line}-byte limit",
                     line.len()
                 );
@@ -74,15 +74,8 @@ fn reference_events(data: &[u8], max_line: usize) -> Vec<LineEvent> {
             Some(lf) => (&rest[..lf], &rest[lf + 1..]),
             None => (rest, &[][..]),
         };
-        // Known defect: a last line without an ending, of `max_line + 1` bytes, is answered
-        // instead of refused (fuzz/regressions/line_codec/).
-        let known_defect = tolerate_known_defects() && !rest.contains(&b'\n');
-        let too_long = if known_defect {
-            line.len() > max_line + 1
-        } else {
-            line.strip_suffix(b"\r").unwrap_or(line).len() > max_line
-        };
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let too_long = line.len() > max_line;
         if too_long {
             events.push(LineEvent::TooLong);
             return events;

@@ -10,20 +10,10 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
-use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use tern_core::socket::{Peer, Socket};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-
-/// Whether the targets step around the known defects of tern-core listed where they are checked
-/// (each has an input under fuzz/regressions/), so that the smoke run in CI passes until they are
-/// fixed. `TERN_FUZZ_STRICT=1` checks them too: that is how to confirm a fix before removing the
-/// exception.
-pub fn tolerate_known_defects() -> bool {
-    static STRICT: OnceLock<bool> = OnceLock::new();
-    !*STRICT.get_or_init(|| std::env::var_os("TERN_FUZZ_STRICT").is_some_and(|value| value == "1"))
-}
 
 /// A small deterministic generator (SplitMix64) seeded from the input.
 #[derive(Debug, Clone)]

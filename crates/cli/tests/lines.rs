@@ -1047,6 +1047,25 @@ fn line_at_max_line_is_served_and_a_longer_one_gets_an_error_and_the_connection_
     other.ask("still here", "still here");
 }
 
+/// Regression (found by fuzzing): a last line without a line ending, one byte over the limit,
+/// was answered instead of refused.
+#[test]
+fn a_last_line_without_an_ending_gets_the_same_limit() {
+    let server = Server::start(&["echo", "--max-line", "4"]);
+    for (sent, answer) in [
+        ("1234", "1234\r\n"),
+        ("12345", "error: line too long (limit 4 bytes)\r\n"),
+    ] {
+        let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.write_all(sent.as_bytes()).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut received = String::new();
+        stream.read_to_string(&mut received).unwrap();
+        assert_eq!(received, answer, "for {sent:?}");
+    }
+}
+
 /// Sends `first` followed at once by more lines than the server reads in one go, then keeps
 /// sending lines for a while from another thread (as a pipelining client does), then
 /// half-closes. Returns the connection, for reading the answers meanwhile.

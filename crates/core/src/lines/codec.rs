@@ -77,9 +77,13 @@ impl LineReader {
                     if self.buf.is_empty() {
                         return Ok(LineEvent::Closed);
                     }
-                    // A last line without a line ending still gets its answer.
+                    // A last line without a line ending still gets its answer, within the
+                    // same limit as any other line.
                     let rest = self.buf.split().freeze();
                     self.scanned = 0;
+                    if self.is_too_long(rest.len(), rest.last() == Some(&b'\r')) {
+                        return Ok(LineEvent::TooLong);
+                    }
                     return Ok(decode(&rest));
                 }
                 Ok(Ok(_)) => {}
@@ -93,9 +97,7 @@ impl LineReader {
             Some(offset) => {
                 let end = self.scanned + offset;
                 self.scanned = 0;
-                if end > self.max_line + 1
-                    || (end == self.max_line + 1 && self.buf[end - 1] != b'\r')
-                {
+                if self.is_too_long(end, end > 0 && self.buf[end - 1] == b'\r') {
                     return Some(LineEvent::TooLong);
                 }
                 let line = self.buf.split_to(end).freeze();
@@ -108,6 +110,14 @@ impl LineReader {
                 None
             }
         }
+    }
+}
+
+impl LineReader {
+    /// Whether a line of `length` bytes (with its CR, if `ends_in_cr`, but not its LF) is over
+    /// the limit: the CR of a CRLF ending does not count.
+    fn is_too_long(&self, length: usize, ends_in_cr: bool) -> bool {
+        length > self.max_line + 1 || (length == self.max_line + 1 && !ends_in_cr)
     }
 }
 
