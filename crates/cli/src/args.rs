@@ -182,6 +182,10 @@ pub struct ServeArgs {
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,
+    /// Serve files and directories whose names start with a dot (.git, .env); by default they
+    /// are 404 and hidden from listings, except under /.well-known/.
+    #[arg(long, env = "TERN_SERVE_DOTFILES")]
+    pub serve_dotfiles: bool,
     /// Seconds a cached file (small ones in memory, larger ones kept open) is served before
     /// checking it changed (0: check on every request).
     #[arg(

@@ -183,6 +183,7 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
             prefix,
             root,
             list_dirs: args.list_dirs,
+            serve_dotfiles: args.serve_dotfiles,
         });
     }
     for mount in &args.static_mounts {
@@ -193,6 +194,7 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
             prefix: url_prefix("static", prefix)?,
             root: dir.into(),
             list_dirs: args.list_dirs,
+            serve_dotfiles: args.serve_dotfiles,
         });
     }
     for mount in &mounts {

@@ -1647,3 +1647,41 @@ fn with_the_default_validity_a_change_is_seen_after_the_window() {
     assert_eq!(get(server.addr, "/news.txt").body, b"new news");
     assert_refused(server.addr, &raw_get("/sub/page.html"));
 }
+
+/// Regression: with the default document root "." a server published /.git/config and /.env.
+#[test]
+fn dotfiles_are_hidden_unless_asked_for_but_well_known_is_served() {
+    let site = Site::new();
+    site.file(".git/config", b"[remote] url = secret")
+        .file(".env", b"PASSWORD=secret")
+        .file("dir/.hidden", b"hidden")
+        .file("dir/shown.txt", b"shown")
+        .file(".well-known/acme-challenge/token", b"challenge");
+    let server = Server::start(&["serve", "-r", &site.root_str(), "--list-dirs"]);
+    for path in [
+        "/.git/config",
+        "/.env",
+        "/dir/.hidden",
+        "/%2egit/config",
+        "/.git/",
+    ] {
+        assert_eq!(get(server.addr, path).status, 404, "{path}");
+    }
+    assert_eq!(
+        get(server.addr, "/.well-known/acme-challenge/token").body,
+        b"challenge"
+    );
+    let listing = get(server.addr, "/dir/").text();
+    assert!(listing.contains("shown.txt"), "{listing}");
+    assert!(!listing.contains(".hidden"), "{listing}");
+
+    let open = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--list-dirs",
+        "--serve-dotfiles",
+    ]);
+    assert_eq!(get(open.addr, "/.env").body, b"PASSWORD=secret");
+    assert!(get(open.addr, "/dir/").text().contains(".hidden"));
+}

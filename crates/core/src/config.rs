@@ -135,6 +135,9 @@ pub struct StaticMount {
     pub root: PathBuf,
     /// Answer a directory without index.html with a listing instead of 404.
     pub list_dirs: bool,
+    /// Serve files and directories whose names start with a dot (`.git`, `.env`); otherwise
+    /// they are 404 and left out of listings, except under `/.well-known/` (RFC 8615).
+    pub serve_dotfiles: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -39,7 +39,7 @@ impl Router {
         let mut built = mounts
             .iter()
             .map(|m| {
-                let files = StaticFiles::new(&m.root, m.list_dirs, cache_validity)
+                let files = StaticFiles::new(m, cache_validity)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", m.root.display())))?;
                 Ok(Mount {
                     prefix: m.prefix.clone(),

@@ -28,7 +28,8 @@ const SEGMENT: &AsciiSet = &CONTROLS
 ///
 /// The directory is read through its descriptor (the one the checked opener returned), not by
 /// name, so swapping the path for a symlink after the check cannot list another directory.
-pub fn render(dir: &File, url_path: &str) -> io::Result<String> {
+/// Names that start with a dot are left out unless `show_hidden`.
+pub fn render(dir: &File, url_path: &str, show_hidden: bool) -> io::Result<String> {
     let mut names: Vec<(String, bool)> =
         std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))?
             .filter_map(Result::ok)
@@ -36,6 +37,7 @@ pub fn render(dir: &File, url_path: &str) -> io::Result<String> {
                 let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
                 (entry.file_name().to_string_lossy().into_owned(), is_dir)
             })
+            .filter(|(name, _)| show_hidden || !name.starts_with('.'))
             .collect();
     names.sort();
     let title = escape_html(&percent_encoding::percent_decode_str(url_path).decode_utf8_lossy());

@@ -16,6 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::StaticMount;
 use crate::http::request::RequestHead;
 use crate::http::response::{Body, FileBody, Response};
 use bytes::Bytes;
@@ -36,6 +37,8 @@ pub(crate) const PRECOMPRESSED: [(&str, &str, &str); 2] =
 pub struct StaticFiles {
     root: Root,
     list_dirs: bool,
+    /// See [`StaticMount::serve_dotfiles`].
+    serve_dotfiles: bool,
     /// Small files recently served, revalidated on every hit.
     cache: FileCache,
 }
@@ -52,14 +55,11 @@ pub struct StaticRequest<'a> {
 
 impl StaticFiles {
     /// `cache_validity`: how long a cached small file is trusted before it is stat'ed again.
-    pub fn new(
-        root: &Path,
-        list_dirs: bool,
-        cache_validity: std::time::Duration,
-    ) -> io::Result<Self> {
+    pub fn new(mount: &StaticMount, cache_validity: std::time::Duration) -> io::Result<Self> {
         Ok(StaticFiles {
-            root: Root::open(root)?,
-            list_dirs,
+            root: Root::open(&mount.root)?,
+            list_dirs: mount.list_dirs,
+            serve_dotfiles: mount.serve_dotfiles,
             cache: FileCache::new(cache_validity),
         })
     }
@@ -71,6 +71,10 @@ impl StaticFiles {
     /// Answers a GET or HEAD request.
     pub fn respond(&self, request: &StaticRequest<'_>) -> Response {
         let relative = &request.path.relative;
+        if !self.serve_dotfiles && is_hidden(relative) {
+            // A document root of "." would otherwise publish .git/config, .env and the like.
+            return Response::error_page(404);
+        }
         let key: CacheKey = (relative.clone(), request.path.trailing_slash);
         // The cache holds plain files, with which siblings they have: a client that accepts one
         // of those takes the full path, which serves the sibling.
@@ -141,7 +145,7 @@ impl StaticFiles {
         if !self.list_dirs {
             return Response::error_page(404);
         }
-        match listing::render(dir, request.raw_path) {
+        match listing::render(dir, request.raw_path, self.serve_dotfiles) {
             Ok(page) => Response::new(200, Body::Bytes(page.into()))
                 .header("Content-Type", "text/html; charset=utf-8"),
             Err(_) => Response::error_page(403),
@@ -359,6 +363,15 @@ fn accepts_coding(accept_encoding: &[u8], coding: &str) -> bool {
         }
     }
     wildcard
+}
+
+/// A path with a segment that starts with a dot, other than a leading `.well-known` (RFC 8615:
+/// ACME challenges and the like live there).
+fn is_hidden(relative: &Path) -> bool {
+    relative.components().enumerate().any(|(i, component)| {
+        let name = component.as_os_str().as_encoded_bytes();
+        name.starts_with(b".") && !(i == 0 && name == b".well-known")
+    })
 }
 
 #[cfg(test)]
