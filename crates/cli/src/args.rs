@@ -92,6 +92,15 @@ pub struct ServerArgs {
         default_value_t = tern_core::config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
     )]
     pub drain_idle_window: f64,
+    /// On SIGTERM, keep serving this many seconds with the health check (--health-path)
+    /// answering 503 before closing the listeners, so a load balancer stops sending first.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_DRAIN_DELAY",
+        default_value_t = 0.0
+    )]
+    pub drain_delay: f64,
     /// Replace a worker gracefully once it has served N HTTP requests (0: never).
     #[arg(long, value_name = "N", env = "TERN_MAX_REQUESTS", default_value_t = 0)]
     pub max_requests: u64,
@@ -182,6 +191,10 @@ pub struct ServeArgs {
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,
+    /// Answer this path (for example /healthz) without the app: 200 while serving, 503 once a
+    /// drain is announced (SIGTERM, --drain-delay) or begins.
+    #[arg(long, value_name = "PATH", env = "TERN_HEALTH_PATH")]
+    pub health_path: Option<String>,
     /// Serve files and directories whose names start with a dot (.git, .env); by default they
     /// are 404 and hidden from listings, except under /.well-known/.
     #[arg(long, env = "TERN_SERVE_DOTFILES")]

@@ -83,6 +83,7 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
         max_connections: args.max_connections,
         grace_timeout: seconds_or_zero("grace-timeout", args.grace_timeout)?,
         drain_idle_window: seconds_or_zero("drain-idle-window", args.drain_idle_window)?,
+        drain_delay: seconds_or_zero("drain-delay", args.drain_delay)?,
         recycle: RecycleConfig {
             max_requests: (args.max_requests > 0).then_some(args.max_requests),
             max_requests_jitter: args.max_requests_jitter,
@@ -140,7 +141,23 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
             bytes_per_second: args.min_data_rate,
             grace: seconds("min-data-rate-grace", args.min_data_rate_grace)?,
         },
+        health_path: health_path(args.health_path.as_deref())?,
     })
+}
+
+/// `--health-path`: an absolute path, matched exactly (no query string, no percent-escapes).
+fn health_path(path: Option<&str>) -> Result<Option<String>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/-._~".contains(c);
+    if path.starts_with('/') && path.chars().all(plain) {
+        Ok(Some(path.to_string()))
+    } else {
+        Err(format!(
+            "--health-path: '{path}' is not a plain absolute path (example: /healthz)"
+        ))
+    }
 }
 
 /// How request bodies reach the APP; the temporary-file directory is tried once here, so a bad

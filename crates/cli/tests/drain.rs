@@ -335,3 +335,58 @@ fn grace_timeout_zero_does_not_wait() {
     server.wait_for_log("grace timeout reached", "cutting 1 request");
     drop(download);
 }
+
+#[test]
+fn the_health_check_is_answered_by_the_server_for_any_method() {
+    let site = site();
+    let server = Server::start(&["serve", "-r", &site.root_str(), "--health-path", "/healthz"]);
+    for method in ["GET", "HEAD", "POST", "OPTIONS"] {
+        let mut reader = BufReader::new(connect(server.addr));
+        write!(
+            reader.get_mut(),
+            "{method} /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+        )
+        .unwrap();
+        let response = read_response(&mut reader, method == "HEAD").unwrap();
+        assert_eq!(response.status, 200, "{method}");
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+    }
+    assert_eq!(crate::support::get(server.addr, "/healthz").body, b"ok\n");
+    // Only the exact path.
+    assert_eq!(crate::support::get(server.addr, "/healthz/x").status, 404);
+}
+
+/// The Kubernetes pattern: on SIGTERM the health check fails first while everything is still
+/// served, and only after --drain-delay do the listeners close.
+#[test]
+fn drain_delay_fails_the_health_check_before_the_listeners_close() {
+    let site = site();
+    let mut server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "-w",
+        "2",
+        "--health-path",
+        "/healthz",
+        "--drain-delay",
+        "30",
+    ]);
+    eventually("two workers", || server.worker_pids().len() == 2);
+    server.signal(libc::SIGTERM);
+    server.wait_for_log("health checks answer 503", "draining in 30s");
+    // Every worker hears of it; new connections are still accepted and served meanwhile.
+    eventually("the health check fails on every worker", || {
+        (0..8).all(|_| crate::support::get(server.addr, "/healthz").status == 503)
+    });
+    assert_eq!(
+        crate::support::get(server.addr, "/").body,
+        b"hello from a worker"
+    );
+    // A second signal cuts the delay short and stops at once.
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_exit(PATIENCE)
+        .expect("stops long before the 30 s delay");
+    assert_eq!(status.code(), Some(0), "nothing was in flight");
+}

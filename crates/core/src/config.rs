@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub drain_idle_window: Duration,
     /// When a worker asks to be replaced by a fresh one (requests, memory, age).
     pub recycle: crate::recycle::RecycleConfig,
+    /// On SIGTERM, how long the workers keep serving (their health checks answering 503) before
+    /// the listeners close and the drain begins, so that a load balancer stops sending first.
+    pub drain_delay: Duration,
     /// Where and how much to log.
     pub log: LogConfig,
 }
@@ -103,6 +106,9 @@ pub struct HttpConfig {
     pub bodies: RequestBodies,
     /// The slowest a client may send a head or a body.
     pub min_data_rate: MinDataRate,
+    /// A path answered by the server itself for load balancers: 200 while serving, 503 once a
+    /// drain is announced (see [`crate::health`]).
+    pub health_path: Option<String>,
 }
 
 /// How request bodies for the application are received.

@@ -19,6 +19,7 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod http;
 mod idle_park;
 pub mod lines;

@@ -342,6 +342,7 @@ impl Supervisor<'_> {
     /// margin) before SIGKILL. A second SIGTERM/SIGINT meanwhile stops them at once (SIGQUIT).
     /// True if every worker exited with status 0.
     fn stop_all(&mut self) -> bool {
+        let mut second_signal = !self.announce_drain();
         // The workers close theirs as their drain begins: then nobody accepts, and the kernel
         // refuses newcomers instead of queueing them for nobody.
         self.listeners.clear();
@@ -354,6 +355,14 @@ impl Supervisor<'_> {
         let mut deadline = Instant::now() + self.config.grace_timeout + KILL_MARGIN;
         let mut hurried = false;
         while !remaining.is_empty() {
+            if second_signal && !hurried {
+                hurried = true;
+                tracing::warn!("second stop signal: stopping the workers at once");
+                for &pid in &remaining {
+                    send_signal(pid, libc::SIGQUIT);
+                }
+                deadline = deadline.min(Instant::now() + KILL_MARGIN);
+            }
             let now = Instant::now();
             if now >= deadline {
                 for &pid in &remaining {
@@ -365,14 +374,7 @@ impl Supervisor<'_> {
                 return false;
             }
             if let Some(libc::SIGTERM | libc::SIGINT) = self.wait_signal(TICK.min(deadline - now)) {
-                if !hurried {
-                    hurried = true;
-                    tracing::warn!("second stop signal: stopping the workers at once");
-                    for &pid in &remaining {
-                        send_signal(pid, libc::SIGQUIT);
-                    }
-                    deadline = deadline.min(Instant::now() + KILL_MARGIN);
-                }
+                second_signal = true;
             }
             remaining.retain(|&pid| {
                 let mut status = 0;
@@ -386,6 +388,34 @@ impl Supervisor<'_> {
             });
         }
         clean
+    }
+
+    /// `--drain-delay`: tells the workers a drain is coming (their health checks answer 503) and
+    /// lets them serve on for the delay, so a load balancer stops sending before the listeners
+    /// close. False if a second stop signal cut the delay short (stop at once, then).
+    fn announce_drain(&mut self) -> bool {
+        let delay = self.config.drain_delay;
+        if delay.is_zero() {
+            return true;
+        }
+        tracing::info!(
+            "health checks answer 503; draining in {}s",
+            delay.as_secs_f64()
+        );
+        for worker in &self.active {
+            send_signal(worker.pid, libc::SIGUSR2);
+        }
+        let until = Instant::now() + delay;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            if let Some(libc::SIGTERM | libc::SIGINT) = self.wait_signal(TICK.min(until - now)) {
+                return false;
+            }
+            self.reap();
+        }
     }
 
     /// Forks one worker.
@@ -452,6 +482,9 @@ impl Supervisor<'_> {
             // So is Ctrl-C: the supervisor drains the workers with SIGTERM (and a second Ctrl-C
             // stops them with SIGQUIT).
             libc::signal(libc::SIGINT, libc::SIG_IGN);
+            // The announcement of a drain must not kill a worker still loading its app (the
+            // worker takes it once it serves).
+            libc::signal(libc::SIGUSR2, libc::SIG_IGN);
             libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
         }
         let status = (self.worker_main)(listeners, ready);

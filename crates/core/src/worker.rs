@@ -8,7 +8,8 @@
 //! SIGQUIT, stops at once. Either way, requests still in flight when the worker gives up are
 //! counted and logged, what the application holds for them is released (bounded), and the exit
 //! status says they were cut. SIGINT is the supervisor's: a terminal's Ctrl-C reaches the whole
-//! process group, and the supervisor turns it into the SIGTERM above.
+//! process group, and the supervisor turns it into the SIGTERM above. SIGUSR2 announces a drain
+//! to come (`--drain-delay`): the health check answers 503 from then on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,14 +90,17 @@ pub fn run<H: ConnectionHandler>(
         }
     };
     let cut = runtime.block_on(async {
-        let (mut terminate, mut quit) =
-            match (signal(SignalKind::terminate()), signal(SignalKind::quit())) {
-                (Ok(terminate), Ok(quit)) => (terminate, quit),
-                _ => {
-                    tracing::error!("cannot install signal handlers");
-                    return Err(1);
-                }
-            };
+        let (mut terminate, mut quit, mut drain_announced) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
+            signal(SignalKind::user_defined2()),
+        ) {
+            (Ok(terminate), Ok(quit), Ok(announced)) => (terminate, quit, announced),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                return Err(1);
+            }
+        };
         let mut shutdown = Shutdown::new();
         if let Err(error) = server::serve(
             listeners,
@@ -116,6 +120,10 @@ pub fn run<H: ConnectionHandler>(
                 _ = terminate.recv() => break false,
                 _ = quit.recv() => break true,
                 _ = flush_tick.tick() => crate::logging::flush(),
+                _ = drain_announced.recv() => {
+                    tracing::info!("a drain is coming: health checks answer 503 from now on");
+                    crate::health::mark_draining();
+                }
                 _ = recycle_tick.tick(), if recycling.is_some() => {
                     if let Some(reason) = recycling.as_mut().and_then(|r| r.check(handler.requests_served())) {
                         crate::supervisor::ask_for_replacement(&reason);
@@ -124,6 +132,7 @@ pub fn run<H: ConnectionHandler>(
                 }
             }
         };
+        crate::health::mark_draining();
         let drained = if forced_at_once {
             shutdown.begin(Duration::ZERO);
             Drained::Forced

@@ -90,7 +90,11 @@ impl std::fmt::Debug for dyn Service {
 impl HttpHandler {
     pub fn new(config: HttpConfig) -> io::Result<Self> {
         Ok(HttpHandler {
-            router: Router::new(&config.mounts, config.file_cache_validity)?,
+            router: Router::new(
+                &config.mounts,
+                config.file_cache_validity,
+                config.health_path.clone(),
+            )?,
             config,
             service: None,
             idle_clock: Arc::default(),
@@ -732,6 +736,7 @@ mod tests {
             file_cache_validity: Duration::from_secs(1),
             bodies: Default::default(),
             min_data_rate: Default::default(),
+            health_path: None,
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

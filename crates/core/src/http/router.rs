@@ -1,7 +1,8 @@
 //! Chooses who answers a request: a static mount (longest prefix first) or, failing that, a 404.
 //!
 //! Static mounts answer only GET and HEAD; any other method gets 405 with `Allow: GET, HEAD`.
-//! `OPTIONS *`, a question about the server rather than a resource, is answered here too.
+//! `OPTIONS *`, a question about the server rather than a resource, is answered here too, and so
+//! is the health check (`--health-path`), without ever reaching the application.
 
 use std::io;
 
@@ -19,6 +20,8 @@ pub struct Router {
     /// Requests outside the mounts go to an application, whose methods are its own business:
     /// then `OPTIONS *` lists none.
     app_fallback: bool,
+    /// The health check's path, if any.
+    health_path: Option<String>,
 }
 
 #[derive(Debug)]
@@ -35,7 +38,11 @@ pub struct Routed {
 }
 
 impl Router {
-    pub fn new(mounts: &[StaticMount], cache_validity: std::time::Duration) -> io::Result<Router> {
+    pub fn new(
+        mounts: &[StaticMount],
+        cache_validity: std::time::Duration,
+        health_path: Option<String>,
+    ) -> io::Result<Router> {
         let mut built = mounts
             .iter()
             .map(|m| {
@@ -51,6 +58,7 @@ impl Router {
         Ok(Router {
             mounts: built,
             app_fallback: false,
+            health_path,
         })
     }
 
@@ -73,7 +81,14 @@ impl Router {
 
     /// Whether the router answers this request itself (else it goes to the application).
     pub fn answers(&self, head: &RequestHead) -> bool {
-        head.target_form == TargetForm::Asterisk || self.has_mount_for(head.path_and_query().0)
+        let raw_path = head.path_and_query().0;
+        head.target_form == TargetForm::Asterisk
+            || self.is_health_check(raw_path)
+            || self.has_mount_for(raw_path)
+    }
+
+    fn is_health_check(&self, raw_path: &str) -> bool {
+        self.health_path.as_deref() == Some(raw_path)
     }
 
     pub fn respond(&self, head: &RequestHead) -> Routed {
@@ -84,6 +99,12 @@ impl Router {
             };
         }
         let (raw_path, query) = head.path_and_query();
+        if self.is_health_check(raw_path) {
+            return Routed {
+                response: health_response(),
+                rejection: None,
+            };
+        }
         let Some(mount) = self.mounts.iter().find(|m| raw_path.starts_with(&m.prefix)) else {
             return Routed {
                 response: Response::error_page(404),
@@ -132,4 +153,17 @@ impl Router {
             response.header("Allow", "GET, HEAD")
         }
     }
+}
+
+/// The health check: 200 while this worker wants traffic, 503 once a drain was announced. Any
+/// method gets it (load balancers use GET, HEAD or OPTIONS); never cached.
+fn health_response() -> Response {
+    let (status, text): (u16, &'static [u8]) = if crate::health::is_draining() {
+        (503, b"draining\n")
+    } else {
+        (200, b"ok\n")
+    };
+    Response::new(status, Body::Bytes(bytes::Bytes::from_static(text)))
+        .header("Content-Type", "text/plain")
+        .header("Cache-Control", "no-store")
 }
