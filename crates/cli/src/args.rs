@@ -101,6 +101,19 @@ pub struct ServerArgs {
         default_value_t = 0.0
     )]
     pub drain_delay: f64,
+    /// Write the supervisor's process id to FILE (removed on exit).
+    #[arg(long = "pid", value_name = "FILE", env = "TERN_PID")]
+    pub pid_file: Option<PathBuf>,
+    /// File mode mask, in octal (for Unix socket files and whatever the app creates).
+    #[arg(long, value_name = "OCTAL", env = "TERN_UMASK")]
+    pub umask: Option<String>,
+    /// Run as this user (name or number) once the sockets are bound, e.g. to listen on port 80
+    /// as root and serve as www-data.
+    #[arg(long, value_name = "USER", env = "TERN_USER")]
+    pub user: Option<String>,
+    /// Run as this group (name or number); default: the --user's group.
+    #[arg(long, value_name = "GROUP", env = "TERN_GROUP")]
+    pub group: Option<String>,
     /// Replace a worker gracefully once it has served N HTTP requests (0: never).
     #[arg(long, value_name = "N", env = "TERN_MAX_REQUESTS", default_value_t = 0)]
     pub max_requests: u64,

@@ -15,7 +15,7 @@ use tern_core::lines::hello::Hello;
 use tern_core::lines::{LineHandler, LineProtocol};
 use tern_core::listener::{self, BindAddr};
 use tern_core::supervisor::{ForkHooks, NoForkHooks};
-use tern_core::{logging, rlimit, supervisor, worker};
+use tern_core::{logging, process, rlimit, supervisor, worker};
 
 use crate::app_host::{AppHost, AppOptions};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
@@ -170,7 +170,8 @@ fn serve_lines<P: LineProtocol>(
     ))
 }
 
-/// Binds, logs the start-up line, and runs the supervisor and its workers.
+/// Binds (or takes the sockets systemd passed), logs the start-up line, settles the process
+/// (pid file, user), and runs the supervisor and its workers.
 fn start(
     server: &ServerConfig,
     scheme: &str,
@@ -179,25 +180,64 @@ fn start(
     worker_main: supervisor::WorkerMain<'_>,
 ) -> i32 {
     rlimit::raise_fd_limit();
-    let listeners = match listener::bind_all(&server.binds) {
-        Ok(listeners) => listeners,
-        Err(message) => {
-            tracing::error!("{message}");
+    process::apply_umask(&server.process);
+    let (listeners, activated) = match listener::from_systemd() {
+        Some(Ok(listeners)) => (listeners, true),
+        Some(Err(message)) => {
+            tracing::error!("socket activation: {message}");
             return 1;
         }
+        None => match listener::bind_all(&server.binds) {
+            Ok(listeners) => (listeners, false),
+            Err(message) => {
+                tracing::error!("{message}");
+                return 1;
+            }
+        },
     };
+    // Socket files we made are ours to remove on exit; systemd's are not.
+    let socket_files: Vec<_> = listeners
+        .iter()
+        .filter(|_| !activated)
+        .filter_map(|listener| match listener.local_addr() {
+            BindAddr::Unix(path) => Some(path),
+            BindAddr::Tcp(_) => None,
+        })
+        .collect();
     let addresses: Vec<String> = listeners
         .iter()
         .map(|l| display_address(scheme, &l.local_addr()))
         .collect();
+    if let Some(path) = &server.process.pid_file {
+        if let Err(error) = process::write_pid_file(path) {
+            tracing::error!("--pid {}: {error}", path.display());
+            return 1;
+        }
+    }
+    if let Err(message) = process::drop_privileges(&server.process) {
+        tracing::error!("{message}");
+        return 1;
+    }
     let workers = server.workers;
     tracing::info!(
-        "tern {} listening on {} ({what}, {workers} worker{})",
+        "tern {} listening on {}{} ({what}, {workers} worker{})",
         env!("CARGO_PKG_VERSION"),
         addresses.join(", "),
+        if activated {
+            " (sockets from systemd)"
+        } else {
+            ""
+        },
         if workers == 1 { "" } else { "s" }
     );
-    supervisor::run(server, listeners, worker_main, fork_hooks)
+    let status = supervisor::run(server, listeners, worker_main, fork_hooks);
+    for path in socket_files {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(path) = &server.process.pid_file {
+        process::remove_pid_file(path);
+    }
+    status
 }
 
 fn display_address(scheme: &str, addr: &BindAddr) -> String {

@@ -9,6 +9,7 @@ use tern_core::config::{
 };
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
+use tern_core::process::ProcessConfig;
 use tern_core::recycle::RecycleConfig;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
@@ -52,6 +53,13 @@ pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
     }
 }
 
+/// An octal file mode mask, 0 to 0777.
+fn libc_mode(text: &str) -> Option<u32> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+}
+
 /// Like [`seconds`], but 0 is allowed (it means "do not wait").
 pub fn seconds_or_zero(flag: &str, value: f64) -> Result<Duration, String> {
     if value == 0.0 {
@@ -84,6 +92,20 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
         grace_timeout: seconds_or_zero("grace-timeout", args.grace_timeout)?,
         drain_idle_window: seconds_or_zero("drain-idle-window", args.drain_idle_window)?,
         drain_delay: seconds_or_zero("drain-delay", args.drain_delay)?,
+        process: ProcessConfig {
+            umask: args
+                .umask
+                .as_deref()
+                .map(|text| {
+                    libc_mode(text).ok_or_else(|| {
+                        format!("--umask: '{text}' is not an octal mode such as 022")
+                    })
+                })
+                .transpose()?,
+            pid_file: args.pid_file.clone(),
+            user: args.user.clone(),
+            group: args.group.clone(),
+        },
         recycle: RecycleConfig {
             max_requests: (args.max_requests > 0).then_some(args.max_requests),
             max_requests_jitter: args.max_requests_jitter,

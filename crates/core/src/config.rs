@@ -68,6 +68,8 @@ pub struct ServerConfig {
     /// On SIGTERM, how long the workers keep serving (their health checks answering 503) before
     /// the listeners close and the drain begins, so that a load balancer stops sending first.
     pub drain_delay: Duration,
+    /// The supervisor's own process: umask, pid file, the user and group to run as.
+    pub process: crate::process::ProcessConfig,
     /// Where and how much to log.
     pub log: LogConfig,
 }

@@ -26,6 +26,7 @@ pub mod lines;
 pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;
+pub mod process;
 pub mod recycle;
 pub mod rlimit;
 pub mod server;

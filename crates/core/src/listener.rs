@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
@@ -85,6 +86,58 @@ impl Listener {
             Listener::Unix(listener, path) => Listener::Unix(listener.try_clone()?, path.clone()),
         })
     }
+}
+
+/// The first descriptor systemd passes (sd_listen_fds(3)).
+const SYSTEMD_FIRST_FD: RawFd = 3;
+
+/// The listening sockets systemd passed by socket activation (`LISTEN_PID` is this process,
+/// `LISTEN_FDS` their count), or `None` without activation. The variables are removed, so the
+/// application and its children do not take the sockets for theirs.
+pub fn from_systemd() -> Option<Result<Vec<Listener>, String>> {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS").ok()?.parse::<RawFd>().ok()?;
+    // SAFETY: nothing else in this process reads or writes the environment at start-up.
+    unsafe {
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        std::env::remove_var("LISTEN_FDNAMES");
+    }
+    if !for_us || count <= 0 {
+        return None;
+    }
+    Some(
+        (SYSTEMD_FIRST_FD..SYSTEMD_FIRST_FD + count)
+            .map(adopt_listening_socket)
+            .collect(),
+    )
+}
+
+/// Takes ownership of an inherited listening socket, TCP or Unix.
+fn adopt_listening_socket(fd: RawFd) -> Result<Listener, String> {
+    // SAFETY: systemd hands these descriptors to this process, and nothing else owns them.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    let address = socket
+        .local_addr()
+        .map_err(|e| format!("descriptor {fd} from systemd is not a socket: {e}"))?;
+    if !socket.is_listener().unwrap_or(false) {
+        return Err(format!("descriptor {fd} from systemd is not listening"));
+    }
+    // Workers are forked, never exec'd: the descriptor must not leak into the app's programs.
+    socket
+        .set_cloexec(true)
+        .map_err(|e| format!("descriptor {fd} from systemd: {e}"))?;
+    if address.as_socket().is_some() {
+        return Ok(Listener::Tcp(socket.into()));
+    }
+    let path = address
+        .as_pathname()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("(unnamed)"));
+    Ok(Listener::Unix(socket.into(), path))
 }
 
 /// Binds every address; the first failure is returned with the address it concerns.

@@ -131,13 +131,6 @@ pub fn run(
     fork_hooks: &dyn ForkHooks,
 ) -> i32 {
     let signals = blocked_signal_set();
-    let socket_files: Vec<_> = listeners
-        .iter()
-        .filter_map(|listener| match listener {
-            Listener::Unix(_, path) => Some(path.clone()),
-            Listener::Tcp(_) => None,
-        })
-        .collect();
     let mut supervisor = Supervisor {
         config,
         listeners,
@@ -158,11 +151,7 @@ pub fn run(
             }
         }
     }
-    let status = supervisor.run_loop();
-    for path in socket_files {
-        let _ = std::fs::remove_file(path);
-    }
-    status
+    supervisor.run_loop()
 }
 
 /// Blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP in this process and returns that set.
