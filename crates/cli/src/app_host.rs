@@ -20,6 +20,10 @@ pub struct AppOptions {
     pub max_threads: usize,
     /// Worker processes (so the application can be told whether it runs in several).
     pub workers: usize,
+    /// Importing may write bytecode caches (`__pycache__/*.pyc`). Not with `--reload`: a cache
+    /// records only the source's size and modification second, so a quick second save of the
+    /// same size would be imported as the stale bytecode.
+    pub write_bytecode: bool,
 }
 
 /// Loads applications and keeps an embedded interpreter consistent across fork().

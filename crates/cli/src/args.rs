@@ -201,6 +201,37 @@ pub struct ServeArgs {
     /// connections at import).
     #[arg(long, overrides_with = "preload")]
     pub no_preload: bool,
+    /// Development: restart the workers (one by one, as on SIGHUP) when the APP's files change,
+    /// and answer with the traceback (500) while the APP does not import. Watches the current
+    /// directory and every --pythonpath and --reload-dir, recursively. Not with --preload; sets
+    /// --file-cache-validity to 0.
+    #[arg(long, env = "TERN_RELOAD")]
+    pub reload: bool,
+    /// With --reload: also watch DIR (recursively); repeatable.
+    #[arg(
+        long = "reload-dir",
+        value_name = "DIR",
+        env = "TERN_RELOAD_DIR",
+        value_delimiter = ','
+    )]
+    pub reload_dirs: Vec<PathBuf>,
+    /// With --reload: also restart when a file matching GLOB changes (*.py always does, unless
+    /// excluded); repeatable ({a,b} gives several in one). A GLOB without '/' matches file names,
+    /// one with '/' paths (tests/*.py: any tests directory).
+    #[arg(
+        long = "reload-include",
+        value_name = "GLOB",
+        env = "TERN_RELOAD_INCLUDE"
+    )]
+    pub reload_includes: Vec<String>,
+    /// With --reload: ignore files (and directories) matching GLOB; repeatable; wins over
+    /// --reload-include.
+    #[arg(
+        long = "reload-exclude",
+        value_name = "GLOB",
+        env = "TERN_RELOAD_EXCLUDE"
+    )]
+    pub reload_excludes: Vec<String>,
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,

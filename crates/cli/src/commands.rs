@@ -14,11 +14,13 @@ use tern_core::lines::eval::Eval;
 use tern_core::lines::hello::Hello;
 use tern_core::lines::{LineHandler, LineProtocol};
 use tern_core::listener::{self, BindAddr};
-use tern_core::supervisor::{ForkHooks, NoForkHooks};
+use tern_core::supervisor::{CodeWatch, ForkHooks, NoForkHooks};
 use tern_core::{logging, process, rlimit, supervisor, worker};
 
 use crate::app_host::{AppHost, AppOptions};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
+use crate::load_error_page::LoadErrorPage;
+use crate::reload::CodeWatcher;
 use crate::settings;
 use crate::EXIT_USAGE;
 
@@ -84,6 +86,7 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
                 root_path: settings::root_path(&args.root_path)?,
                 max_threads: args.threads,
                 workers: server.workers,
+                write_bytecode: !args.reload,
             };
             Some((host, options))
         }
@@ -94,6 +97,7 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
         std::env::set_current_dir(dir).map_err(|e| format!("--chdir {}: {e}", dir.display()))?;
     }
     let http = settings::http_config(&args)?;
+    let reload = settings::reload_config(&args)?;
     logging::init(&server.log)?;
     let handler = HttpHandler::new(http.clone())
         .map_err(|e| format!("cannot open the document root: {e}"))?;
@@ -111,6 +115,7 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             &description,
             &NoForkHooks,
             &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+            None,
         ));
     };
     parts.push(format!("app {}", options.spec));
@@ -123,14 +128,37 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             &description,
             host,
             &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+            None,
         ));
     }
-    host.check(&options)?;
     drop(handler);
-    // Each worker imports the app itself, so a new worker (SIGHUP) runs the code on disk.
+    let mut watcher = match reload {
+        // Not checked first: a broken app is served as its traceback until a save fixes it.
+        Some(reload) => Some(
+            CodeWatcher::new(reload).map_err(|e| format!("--reload: cannot watch files: {e}"))?,
+        ),
+        None => {
+            host.check(&options)?;
+            None
+        }
+    };
+    let watcher_fd = watcher.as_ref().map(CodeWatcher::raw_fd);
+    // Each worker imports the app itself, so a new worker (SIGHUP, --reload) runs the code on disk.
     let worker_main = |listeners, ready| {
+        if let Some(fd) = watcher_fd {
+            // SAFETY: the worker's copy of the supervisor's inotify descriptor, which nothing in
+            // this process uses; closing it leaves the supervisor's open.
+            unsafe { libc::close(fd) };
+        }
         let service = match host.load(&options) {
             Ok(service) => service,
+            Err(message) if watcher_fd.is_some() => {
+                tracing::error!(
+                    "cannot load the application (answering 500 with this error until a change \
+                     is saved): {message}"
+                );
+                Arc::new(LoadErrorPage::new(&message))
+            }
             Err(message) => {
                 tracing::error!("cannot load the application: {message}");
                 return EXIT_APP_LOAD_FAILED;
@@ -149,7 +177,14 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             }
         }
     };
-    Ok(start(&server, "http", &description, host, &worker_main))
+    Ok(start(
+        &server,
+        "http",
+        &description,
+        host,
+        &worker_main,
+        watcher.as_mut().map(|w| w as &mut dyn CodeWatch),
+    ))
 }
 
 fn serve_lines<P: LineProtocol>(
@@ -167,17 +202,20 @@ fn serve_lines<P: LineProtocol>(
         &format!("{name} service"),
         &NoForkHooks,
         &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+        None,
     ))
 }
 
 /// Binds (or takes the sockets systemd passed), logs the start-up line, settles the process
-/// (pid file, user), and runs the supervisor and its workers.
-fn start(
-    server: &ServerConfig,
+/// (pid file, user), and runs the supervisor and its workers (restarted whenever `code_watch`
+/// reports a change).
+fn start<'a>(
+    server: &'a ServerConfig,
     scheme: &str,
     what: &str,
-    fork_hooks: &dyn ForkHooks,
-    worker_main: supervisor::WorkerMain<'_>,
+    fork_hooks: &'a dyn ForkHooks,
+    worker_main: supervisor::WorkerMain<'a>,
+    code_watch: Option<&'a mut dyn CodeWatch>,
 ) -> i32 {
     rlimit::raise_fd_limit();
     process::apply_umask(&server.process);
@@ -230,7 +268,7 @@ fn start(
         },
         if workers == 1 { "" } else { "s" }
     );
-    let status = supervisor::run(server, listeners, worker_main, fork_hooks);
+    let status = supervisor::run(server, listeners, worker_main, fork_hooks, code_watch);
     for path in socket_files {
         let _ = std::fs::remove_file(path);
     }

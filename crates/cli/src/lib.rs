@@ -1,9 +1,12 @@
 //! tern-cli: the command line of tern. [`args`] is the one clap definition (shared with the Python
-//! package), [`settings`] validates arguments into core configuration, [`commands`] runs them.
+//! package), [`settings`] validates arguments into core configuration, [`commands`] runs them;
+//! [`reload`] and [`load_error_page`] are the development reloader (`tern serve APP --reload`).
 
 pub mod app_host;
 pub mod args;
 pub mod commands;
+pub mod load_error_page;
+pub mod reload;
 pub mod settings;
 
 use std::ffi::OsString;

@@ -13,6 +13,7 @@ use tern_core::process::ProcessConfig;
 use tern_core::recycle::RecycleConfig;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
+use crate::reload::ReloadConfig;
 
 /// `8192`, `8K`, `64KiB`, `100M`, `1G` → bytes (K, M, G are powers of 1024).
 pub fn parse_size(flag: &str, text: &str) -> Result<u64, String> {
@@ -151,7 +152,12 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
     if !(args.file_cache_validity.is_finite() && (0.0..1e6).contains(&args.file_cache_validity)) {
         return Err("--file-cache-validity must be a number of seconds, 0 or more".into());
     }
-    let file_cache_validity = Duration::from_secs_f64(args.file_cache_validity);
+    // The reloader's user edits files and reloads the page: never serve one from before a save.
+    let file_cache_validity = if args.reload {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(args.file_cache_validity)
+    };
     Ok(HttpConfig {
         limits,
         timeouts,
@@ -180,6 +186,47 @@ fn health_path(path: Option<&str>) -> Result<Option<String>, String> {
             "--health-path: '{path}' is not a plain absolute path (example: /healthz)"
         ))
     }
+}
+
+/// `--reload` and its options; none without `--reload`. Run in the directory the APP is imported
+/// from (after --chdir): that directory and every --pythonpath are watched, with every
+/// --reload-dir.
+pub fn reload_config(args: &ServeArgs) -> Result<Option<ReloadConfig>, String> {
+    if !args.reload {
+        let given = [
+            ("--reload-dir", !args.reload_dirs.is_empty()),
+            ("--reload-include", !args.reload_includes.is_empty()),
+            ("--reload-exclude", !args.reload_excludes.is_empty()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            return Err(format!("{flag} needs --reload"));
+        }
+        return Ok(None);
+    }
+    if args.app.is_none() {
+        return Err(
+            "--reload needs an APP (static files are always served as they are on disk)".into(),
+        );
+    }
+    if args.preload {
+        return Err(
+            "--reload and --preload do not go together: the reloader restarts workers that import \
+             the APP themselves, while --preload imports it once, in the supervisor"
+                .into(),
+        );
+    }
+    for dir in &args.reload_dirs {
+        if !dir.is_dir() {
+            return Err(format!(
+                "--reload-dir: {} is not a directory",
+                dir.display()
+            ));
+        }
+    }
+    let mut roots = vec![std::path::PathBuf::from(".")];
+    roots.extend(args.pythonpath.iter().filter(|dir| dir.is_dir()).cloned());
+    roots.extend(args.reload_dirs.iter().cloned());
+    ReloadConfig::new(&roots, &args.reload_includes, &args.reload_excludes).map(Some)
 }
 
 /// How request bodies reach the APP; the temporary-file directory is tried once here, so a bad

@@ -64,3 +64,16 @@ fn extra_static_mounts_serve_beside_the_docroot_and_the_longest_prefix_wins() {
     assert_eq!(get(server.addr, "/media/a.txt").body, b"from media");
     assert_eq!(get(server.addr, "/media/missing.txt").status, 404);
 }
+
+#[test]
+fn reload_needs_an_app_and_its_options_need_reload() {
+    let (code, stderr) = tern(&["serve", "--reload", "--port", "0"]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("--reload needs an APP"), "{stderr}");
+    let (code, stderr) = tern(&["serve", "--reload-exclude", "*.txt", "--port", "0"]);
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("--reload-exclude needs --reload"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The supervisor process: forks the workers, replaces any that die, restarts them one by one on
-//! SIGHUP, and drains them on SIGTERM/SIGINT.
+//! SIGHUP (or when a [`CodeWatch`] reports that the application's code changed), and drains them
+//! on SIGTERM/SIGINT.
 //!
 //! The supervisor is single-threaded and blocks its signals, taking them with `sigtimedwait` in a
 //! plain loop: no async runtime exists in this process, so `fork` is safe. Each worker gets the
@@ -107,6 +108,15 @@ pub struct NoForkHooks;
 
 impl ForkHooks for NoForkHooks {}
 
+/// Notices that the application's code changed (the development reloader). The supervisor asks
+/// on every tick of its loop and then restarts the workers one by one, as on SIGHUP; so the
+/// supervisor stays single-threaded, an implementation polls (a non-blocking read) and must
+/// never block or start a thread.
+pub trait CodeWatch {
+    /// True once a change has settled (the burst of events of one save is over): restart now.
+    fn changed(&mut self) -> bool;
+}
+
 struct Supervisor<'a> {
     config: &'a ServerConfig,
     /// The listening sockets, handed to each new worker; emptied (closed here) when stopping.
@@ -121,14 +131,18 @@ struct Supervisor<'a> {
     signals: libc::sigset_t,
     /// No replacement is forked before this instant (crash-loop brake).
     respawn_not_before: Instant,
+    /// Asked on every tick whether the code changed (`--reload`); none otherwise.
+    code_watch: Option<&'a mut dyn CodeWatch>,
 }
 
-/// Runs the supervisor until SIGTERM/SIGINT; returns the process exit status.
-pub fn run(
-    config: &ServerConfig,
+/// Runs the supervisor until SIGTERM/SIGINT; returns the process exit status. With a
+/// `code_watch`, the workers are restarted one by one whenever it reports a change.
+pub fn run<'a>(
+    config: &'a ServerConfig,
     listeners: Vec<Listener>,
-    worker_main: WorkerMain<'_>,
-    fork_hooks: &dyn ForkHooks,
+    worker_main: WorkerMain<'a>,
+    fork_hooks: &'a dyn ForkHooks,
+    code_watch: Option<&'a mut dyn CodeWatch>,
 ) -> i32 {
     let signals = blocked_signal_set();
     let mut supervisor = Supervisor {
@@ -140,6 +154,7 @@ pub fn run(
         retiring: Vec::new(),
         signals,
         respawn_not_before: Instant::now(),
+        code_watch,
     };
     for _ in 0..config.workers {
         match supervisor.spawn_worker() {
@@ -182,8 +197,15 @@ impl Supervisor<'_> {
                     tracing::warn!("stopped; some requests were cut");
                     return 1;
                 }
-                Some(libc::SIGHUP) => self.rolling_restart(),
+                Some(libc::SIGHUP) => self.rolling_restart("SIGHUP"),
                 _ => {}
+            }
+            if self
+                .code_watch
+                .as_mut()
+                .is_some_and(|watch| watch.changed())
+            {
+                self.rolling_restart("code changed");
             }
             self.reap();
             self.replace_missing_workers();
@@ -278,10 +300,11 @@ impl Supervisor<'_> {
         }
     }
 
-    /// SIGHUP: for each worker, start its replacement, wait until it accepts, then stop the old one.
-    fn rolling_restart(&mut self) {
+    /// SIGHUP or a code change (`why`): for each worker, start its replacement, wait until it
+    /// accepts, then stop the old one.
+    fn rolling_restart(&mut self, why: &str) {
         tracing::info!(
-            "SIGHUP: replacing {} worker(s) one by one",
+            "{why}: replacing {} worker(s) one by one",
             self.active.len()
         );
         let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();

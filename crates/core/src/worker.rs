@@ -39,6 +39,7 @@ const MEMORY_READ_EVERY: u32 = 10;
 struct Recycling {
     policy: RecyclePolicy,
     started: Instant,
+    /// Checks since memory was last read.
     checks: u32,
 }
 
@@ -54,9 +55,12 @@ impl Recycling {
 
     fn check(&mut self, served: u64) -> Option<Reason> {
         self.checks += 1;
-        let memory = (self.checks % MEMORY_READ_EVERY == 0)
-            .then(crate::recycle::resident_memory)
-            .flatten();
+        let memory = if self.checks == MEMORY_READ_EVERY {
+            self.checks = 0;
+            crate::recycle::resident_memory()
+        } else {
+            None
+        };
         self.policy.check(served, memory, self.started.elapsed())
     }
 }

@@ -37,6 +37,11 @@ impl AppHost for WsgiHost {
             let (module_name, attribute, factory) = parse_spec(&options.spec)?;
             extend_import_path(py, &options.pythonpath)
                 .map_err(|e| with_traceback(py, "cannot set up the import path", &e))?;
+            if !options.write_bytecode {
+                py.import("sys")
+                    .and_then(|sys| sys.setattr("dont_write_bytecode", true))
+                    .map_err(|e| with_traceback(py, "cannot set sys.dont_write_bytecode", &e))?;
+            }
             let module = py.import(module_name).map_err(|e| {
                 with_traceback(py, &format!("cannot import module '{module_name}'"), &e)
             })?;
