@@ -81,7 +81,7 @@ pub struct ServerArgs {
         value_name = "SECONDS",
         env = "TERN_GRACE_TIMEOUT",
         default_value_t = tern_core::config::DEFAULT_GRACE_TIMEOUT.as_secs_f64()
-    )]
+    , allow_negative_numbers = true)]
     pub grace_timeout: f64,
     /// Seconds a stopping worker keeps silent keep-alive connections open for a request their
     /// client may already be sending (answered with `Connection: close`).
@@ -90,7 +90,7 @@ pub struct ServerArgs {
         value_name = "SECONDS",
         env = "TERN_DRAIN_IDLE_WINDOW",
         default_value_t = tern_core::config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
-    )]
+    , allow_negative_numbers = true)]
     pub drain_idle_window: f64,
     /// On SIGTERM, keep serving this many seconds with the health check (--health-path)
     /// answering 503 before closing the listeners, so a load balancer stops sending first.
@@ -98,7 +98,8 @@ pub struct ServerArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_DRAIN_DELAY",
-        default_value_t = 0.0
+        default_value_t = 0.0,
+        allow_negative_numbers = true
     )]
     pub drain_delay: f64,
     /// Write the supervisor's process id to FILE (removed on exit).
@@ -131,7 +132,12 @@ pub struct ServerArgs {
     pub max_worker_memory: Option<String>,
     /// Replace each worker gracefully after this many seconds (plus up to a tenth more, at
     /// random).
-    #[arg(long, value_name = "SECONDS", env = "TERN_WORKER_LIFETIME")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_WORKER_LIFETIME",
+        allow_negative_numbers = true
+    )]
     pub worker_lifetime: Option<f64>,
 }
 
@@ -249,7 +255,8 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_FILE_CACHE_VALIDITY",
-        default_value = "1"
+        default_value = "1",
+        allow_negative_numbers = true
     )]
     pub file_cache_validity: f64,
     /// Seconds an idle keep-alive connection is kept open.
@@ -257,7 +264,8 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_KEEPALIVE_TIMEOUT",
-        default_value = "75"
+        default_value = "75",
+        allow_negative_numbers = true
     )]
     pub keepalive_timeout: f64,
     /// Seconds a client has to send a complete request head.
@@ -265,7 +273,8 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_HEADER_TIMEOUT",
-        default_value = "30"
+        default_value = "30",
+        allow_negative_numbers = true
     )]
     pub header_timeout: f64,
     /// Seconds a body read or a response write may make no progress.
@@ -273,7 +282,8 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IO_TIMEOUT",
-        default_value = "60"
+        default_value = "60",
+        allow_negative_numbers = true
     )]
     pub io_timeout: f64,
     /// Longest request line, in bytes (longer: 414).
@@ -333,7 +343,8 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_MIN_DATA_RATE_GRACE",
-        default_value = "5"
+        default_value = "5",
+        allow_negative_numbers = true
     )]
     pub min_data_rate_grace: f64,
 }
@@ -356,7 +367,8 @@ pub struct LineServiceArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IDLE_TIMEOUT",
-        default_value = "300"
+        default_value = "300",
+        allow_negative_numbers = true
     )]
     pub idle_timeout: f64,
     /// Seconds a write may make no progress (a client that never reads) before closing.
@@ -364,7 +376,8 @@ pub struct LineServiceArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IO_TIMEOUT",
-        default_value = "60"
+        default_value = "60",
+        allow_negative_numbers = true
     )]
     pub io_timeout: f64,
 }
@@ -383,7 +396,13 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub service: LineServiceArgs,
     /// Seconds to hold back every answer (a stand-in for a slow backend; blocks nobody else).
-    #[arg(long, value_name = "SECONDS", env = "TERN_DELAY", default_value = "0")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_DELAY",
+        default_value = "0",
+        allow_negative_numbers = true
+    )]
     pub delay: f64,
     /// Work one line may use (about a nanosecond of CPU per unit); a line that needs more gets
     /// "error: too much work for one line", so no line holds up the worker's other clients.
@@ -434,7 +453,12 @@ pub struct ClientArgs {
     #[arg(long, env = "TERN_EXPECT")]
     pub expect: Option<String>,
     /// Keep sending for this many seconds instead of -n messages.
-    #[arg(long, value_name = "SECONDS", env = "TERN_DURATION")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_DURATION",
+        allow_negative_numbers = true
+    )]
     pub duration: Option<f64>,
     /// Lines the server sends on connect, to skip before sending (1 for calc's welcome).
     #[arg(long, env = "TERN_GREETING_LINES", default_value_t = 0)]
@@ -444,7 +468,8 @@ pub struct ClientArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_TIMEOUT",
-        default_value = "30"
+        default_value = "30",
+        allow_negative_numbers = true
     )]
     pub timeout: f64,
 }

@@ -24,6 +24,9 @@ use crate::reload::CodeWatcher;
 use crate::settings;
 use crate::EXIT_USAGE;
 
+/// The exit status when the server cannot start: an address in use, a bad pid file, a user to
+/// switch to that does not exist (the same as a bad flag or a broken app).
+const EXIT_START_FAILED: i32 = EXIT_USAGE;
 /// The exit status of a worker that could not load the application (as at start-up).
 const EXIT_APP_LOAD_FAILED: i32 = 2;
 
@@ -39,7 +42,7 @@ pub fn run(cli: Cli, app_host: Option<&dyn AppHost>) -> i32 {
         ),
         Command::Calc(args) => serve_lines(&args, "calc", Calc),
         Command::Eval(args) => {
-            let delay = if args.delay > 0.0 {
+            let delay = if args.delay != 0.0 {
                 match settings::seconds("delay", args.delay) {
                     Ok(delay) => Some(delay),
                     Err(message) => return usage_error(&message),
@@ -223,13 +226,13 @@ fn start<'a>(
         Some(Ok(listeners)) => (listeners, true),
         Some(Err(message)) => {
             tracing::error!("socket activation: {message}");
-            return 1;
+            return EXIT_START_FAILED;
         }
         None => match listener::bind_all(&server.binds) {
             Ok(listeners) => (listeners, false),
             Err(message) => {
                 tracing::error!("{message}");
-                return 1;
+                return EXIT_START_FAILED;
             }
         },
     };
@@ -249,12 +252,12 @@ fn start<'a>(
     if let Some(path) = &server.process.pid_file {
         if let Err(error) = process::write_pid_file(path) {
             tracing::error!("--pid {}: {error}", path.display());
-            return 1;
+            return EXIT_START_FAILED;
         }
     }
     if let Err(message) = process::drop_privileges(&server.process) {
         tracing::error!("{message}");
-        return 1;
+        return EXIT_START_FAILED;
     }
     let workers = server.workers;
     tracing::info!(
@@ -302,6 +305,10 @@ fn run_client(args: ClientArgs) -> i32 {
         return usage_error("-c/--connections must be at least 1");
     }
     rlimit::raise_fd_limit();
+    // Ctrl-C ends the client at once. Run from the Python package, the interpreter's own SIGINT
+    // handler would only set a flag that nobody looks at until the run is over.
+    // SAFETY: restoring the default disposition of a signal has no preconditions.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let config = Arc::new(ClientConfig {
         target: args.target,
         connections: args.connections,

@@ -77,3 +77,32 @@ fn reload_needs_an_app_and_its_options_need_reload() {
         "{stderr}"
     );
 }
+
+/// Regression: a port already in use exited 1, unlike every other start-up error (2).
+#[test]
+fn a_port_in_use_is_a_start_up_error_with_status_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    for command in ["serve", "echo"] {
+        let (code, stderr) = tern(&[command, "--port", &port]);
+        assert_eq!(code, Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("Address already in use"), "{stderr}");
+    }
+}
+
+/// Regression: a negative number of seconds was taken for an unknown flag and got clap's
+/// multi-line usage error.
+#[test]
+fn a_negative_number_of_seconds_is_refused_in_one_line() {
+    for (command, flag) in [
+        ("serve", "--grace-timeout"),
+        ("serve", "--keepalive-timeout"),
+        ("echo", "--idle-timeout"),
+        ("eval", "--delay"),
+    ] {
+        let (code, stderr) = tern(&[command, flag, "-1", "--port", "0"]);
+        assert_eq!(code, Some(2), "{command} {flag}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(flag), "names the flag: {stderr}");
+    }
+}

@@ -124,7 +124,7 @@ fn user_drops_root_after_binding() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        // Without root, switching users must fail with a clear line and exit status 1.
+        // Without root, switching users must fail with a clear line and exit status 2.
         let output = Command::new(env!("CARGO_BIN_EXE_tern"))
             .args([
                 "serve",
@@ -137,7 +137,7 @@ fn user_drops_root_after_binding() {
             ])
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(output.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&output.stderr).contains("--"));
         return;
     }
