@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet .
+# --chdir comes first: the static directories are found from examples/demo.
 exec .venv/bin/tern serve app:application --chdir examples/demo \
-    -r examples/demo/static --static-url /static/ --static /site/=examples/site "$@"
+    -r static --static-url /static/ --static /site/=../site "$@"

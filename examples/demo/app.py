@@ -152,9 +152,11 @@ def index(environ):
         ("/slow?seconds=3", "answers after 3 seconds; open it in a few tabs at once"),
         ("/no-such-page", "what a 404 looks like"),
         ("/static/style.css", "a static file, served by tern's Rust core without Python"),
+        ("/site/", "the static example site, mounted beside the app"),
+        ("/site", "the same without the slash (a 301 to /site/)"),
     ]
     items = "".join(
-        f'<li><a href="{html.escape(path if path.startswith("/static/") else base + path, quote=True)}">'
+        f'<li><a href="{html.escape(path if path.startswith(("/static/", "/site")) else base + path, quote=True)}">'
         f"<code>{html.escape(path)}</code></a> — {html.escape(about)}</li>\n"
         for path, about in links
     )

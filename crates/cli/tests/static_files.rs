@@ -1683,3 +1683,44 @@ fn dotfiles_are_hidden_unless_asked_for_but_well_known_is_served() {
     assert_eq!(get(open.addr, "/.env").body, b"PASSWORD=secret");
     assert!(get(open.addr, "/dir/").text().contains(".hidden"));
 }
+
+/// Regression: the example site linked absolutely, so mounted at /site/ beside the demo app its
+/// stylesheet and links missed; and /site without the slash went to the app's 404.
+#[test]
+fn the_example_site_works_mounted_under_a_prefix() {
+    let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/site");
+    let mount = format!("/site/={}", site.display());
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.display().to_string(),
+        "--static",
+        &mount,
+    ]);
+    let redirect = get(server.addr, "/site?x=1");
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.header("location"), Some("/site/?x=1"));
+    for base in ["/", "/site/"] {
+        let page = get(server.addr, base).text();
+        let links: Vec<&str> = page
+            .split(|c| c == '"')
+            .skip(1)
+            .step_by(2)
+            .filter(|value| {
+                !value.contains(' ')
+                    && (value.ends_with('/') || value.contains('.') || *value == "docs")
+            })
+            .filter(|value| !["en", "utf-8", "stylesheet"].contains(value))
+            .collect();
+        assert!(links.len() >= 4, "links found on {base}: {links:?}");
+        for link in links {
+            assert!(!link.starts_with('/'), "{link} is relative");
+            let response = get(server.addr, &format!("{base}{link}"));
+            assert!(
+                response.status == 200 || response.status == 301,
+                "{base}{link}: {}",
+                response.status
+            );
+        }
+    }
+}

@@ -85,6 +85,16 @@ impl Router {
         head.target_form == TargetForm::Asterisk
             || self.is_health_check(raw_path)
             || self.has_mount_for(raw_path)
+            || self.mount_without_slash(raw_path).is_some()
+    }
+
+    /// The mount whose prefix is `raw_path` plus a slash (`/site` for the mount `/site/`).
+    fn mount_without_slash(&self, raw_path: &str) -> Option<&Mount> {
+        self.mounts.iter().find(|m| {
+            m.prefix.len() > 1
+                && m.prefix.len() == raw_path.len() + 1
+                && m.prefix.starts_with(raw_path)
+        })
     }
 
     fn is_health_check(&self, raw_path: &str) -> bool {
@@ -102,6 +112,18 @@ impl Router {
         if self.is_health_check(raw_path) {
             return Routed {
                 response: health_response(),
+                rejection: None,
+            };
+        }
+        if let Some(mount) = self.mount_without_slash(raw_path) {
+            // As for a directory: the mount's pages link relative to its prefix.
+            let mut location = mount.prefix.clone();
+            if let Some(query) = query {
+                location.push('?');
+                location.push_str(query);
+            }
+            return Routed {
+                response: Response::error_page(301).header("Location", location),
                 rejection: None,
             };
         }
