@@ -9,16 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, read_response, Server, Site, PATIENCE};
-
-/// Polls until `condition` holds; panics with `what` after the harness's patience.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support::{connect, eventually, read_response, Server, Site, PATIENCE};
 
 /// A site with a small page and a file big enough that a client that stops reading keeps its
 /// download in flight.

@@ -4,17 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::{get, Server, Site, PATIENCE};
-
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support::{eventually, get, Server, Site, PATIENCE};
 
 fn site() -> Site {
     let site = Site::new();

@@ -6,17 +6,8 @@ use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crate::support::{connect, read_response, Server, Site, PATIENCE};
-
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::support::{connect, eventually, read_response, Server, Site};
 
 /// Keep-alive GETs until `stop`; reconnects only after `Connection: close`. Counts failures.
 fn client(addr: SocketAddr, stop: Arc<AtomicBool>, served: Arc<AtomicU64>, failed: Arc<AtomicU64>) {

@@ -4,23 +4,14 @@
 use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{connect, get, read_response, Server, Site, PATIENCE};
+use crate::support::{connect, eventually, get, read_response, Server, Site, PATIENCE};
 
 fn site_with_index() -> Site {
     let site = Site::new();
     site.file("index.html", b"hello from a worker");
     site
-}
-
-/// Polls until `condition` holds; panics with `what` after the harness's patience.
-fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
 }
 
 #[test]

@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 /// How long a test waits for anything (server start, a response) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Polls until `condition` holds; panics with `what` after [`PATIENCE`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A running `tern` process (the supervisor), stopped when dropped.
 pub struct Server {
     child: Option<Child>,
