@@ -203,6 +203,15 @@ enum Wait {
     Park(Instant),
 }
 
+/// How waiting for more of a head or body ended.
+enum Readable {
+    Ready,
+    /// The wait's own limit passed (header timeout, I/O timeout).
+    TimedOut,
+    /// The client's average rate fell below the minimum first.
+    TooSlow,
+}
+
 /// What to do after a response.
 #[derive(PartialEq, Eq)]
 enum After {
@@ -315,31 +324,22 @@ impl<S: Socket> Connection<S> {
                 Poll::Ready(Err(error)) => return Err(error.into()),
                 Poll::Pending => {
                     self.keep_only_received(usize::MAX);
-                    let now = Instant::now();
-                    let header_deadline =
-                        *deadline.get_or_insert_with(|| now + self.handler.config.timeouts.header);
+                    let header_deadline = *deadline.get_or_insert_with(|| {
+                        Instant::now() + self.handler.config.timeouts.header
+                    });
                     // The rate counts from the first byte of the head.
-                    let rate_deadline = (!self.read_buf.is_empty())
-                        .then(|| meter.deadline(self.handler.config.min_data_rate, now))
-                        .flatten()
-                        .filter(|&limit| limit < header_deadline);
-                    let until = rate_deadline.unwrap_or(header_deadline);
-                    let socket = &self.socket;
-                    let ready = tokio::time::timeout_at(
-                        until.into(),
-                        poll_fn(|cx| socket.poll_read_ready(cx)),
-                    )
-                    .await;
-                    meter.waited(now.elapsed());
-                    match ready {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => return Err(error.into()),
+                    let rate_applies = !self.read_buf.is_empty();
+                    match self
+                        .wait_readable(&mut meter, header_deadline, rate_applies)
+                        .await?
+                    {
+                        Readable::Ready => {}
                         // Nothing of a request arrived (a stale readiness woke us): close quietly.
-                        Err(_) if self.read_buf.is_empty() => return Ok(Next::Close),
-                        Err(_) if rate_deadline.is_some() => {
+                        _ if self.read_buf.is_empty() => return Ok(Next::Close),
+                        Readable::TooSlow => {
                             return Err(RequestError::TooSlow(meter.bytes_per_second()).into())
                         }
-                        Err(_) => return Err(RequestError::HeaderTimeout.into()),
+                        Readable::TimedOut => return Err(RequestError::HeaderTimeout.into()),
                     }
                 }
             }
@@ -537,30 +537,47 @@ impl<S: Socket> Connection<S> {
                 Poll::Pending => {}
             }
             self.keep_only_received(BODY_WAIT_KEEP);
-            let now = Instant::now();
-            let stalled = now + self.handler.config.timeouts.io;
-            let too_slow = meter
-                .deadline(self.handler.config.min_data_rate, now)
-                .filter(|&limit| limit < stalled);
-            let socket = &self.socket;
-            let ready = tokio::time::timeout_at(
-                too_slow.unwrap_or(stalled).into(),
-                poll_fn(|cx| socket.poll_read_ready(cx)),
-            )
-            .await;
-            meter.waited(now.elapsed());
-            match ready {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(error.into()),
-                Err(_) if too_slow.is_some() => {
+            let stalled = Instant::now() + self.handler.config.timeouts.io;
+            match self.wait_readable(meter, stalled, true).await? {
+                Readable::Ready => {}
+                Readable::TooSlow => {
                     return Err(RequestError::TooSlow(meter.bytes_per_second()).into())
                 }
-                Err(_) => {
+                Readable::TimedOut => {
                     return Err(
                         io::Error::new(io::ErrorKind::TimedOut, "request body stalled").into(),
                     )
                 }
             }
+        }
+    }
+
+    /// Waits until the client sends more, at most until `limit`, or (if `rate_applies`) until
+    /// its average rate falls below `--min-data-rate`, whichever comes first: one timer either
+    /// way. The time waited counts towards the rate in `meter`.
+    async fn wait_readable(
+        &self,
+        meter: &mut RateMeter,
+        limit: Instant,
+        rate_applies: bool,
+    ) -> Result<Readable, ConnError> {
+        let now = Instant::now();
+        let too_slow = rate_applies
+            .then(|| meter.deadline(self.handler.config.min_data_rate, now))
+            .flatten()
+            .filter(|&deadline| deadline < limit);
+        let socket = &self.socket;
+        let ready = tokio::time::timeout_at(
+            too_slow.unwrap_or(limit).into(),
+            poll_fn(|cx| socket.poll_read_ready(cx)),
+        )
+        .await;
+        meter.waited(now.elapsed());
+        match ready {
+            Ok(Ok(())) => Ok(Readable::Ready),
+            Ok(Err(error)) => Err(error.into()),
+            Err(_) if too_slow.is_some() => Ok(Readable::TooSlow),
+            Err(_) => Ok(Readable::TimedOut),
         }
     }
 
