@@ -197,6 +197,11 @@ pub struct ServeArgs {
     /// with the load up to this cap).
     #[arg(long, env = "TERN_THREADS", default_value_t = DEFAULT_MAX_THREADS)]
     pub threads: usize,
+    /// Seconds an APP call may keep the client waiting for its response head, or for the next
+    /// piece of a streamed body [default: no limit]. Past it: 504 (or the connection closes), the
+    /// stuck thread's Python stack is logged, and the worker is replaced gracefully.
+    #[arg(long, value_name = "SECONDS", env = "TERN_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<f64>,
     /// Import the APP once in the supervisor, before forking the workers: their memory is shared
     /// copy-on-write (gunicorn's --preload), but SIGHUP then restarts the workers with the code
     /// imported at start-up. By default each worker imports the APP, so SIGHUP loads the code on

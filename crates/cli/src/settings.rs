@@ -147,6 +147,10 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         header: seconds("header-timeout", args.header_timeout)?,
         keepalive: seconds("keepalive-timeout", args.keepalive_timeout)?,
         io: seconds("io-timeout", args.io_timeout)?,
+        request: args
+            .request_timeout
+            .map(|s| seconds("request-timeout", s))
+            .transpose()?,
     };
     let mounts = static_mounts(args)?;
     if !(args.file_cache_validity.is_finite() && (0.0..1e6).contains(&args.file_cache_validity)) {

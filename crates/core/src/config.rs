@@ -164,6 +164,10 @@ pub struct HttpTimeouts {
     pub keepalive: Duration,
     /// A write (or a body read) that makes no progress.
     pub io: Duration,
+    /// Waiting on the application for its response head, or for the next piece of a streamed
+    /// body; past it the client gets 504 (or the connection closes) and the application is told
+    /// (WSGI: the stuck thread's Python stack is logged and the worker replaced). None: no limit.
+    pub request: Option<Duration>,
 }
 
 /// Settings shared by the line services.
@@ -195,6 +199,7 @@ impl Default for HttpTimeouts {
             header: DEFAULT_HEADER_TIMEOUT,
             keepalive: DEFAULT_KEEPALIVE_TIMEOUT,
             io: DEFAULT_IO_TIMEOUT,
+            request: None,
         }
     }
 }

@@ -9,9 +9,14 @@
 //! client slows the application down instead of filling memory. Dropping the call means the
 //! connection gave up on it (the client went away, a write failed): the application must then
 //! release what it holds (for WSGI: call the iterable's `close()`).
+//!
+//! With `--request-timeout`, a connection that waits on the application too long for its next
+//! event calls [`ServiceCall::timed_out`] before it drops the call, so the application can say
+//! where it is stuck.
 
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -79,6 +84,28 @@ pub struct SpooledBody {
 pub trait ServiceCall: Send {
     /// The application's next event. Called again only after the previous event was handled.
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<AppEvent>;
+
+    /// The connection waited `--request-timeout` for the next event and gives up on the call (it
+    /// drops it next). Runs on the event loop, so it must not block: report where the call is
+    /// stuck (WSGI: its thread's Python stack) from elsewhere.
+    fn timed_out(&mut self, timeout: RequestTimeout) {
+        let _ = timeout;
+    }
+}
+
+/// What the connection knows about a call it gave up on after `--request-timeout`.
+#[derive(Debug, Clone)]
+pub struct RequestTimeout {
+    /// The request line, as the client sent it (`GET /slow HTTP/1.1`).
+    pub request_line: Bytes,
+    /// Who sent it.
+    pub peer: Peer,
+    /// How long the connection waited for this event: the `--request-timeout`, or a little more.
+    pub waited: Duration,
+    /// Since the request head was received.
+    pub elapsed: Duration,
+    /// The response head had been sent (the connection closes instead of answering 504).
+    pub head_sent: bool,
 }
 
 /// What an application tells the connection.

@@ -197,10 +197,10 @@ impl Pool {
         }
     }
 
-    /// No job queued or running (all calls and their close() are done).
-    pub fn is_idle(&self) -> bool {
+    /// Jobs queued or running (0: all calls and their close() are done).
+    pub fn jobs(&self) -> usize {
         let state = self.shared.lock_state();
-        state.queue.is_empty() && state.in_job == 0
+        state.queue.len() + state.in_job
     }
 
     /// Tells the connection behind `waker` that its call has an event, now or with the batch.
@@ -397,6 +397,15 @@ impl Shared {
             dispatcher.wake();
         }
     }
+}
+
+/// The calling thread's Python thread ident: what `threading.get_ident()` returns there and what
+/// `sys._current_frames()` is keyed by. Cheap (no interpreter call): it is read at the start of
+/// every job, so a call that hangs can later be found on its thread.
+pub fn python_thread_ident() -> std::ffi::c_ulong {
+    // SAFETY: takes no arguments and only returns the calling thread's identity; it needs no
+    // interpreter lock.
+    unsafe { pyo3::ffi::PyThread_get_thread_ident() }
 }
 
 /// Puts the calling thread in Linux's SCHED_BATCH class: a Python thread that becomes runnable

@@ -5,8 +5,13 @@
 //! A streamed response is iterated by jobs on the thread pool, each sending at most
 //! [`RUN_BUDGET`] bytes before it parks the iterator and frees its thread; the connection resumes
 //! it once those bytes are written. So a slow client holds memory up to the budget and no thread.
+//!
+//! Each job records the Python thread it runs on, so a call that outlives `--request-timeout`
+//! can be found on its thread and its stack shown ([`super::stuck`]).
 
 use std::collections::VecDeque;
+use std::ffi::c_ulong;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -16,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList, PyTuple};
 
 use tern_core::http::response::FileBody;
-use tern_core::service::{AppEvent, ResponseHead, ServiceCall, ServiceRequest};
+use tern_core::service::{AppEvent, RequestTimeout, ResponseHead, ServiceCall, ServiceRequest};
 
 use super::environ;
 use super::errors::log_exception;
@@ -24,7 +29,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::start_response::StartResponse;
 use super::Wsgi;
-use crate::threads::Wake;
+use crate::threads::{python_thread_ident, Wake};
 
 /// Body bytes one job may hand to the connection before it must wait for them to be written.
 const RUN_BUDGET: usize = 256 * 1024;
@@ -44,6 +49,36 @@ pub struct CallShared {
     state: Mutex<CallState>,
     /// Signalled when the connection takes body bytes (a blocked `write()` may go on).
     drained: Condvar,
+    /// Which pool thread runs a job of this call now (a lock of its own: taken twice per job,
+    /// never while waiting).
+    job: Mutex<RunningJob>,
+}
+
+/// The job of a call that is running now, if any.
+struct RunningJob {
+    /// The Python thread ident of the pool thread running it (the app call, or the iteration
+    /// producing the next chunks); [`NO_THREAD`] between jobs.
+    thread: c_ulong,
+    /// The connection timed out on it: it is counted in [`Wsgi::stuck_jobs`] until it ends.
+    counted_stuck: bool,
+}
+
+/// [`RunningJob::thread`] when no job of the call is running (no Python thread has ident 0).
+const NO_THREAD: c_ulong = 0;
+
+/// Marks the pool thread that created it as the one running its call, until dropped.
+struct RunningHere<'a> {
+    call: &'a CallShared,
+}
+
+impl Drop for RunningHere<'_> {
+    fn drop(&mut self) {
+        let mut job = self.call.lock_job();
+        job.thread = NO_THREAD;
+        if std::mem::take(&mut job.counted_stuck) {
+            self.call.wsgi.stuck_jobs.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 struct CallState {
@@ -104,7 +139,43 @@ impl CallShared {
                 body_failed: false,
             }),
             drained: Condvar::new(),
+            job: Mutex::new(RunningJob {
+                thread: NO_THREAD,
+                counted_stuck: false,
+            }),
         }
+    }
+
+    fn lock_job(&self) -> MutexGuard<'_, RunningJob> {
+        self.job
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records the calling pool thread as the one running this call, for the job's duration.
+    fn running_here(&self) -> RunningHere<'_> {
+        self.lock_job().thread = python_thread_ident();
+        RunningHere { call: self }
+    }
+
+    /// The Python thread ident of the thread running a job of this call; None between jobs
+    /// (the next one waits for a free thread).
+    pub fn thread_ident(&self) -> Option<c_ulong> {
+        Some(self.lock_job().thread).filter(|&ident| ident != NO_THREAD)
+    }
+
+    /// The connection timed out on this call: its running job, if any, is counted as stuck
+    /// (a drain does not wait for it) until it ends. Returns that job's thread.
+    pub fn count_as_stuck(&self) -> Option<c_ulong> {
+        let mut job = self.lock_job();
+        if job.thread == NO_THREAD {
+            return None;
+        }
+        if !job.counted_stuck {
+            job.counted_stuck = true;
+            self.wsgi.stuck_jobs.fetch_add(1, Ordering::SeqCst);
+        }
+        Some(job.thread)
     }
 
     fn lock(&self) -> MutexGuard<'_, CallState> {
@@ -200,9 +271,10 @@ impl CallShared {
 
     fn submit_resume(self: &Arc<Self>, stream: Stream) {
         let call = self.clone();
-        self.wsgi
-            .pool()
-            .submit(Box::new(move |py| call.iterate(py, stream)));
+        self.wsgi.pool().submit(Box::new(move |py| {
+            let _running = call.running_here();
+            call.iterate(py, stream);
+        }));
     }
 
     fn finish(&self, response: Response) {
@@ -211,6 +283,7 @@ impl CallShared {
 
     /// Runs the application for `request` (a job on the pool).
     pub fn run_app(self: Arc<Self>, py: Python<'_>, request: ServiceRequest) {
+        let _running = self.running_here();
         let start = match Py::new(py, StartResponse::new(self.clone())) {
             Ok(start) => start,
             Err(error) => return self.fail(py, None, error, "creating start_response"),
@@ -550,6 +623,10 @@ impl ServiceCall for WsgiCall {
             state.waker = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+
+    fn timed_out(&mut self, timeout: RequestTimeout) {
+        super::stuck::report(self.shared.clone(), timeout);
     }
 }
 

@@ -4,7 +4,8 @@
 //! [`environ`] builds the environ dict, [`start_response`] checks and renders the head,
 //! [`input`] is `wsgi.input`, [`errors`] is `wsgi.errors` and the traceback log,
 //! [`file_wrapper`] is `wsgi.file_wrapper`, and [`call`] drives one request from the application
-//! call to the iterable's `close()`. The calls run on the thread pool of [`crate::threads`].
+//! call to the iterable's `close()`. The calls run on the thread pool of [`crate::threads`];
+//! [`stuck`] shows where a call that outlived `--request-timeout` hangs.
 
 mod call;
 mod environ;
@@ -12,8 +13,9 @@ mod errors;
 mod file_wrapper;
 mod input;
 mod start_response;
+mod stuck;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,10 @@ use tern_core::service::{Service, ServiceCall, ServiceRequest};
 
 use crate::threads::Pool;
 use call::{CallShared, WsgiCall};
+
+/// With calls stuck past `--request-timeout`, the drain's flush of the app's output waits at most
+/// this long for the interpreter lock (one of them may hold it).
+const STUCK_FLUSH_BOUND: Duration = Duration::from_secs(1);
 
 /// One loaded application and what its calls share.
 pub struct Wsgi {
@@ -34,6 +40,9 @@ pub struct Wsgi {
     /// `close()` calls of abandoned responses submitted to the pool and not yet done: a
     /// forced stop waits for them (bounded) before the worker exits.
     closes_pending: AtomicUsize,
+    /// Jobs of calls abandoned at `--request-timeout` that still run: a drain does not wait for
+    /// them (they may never end; the worker is being replaced because of them).
+    stuck_jobs: AtomicUsize,
 }
 
 impl Wsgi {
@@ -50,6 +59,7 @@ impl Wsgi {
             max_threads,
             pool: OnceLock::new(),
             closes_pending: AtomicUsize::new(0),
+            stuck_jobs: AtomicUsize::new(0),
         })
     }
 
@@ -109,10 +119,32 @@ impl Service for WsgiService {
             let Some(pool) = self.wsgi.pool.get() else {
                 return;
             };
-            while !pool.is_idle() {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let stuck = || self.wsgi.stuck_jobs.load(Ordering::SeqCst);
+            while pool.jobs() > stuck() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            flush_python_output();
+            if stuck() == 0 {
+                return flush_python_output();
+            }
+            tracing::info!("leaving {} call(s) that timed out still running", stuck());
+            // A stuck call may hold the interpreter lock for good (a C function that keeps
+            // it): flush from a thread of its own, and wait for that only so long.
+            let flushed = Arc::new(AtomicBool::new(false));
+            let spawned = std::thread::Builder::new()
+                .name("tern-flush".into())
+                .spawn({
+                    let flushed = flushed.clone();
+                    move || {
+                        flush_python_output();
+                        flushed.store(true, Ordering::SeqCst);
+                    }
+                });
+            if spawned.is_ok() {
+                let deadline = Instant::now() + STUCK_FLUSH_BOUND;
+                while !flushed.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
         })
     }
 

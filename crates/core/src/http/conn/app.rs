@@ -9,10 +9,13 @@
 //! The response is framed here: Content-Length when known (and then enforced: a body that is
 //! shorter or longer closes the connection rather than corrupt the next response), chunked for
 //! an HTTP/1.1 client otherwise, or ended by closing the connection for HTTP/1.0.
+//! With `--request-timeout`, a wait on the application for its head or for the next piece of its
+//! body is bounded: past it the client gets 504 (or, once the head is out, the connection closes)
+//! and the application is told before the call is dropped.
 
 use std::future::poll_fn;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -26,7 +29,8 @@ use crate::http::response::{status_has_body, FileBody, Response, SERVER_NAME};
 use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
 use crate::http::spool::{BodySpool, ReceivedBody};
 use crate::service::{
-    AppEvent, BodyReadError, RequestBody, ResponseHead, Service, ServiceRequest, SpooledBody,
+    AppEvent, BodyReadError, RequestBody, RequestTimeout, ResponseHead, Service, ServiceCall,
+    ServiceRequest, SpooledBody,
 };
 use crate::socket::Socket;
 
@@ -54,6 +58,14 @@ enum Framing {
     UntilClose,
 }
 
+/// How waiting for the application's next event ended.
+enum Waited {
+    /// The application's event, to handle.
+    Event(AppEvent),
+    /// `--request-timeout` passed first, after this long.
+    TimedOut(Duration),
+}
+
 /// What the connection knows about the response so far.
 struct Progress {
     /// None until the head is written.
@@ -76,7 +88,9 @@ impl<S: Socket> Connection<S> {
         let is_head = head.method == Method::Head;
         let http11 = head.version == Version::Http11;
         let expect_continue = head.expect_continue;
-        let request_line = self.handler.config.access_log.then(|| head.request_line());
+        let request_timeout = self.handler.config.timeouts.request;
+        let request_line = (self.handler.config.access_log || request_timeout.is_some())
+            .then(|| head.request_line());
         let mut progress = Progress {
             framing: None,
             status: 0,
@@ -112,13 +126,28 @@ impl<S: Socket> Connection<S> {
         let mut call = service.call(request);
 
         loop {
-            // Take what is ready without waiting; write out what is buffered only when the
-            // application has nothing more for now (a whole small response goes in one write).
-            let event = match poll_fn(|cx| Poll::Ready(call.poll_event(cx))).await {
-                Poll::Ready(event) => event,
-                Poll::Pending => {
-                    self.flush().await?;
-                    poll_fn(|cx| call.poll_event(cx)).await
+            let event = match self.next_app_event(call.as_mut()).await? {
+                Waited::Event(event) => event,
+                Waited::TimedOut(waited) => {
+                    call.timed_out(RequestTimeout {
+                        request_line: request_line.clone().unwrap_or_default(),
+                        peer: self.peer,
+                        waited,
+                        elapsed: started.elapsed(),
+                        head_sent: progress.framing.is_some(),
+                    });
+                    after = After::Close;
+                    if progress.framing.is_none() {
+                        // RFC 9110 §15.6.5: the server acting for the application got no
+                        // answer from it in time.
+                        progress.status = 504;
+                        progress.sent = self
+                            .write_response(Response::error_page(504), is_head, false)
+                            .await?;
+                    }
+                    // Otherwise the body stops short: closing (no last chunk, or fewer bytes
+                    // than the Content-Length) tells the client it is incomplete.
+                    break;
                 }
             };
             match event {
@@ -266,7 +295,7 @@ impl<S: Socket> Connection<S> {
             }
         }
         self.requests_served += 1;
-        if let Some(request_line) = request_line {
+        if let Some(request_line) = request_line.filter(|_| self.handler.config.access_log) {
             super::log_access(
                 self.peer,
                 &request_line,
@@ -276,6 +305,25 @@ impl<S: Socket> Connection<S> {
             );
         }
         Ok(after)
+    }
+
+    /// The application's next event. What is ready is taken without waiting; what is buffered
+    /// is written out only when the application has nothing more for now (a whole small
+    /// response goes in one write). Only then, with `--request-timeout`, is a timer set up: it
+    /// measures the wait on the application alone, not the time the client took to read.
+    async fn next_app_event(&mut self, call: &mut dyn ServiceCall) -> Result<Waited, ConnError> {
+        if let Poll::Ready(event) = poll_fn(|cx| Poll::Ready(call.poll_event(cx))).await {
+            return Ok(Waited::Event(event));
+        }
+        self.flush().await?;
+        let Some(limit) = self.handler.config.timeouts.request else {
+            return Ok(Waited::Event(poll_fn(|cx| call.poll_event(cx)).await));
+        };
+        let waiting_since = Instant::now();
+        match tokio::time::timeout(limit, poll_fn(|cx| call.poll_event(cx))).await {
+            Ok(event) => Ok(Waited::Event(event)),
+            Err(_) => Ok(Waited::TimedOut(waiting_since.elapsed())),
+        }
     }
 
     /// Receives the whole body before the application is called (the default): in memory up to
