@@ -1703,7 +1703,7 @@ fn the_example_site_works_mounted_under_a_prefix() {
     for base in ["/", "/site/"] {
         let page = get(server.addr, base).text();
         let links: Vec<&str> = page
-            .split(|c| c == '"')
+            .split('"')
             .skip(1)
             .step_by(2)
             .filter(|value| {

@@ -329,8 +329,9 @@ impl<S: Socket> Connection<S> {
                     });
                     // The rate counts from the first byte of the head.
                     let rate_applies = !self.read_buf.is_empty();
-                    match self
-                        .wait_readable(&mut meter, header_deadline, rate_applies)
+                    // Boxed: only a partial head waits here, and every idle connection's task
+                    // would otherwise carry this wait's state.
+                    match Box::pin(self.wait_readable(&mut meter, header_deadline, rate_applies))
                         .await?
                     {
                         Readable::Ready => {}
