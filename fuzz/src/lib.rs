@@ -1,4 +1,5 @@
-//! Helpers shared by the fuzz targets: splitting one input into reads, and a scripted socket.
+//! Helpers shared by the fuzz targets: splitting one input into reads, a scripted socket, the
+//! switch for known disagreements, and (in [`uri`]) the RFC grammar of hosts and targets.
 //!
 //! Every target feeds the same bytes to tern-core twice, once whole and once cut into reads, and
 //! checks that both give the same result: network code must not depend on where reads end. The
@@ -10,10 +11,21 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use tern_core::socket::{Peer, Socket};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+pub mod uri;
+
+/// Whether the targets hold tern-core to the RFC even where it is known to disagree (each such
+/// place says what it tolerates and why). Off by default, so the smoke run checks everything
+/// else while a known disagreement is open; `TERN_FUZZ_STRICT=1` turns it on.
+pub fn strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("TERN_FUZZ_STRICT").is_some_and(|value| value == "1"))
+}
 
 /// A small deterministic generator (SplitMix64) seeded from the input.
 #[derive(Debug, Clone)]
