@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tern_core::error::RequestError;
 use tern_core::http::body::{BodyDecoder, BodyFraming, Decoded};
-use tern_fuzz::{split_into_reads, strict, Rng};
+use tern_fuzz::{split_into_reads, Rng};
 
 /// tern's bounds on chunked framing (private constants in body.rs; policy, not grammar), in
 /// bytes. The longest chunk line, CRLF included: refused once this many bytes are buffered
@@ -321,10 +321,8 @@ fn is_chunk_ext(bytes: &[u8]) -> bool {
         let before_bws = input.at;
         input.skip_while(is_whitespace);
         if input.at_end() {
-            // Nothing left but BWS, which the grammar only allows before a ';'. Known
-            // disagreement: tern-core accepts it (`3 \r\n`, `3;a=b \r\n`), so unless strict, so
-            // does the reference.
-            return input.at == before_bws || !strict();
+            // Nothing left but BWS, which the grammar only allows before a ';'.
+            return input.at == before_bws;
         }
         if !input.eat(b';') {
             return false;

@@ -19,7 +19,7 @@ use tern_core::http::body::BodyFraming;
 use tern_core::http::request::{self, Method, RequestHead, Version};
 use tern_core::http::target::TargetForm;
 use tern_fuzz::uri::{absolute_authority, is_host_and_port};
-use tern_fuzz::{split_into_reads, strict, Rng};
+use tern_fuzz::{split_into_reads, Rng};
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Rng::from_input(data);
@@ -127,17 +127,6 @@ fn check_leading_empty_line(data: &[u8]) {
     after_empty_line.extend_from_slice(data);
     let plain = parse_whole(data, &limits);
     let later = parse_whole(&after_empty_line, &limits);
-    // Known disagreement, tolerated unless strict: after an empty line, a well-formed version
-    // other than 1.x (`HTTP/2.0`) is 400 instead of 505, and an unfinished one (`HTTP/2`) is
-    // refused at once instead of waited for; the version is looked for on the empty line.
-    let other_version = match &plain {
-        Outcome::Refused(RequestError::UnsupportedVersion) => true,
-        Outcome::NeedMore => !data.contains(&b'\n'),
-        _ => false,
-    };
-    if other_version && matches!(later, Outcome::Refused(RequestError::Malformed(_))) && !strict() {
-        return;
-    }
     match (plain, later) {
         (Outcome::Head(plain), Outcome::Head(mut later)) => {
             later.consumed -= 2;

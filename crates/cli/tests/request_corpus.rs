@@ -414,6 +414,13 @@ fn versions() -> Vec<Case> {
         // RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
         refused("HTTP/2.0 (well-formed)", with_version("HTTP/2.0"), 505),
         refused("HTTP/3.0 (well-formed)", with_version("HTTP/3.0"), 505),
+        // Regression (found by fuzzing): after an empty line the version was looked for on
+        // that line, and HTTP/2.0 got 400.
+        refused(
+            "HTTP/2.0 after an empty line",
+            [b"\r\n".as_slice(), &with_version("HTTP/2.0")].concat(),
+            505,
+        ),
         refused("HTTP/1.10", with_version("HTTP/1.10"), 400),
         refused("HTTP/9", with_version("HTTP/9"), 400),
         refused("HTTP/1", with_version("HTTP/1"), 400),
@@ -461,6 +468,13 @@ fn chunked_bodies() -> Vec<Case> {
             400,
         ),
         refused("a chunk size that is not hex", chunked(b"zz\r\n"), 400),
+        // Regression (found by fuzzing): whitespace at the end of a chunk line was accepted;
+        // RFC 9112 §7.1.1 allows it only before a ';'.
+        refused(
+            "whitespace at the end of a chunk line",
+            chunked(b"3 \r\nabc\r\n0\r\n\r\n"),
+            400,
+        ),
         refused(
             "a negative chunk size",
             chunked(b"-3\r\nabc\r\n0\r\n\r\n"),

@@ -250,13 +250,12 @@ fn parse_chunk_line(line: &[u8]) -> Result<ChunkLine, RequestError> {
 fn check_chunk_extensions(mut rest: &[u8]) -> Result<(), RequestError> {
     const INVALID: RequestError = RequestError::Malformed("invalid chunk extension");
     loop {
-        rest = skip_whitespace(rest);
-        let Some(after_semicolon) = rest.strip_prefix(b";") else {
-            return if rest.is_empty() {
-                Ok(())
-            } else {
-                Err(INVALID)
-            };
+        if rest.is_empty() {
+            return Ok(());
+        }
+        // Whitespace is allowed before a ";" only, never at the end of the line.
+        let Some(after_semicolon) = skip_whitespace(rest).strip_prefix(b";") else {
+            return Err(INVALID);
         };
         rest = skip_whitespace(after_semicolon);
         let name = token_len(rest);
@@ -369,7 +368,6 @@ mod tests {
             b"3;a=\"\"",
             b"3;a=\"x y;z=\\\"w\\\"\"",
             b"3;a;b=c;d=\"e\"",
-            b"3 ",
         ] {
             let mut input = line.to_vec();
             input.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
@@ -395,6 +393,8 @@ mod tests {
             b"3;a=",          // no value after '='
             b"3;a b",         // two tokens without ';'
             b"3 x",           // junk after the size
+            b"3 ",            // whitespace is allowed before a ';' only
+            b"3;a=b\t",       // ...and never at the end of the line
             b"3;a=b c",       // junk after a value
             b"3;\xe9=b",      // a name that is not a token
         ] {

@@ -242,14 +242,18 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
 
 /// 414 as soon as the request line is known to be longer than `max` bytes, even before it ends.
 /// The line ending (CRLF, or a bare LF) does not count toward the limit.
-fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError> {
-    // Empty lines before the request line are skipped (RFC 9112 §2.2, as httparse does): measure
-    // the line after them.
+/// The buffer after the empty lines a client may send before its request line (RFC 9112 §2.2:
+/// a server skips them, as httparse does).
+fn after_empty_lines(buf: &[u8]) -> &[u8] {
     let start = buf
         .iter()
         .position(|&byte| byte != b'\r' && byte != b'\n')
         .unwrap_or(buf.len());
-    let buf = &buf[start..];
+    &buf[start..]
+}
+
+fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError> {
+    let buf = after_empty_lines(buf);
     // A line of exactly `max` bytes has its LF at index `max`, or at `max + 1` after a CR.
     let window = &buf[..buf.len().min(max + 2)];
     let too_long = match memchr::memchr(b'\n', window) {
@@ -270,6 +274,7 @@ fn check_request_line_length(buf: &[u8], max: usize) -> Result<(), RequestError>
 /// None: the line has not ended and could still end in a well-formed version.
 fn classify_version_error(buf: &[u8]) -> Option<RequestError> {
     let malformed = Some(RequestError::Malformed("missing or invalid HTTP version"));
+    let buf = after_empty_lines(buf);
     let (line, ended) = match memchr::memchr(b'\n', buf) {
         Some(lf) => (&buf[..lf], true),
         None => (buf, false),
