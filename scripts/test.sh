@@ -3,7 +3,7 @@
 # 1. the Rust unit tests and the integration tests, which start the real `tern` binary on 127.0.0.1
 #    and talk to it over real sockets;
 # 2. the Python package: `pip install .` into a fresh virtualenv (.venv), then pytest against the
-#    installed `tern` command and `python -m tern`.
+#    installed `tern` command and `python -m tern_server`.
 # Needs the Rust toolchain and python3 with venv; everything else comes from crates.io and PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

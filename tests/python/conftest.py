@@ -54,7 +54,7 @@ def start_server():
     started = []
 
     def start(*args, use_module=False):
-        launcher = [sys.executable, "-m", "tern"] if use_module else [os.path.join(os.path.dirname(sys.executable), "tern")]
+        launcher = [sys.executable, "-m", "tern_server"] if use_module else [os.path.join(os.path.dirname(sys.executable), "tern")]
         server = Server([*launcher, *args, "--port", "0"])
         started.append(server)
         return server

@@ -1,5 +1,5 @@
 """``tern serve APP``'s command line: loading the app (and failing to), --chdir, --pythonpath, static
-mounts beside the app, --root-path, the access log, and ``python -m tern``."""
+mounts beside the app, --root-path, the access log, and ``python -m tern_server``."""
 
 import os
 import subprocess

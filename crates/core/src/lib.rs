@@ -16,6 +16,12 @@
 //!   (`idle_park`), which resumes it when the client sends again.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "tern runs on Linux only for now: it uses epoll, openat2, sendfile, inotify, \
+     prctl(PR_SET_PDEATHSIG) and glibc's mallopt directly"
+);
+
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -1,5 +1,5 @@
 //! tern-python: the only crate that depends on pyo3. It gives the Python package the tern command
-//! line (`tern` console script, `python -m tern`: the very same clap definition as the Rust
+//! line (`tern` console script, `python -m tern_server`: the very same clap definition as the Rust
 //! binary) and hosts WSGI applications for `tern serve APP`.
 //!
 //! [`host`] loads the application and keeps the interpreter consistent across fork; [`wsgi`] is

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 const MAX_PARTIAL: usize = 8 * 1024;
 
 /// `wsgi.errors`: text written here goes to the server log, one log line per line of text.
-#[pyclass(frozen, module = "tern")]
+#[pyclass(frozen, module = "tern_server._native")]
 pub struct ErrorStream {
     /// Text after the last newline, kept until the line is complete or flushed.
     partial: Mutex<String>,

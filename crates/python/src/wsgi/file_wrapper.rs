@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 
 use tern_core::http::response::FileBody;
 
-#[pyclass(frozen, module = "tern")]
+#[pyclass(frozen, module = "tern_server._native")]
 pub struct FileWrapper {
     filelike: Py<PyAny>,
     block_size: usize,

@@ -28,7 +28,7 @@ use crate::threads::Wake;
 /// Bytes asked of the connection per refill (more if the application asked for more).
 const REFILL: usize = 64 * 1024;
 
-#[pyclass(frozen, module = "tern")]
+#[pyclass(frozen, module = "tern_server._native")]
 pub struct Input {
     call: Arc<CallShared>,
     state: Mutex<InputState>,

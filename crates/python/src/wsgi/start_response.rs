@@ -27,7 +27,7 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 /// The `start_response` callable of one request.
-#[pyclass(frozen, module = "tern")]
+#[pyclass(frozen, module = "tern_server._native")]
 pub struct StartResponse {
     call: Arc<CallShared>,
     state: Mutex<HeadState>,

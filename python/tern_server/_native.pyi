@@ -1,4 +1,4 @@
-"""Type stubs for the Rust extension module ``tern._native``."""
+"""Type stubs for the Rust extension module ``tern_server._native``."""
 
 __version__: str
 

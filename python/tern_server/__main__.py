@@ -1,8 +1,8 @@
-"""``python -m tern`` and the ``tern`` console script: hand the arguments to the Rust command line."""
+"""``python -m tern_server`` and the ``tern`` console script: hand the arguments to the Rust command line."""
 
 import sys
 
-from tern._native import main as _run
+from tern_server._native import main as _run
 
 
 def main() -> None:
