@@ -71,6 +71,12 @@ pub struct ServerArgs {
     /// Do not log one line per request (HTTP) or per connection (line services).
     #[arg(long, env = "TERN_NO_ACCESS_LOG")]
     pub no_access_log: bool,
+    /// Write access lines to FILE ('-': standard output) instead of with the other log lines.
+    #[arg(long, value_name = "FILE", env = "TERN_ACCESS_LOGFILE")]
+    pub access_logfile: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(long, env = "TERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// Most open connections per worker; more wait in the kernel's queue.
     #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = tern_core::config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
@@ -243,6 +249,17 @@ pub struct ServeArgs {
         env = "TERN_RELOAD_EXCLUDE"
     )]
     pub reload_excludes: Vec<String>,
+    /// The access line, with gunicorn's atoms: %(h)s client, %(t)s time, "%(r)s" request line,
+    /// %(s)s status, %(b)s body bytes, %(D)s microseconds, %({Header}i)s a request header,
+    /// %({Header}o)s a response header... (see the README); default:
+    /// 127.0.0.1 "GET / HTTP/1.1" 200 13 42us.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        env = "TERN_ACCESS_LOG_FORMAT",
+        alias = "access-logformat"
+    )]
+    pub access_log_format: Option<String>,
     /// Answer directories without index.html with a listing (instead of 404).
     #[arg(long, env = "TERN_LIST_DIRS")]
     pub list_dirs: bool,

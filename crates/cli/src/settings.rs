@@ -1,12 +1,14 @@
 //! Turning parsed arguments into the core's validated configuration. Every check that can fail
 //! lives here, so a bad flag stops the program before anything is bound or forked.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tern_core::config::{
-    HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogLevel, MinDataRate,
-    RequestBodies, ServerConfig, StaticMount,
+    AccessLogTarget, HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogFormat,
+    LogLevel, MinDataRate, RequestBodies, ServerConfig, StaticMount,
 };
+use tern_core::http::access_log::AccessFormat;
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
 use tern_core::process::ProcessConfig;
@@ -124,6 +126,18 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
             level,
             file: args.logfile.clone(),
             access_log: !args.no_access_log,
+            format: match args.log_format.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                other => return Err(format!("--log-format: '{other}' is not text or json")),
+            },
+            access_file: args.access_logfile.as_ref().map(|path| {
+                if path.as_os_str() == "-" {
+                    AccessLogTarget::Stdout
+                } else {
+                    AccessLogTarget::File(path.clone())
+                }
+            }),
         },
     })
 }
@@ -167,6 +181,7 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         timeouts,
         mounts,
         access_log: !args.server.no_access_log,
+        access_format: access_format(args.access_log_format.as_deref())?,
         file_cache_validity,
         bodies: request_bodies(args)?,
         min_data_rate: MinDataRate {
@@ -175,6 +190,19 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         },
         health_path: health_path(args.health_path.as_deref())?,
     })
+}
+
+/// `--access-log-format`, compiled; an unknown atom is an error naming it.
+fn access_format(text: Option<&str>) -> Result<Option<Arc<AccessFormat>>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Err("--access-log-format: the format is empty".into());
+    }
+    AccessFormat::parse(text)
+        .map(|format| Some(Arc::new(format)))
+        .map_err(|message| format!("--access-log-format: {message}"))
 }
 
 /// `--health-path`: an absolute path, matched exactly (no query string, no percent-escapes).

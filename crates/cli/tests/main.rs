@@ -8,6 +8,7 @@ mod drain;
 mod http_basics;
 mod http_protocol;
 mod lines;
+mod logs;
 mod process;
 mod recycling;
 mod request_corpus;

@@ -82,6 +82,30 @@ pub struct LogConfig {
     pub file: Option<PathBuf>,
     /// One line per request (HTTP) or per connection (line services).
     pub access_log: bool,
+    /// Text lines or JSON objects.
+    pub format: LogFormat,
+    /// Where access lines go; None: with the other lines.
+    pub access_file: Option<AccessLogTarget>,
+}
+
+/// The shape of every log line (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2026-11-23T08:40:01.123Z INFO [1234] message`.
+    #[default]
+    Text,
+    /// One JSON object per line: `{"time":…,"level":…,"pid":…,"message":…}`; access lines carry
+    /// their fields as members.
+    Json,
+}
+
+/// Where `--access-logfile` sends access lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// `-`: standard output.
+    Stdout,
+    /// A file, opened for append (and reopened on SIGUSR1).
+    File(PathBuf),
 }
 
 /// The levels `--log` accepts.
@@ -102,6 +126,8 @@ pub struct HttpConfig {
     pub mounts: Vec<StaticMount>,
     /// Log one line per request.
     pub access_log: bool,
+    /// `--access-log-format`, compiled; None: the default line, built without it.
+    pub access_format: Option<std::sync::Arc<crate::http::access_log::AccessFormat>>,
     /// How long a cached small file is served without checking that it is unchanged.
     pub file_cache_validity: Duration,
     /// How request bodies reach the application.

@@ -1,6 +1,6 @@
 //! The supervisor process: forks the workers, replaces any that die, restarts them one by one on
-//! SIGHUP (or when a [`CodeWatch`] reports that the application's code changed), and drains them
-//! on SIGTERM/SIGINT.
+//! SIGHUP (or when a [`CodeWatch`] reports that the application's code changed), drains them on
+//! SIGTERM/SIGINT, and passes SIGUSR1 (reopen the log files) on to them.
 //!
 //! The supervisor is single-threaded and blocks its signals, taking them with `sigtimedwait` in a
 //! plain loop: no async runtime exists in this process, so `fork` is safe. Each worker gets the
@@ -169,13 +169,19 @@ pub fn run<'a>(
     supervisor.run_loop()
 }
 
-/// Blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP in this process and returns that set.
+/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGUSR1 in this process and returns that set.
 fn blocked_signal_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; sigprocmask only reads it.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        for signal in [
+            libc::SIGCHLD,
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+        ] {
             libc::sigaddset(&mut set, signal);
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
@@ -198,6 +204,7 @@ impl Supervisor<'_> {
                     return 1;
                 }
                 Some(libc::SIGHUP) => self.rolling_restart("SIGHUP"),
+                Some(libc::SIGUSR1) => self.reopen_logs(),
                 _ => {}
             }
             if self
@@ -210,6 +217,16 @@ impl Supervisor<'_> {
             self.reap();
             self.replace_missing_workers();
             self.replace_workers_that_ask();
+        }
+    }
+
+    /// SIGUSR1 (log rotation): reopens this process's log files and passes the signal on to
+    /// every worker, which reopens its own.
+    fn reopen_logs(&self) {
+        crate::logging::reopen();
+        let workers = self.active.iter().map(|w| w.pid);
+        for pid in workers.chain(self.retiring.iter().copied()) {
+            send_signal(pid, libc::SIGUSR1);
         }
     }
 
@@ -497,6 +514,9 @@ impl Supervisor<'_> {
             // The announcement of a drain must not kill a worker still loading its app (the
             // worker takes it once it serves).
             libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+            // Nor a log rotation (the worker takes it once it serves, and then checks whether
+            // its files moved meanwhile).
+            libc::signal(libc::SIGUSR1, libc::SIG_IGN);
             libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
         }
         let status = (self.worker_main)(listeners, ready);

@@ -9,7 +9,8 @@
 //! counted and logged, what the application holds for them is released (bounded), and the exit
 //! status says they were cut. SIGINT is the supervisor's: a terminal's Ctrl-C reaches the whole
 //! process group, and the supervisor turns it into the SIGTERM above. SIGUSR2 announces a drain
-//! to come (`--drain-delay`): the health check answers 503 from then on.
+//! to come (`--drain-delay`): the health check answers 503 from then on. SIGUSR1 reopens the log
+//! files.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,17 +95,22 @@ pub fn run<H: ConnectionHandler>(
         }
     };
     let cut = runtime.block_on(async {
-        let (mut terminate, mut quit, mut drain_announced) = match (
+        let (mut terminate, mut quit, mut drain_announced, mut reopen_logs) = match (
             signal(SignalKind::terminate()),
             signal(SignalKind::quit()),
             signal(SignalKind::user_defined2()),
+            signal(SignalKind::user_defined1()),
         ) {
-            (Ok(terminate), Ok(quit), Ok(announced)) => (terminate, quit, announced),
+            (Ok(terminate), Ok(quit), Ok(announced), Ok(reopen)) => {
+                (terminate, quit, announced, reopen)
+            }
             _ => {
                 tracing::error!("cannot install signal handlers");
                 return Err(1);
             }
         };
+        // SIGUSR1 was ignored until now: a rotation may have happened while this worker started.
+        crate::logging::reopen_if_moved();
         let mut shutdown = Shutdown::new();
         if let Err(error) = server::serve(
             listeners,
@@ -124,6 +130,7 @@ pub fn run<H: ConnectionHandler>(
                 _ = terminate.recv() => break false,
                 _ = quit.recv() => break true,
                 _ = flush_tick.tick() => crate::logging::flush(),
+                _ = reopen_logs.recv() => crate::logging::reopen(),
                 _ = drain_announced.recv() => {
                     tracing::info!("a drain is coming: health checks answer 503 from now on");
                     crate::health::mark_draining();

@@ -324,6 +324,7 @@ impl Shared {
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");
                 }
+                crate::wsgi::errors::end_of_job();
                 self.record_job_time(self.now() - started);
                 next = self.next_job(true, &sleeper);
             }

@@ -24,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::HttpConfig;
 use crate::error::RequestError;
+use crate::http::access_log::{self, AccessFormat, AccessRecord, Captured};
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
 use crate::http::data_rate::RateMeter;
@@ -473,6 +474,10 @@ impl<S: Socket> Connection<S> {
         }
 
         let routed = self.handler.router.respond(&head);
+        let mut captured = self.capture_request(&head);
+        if let Some(format) = &self.handler.config.access_format {
+            format.capture_response(captured.as_mut(), &routed.response);
+        }
         if let Some(why) = routed.rejection {
             tracing::info!(
                 "refused {} {} from {}: {why}",
@@ -495,9 +500,27 @@ impl<S: Socket> Connection<S> {
             .await?;
         self.requests_served += 1;
         if self.handler.config.access_log {
-            log_access(self.peer, &head.request_line(), status, sent, started);
+            let record = AccessRecord {
+                peer: self.peer,
+                request_line: &head.request_line(),
+                status,
+                body_bytes: sent,
+                started,
+                captured: captured.as_ref(),
+            };
+            log_access(self.handler.config.access_format.as_deref(), &record);
         }
         Ok(after)
+    }
+
+    /// The request header values the access line will show, if the access log format shows any.
+    fn capture_request(&self, head: &RequestHead) -> Option<Captured> {
+        let config = &self.handler.config;
+        let format = config
+            .access_format
+            .as_ref()
+            .filter(|_| config.access_log)?;
+        format.capture_request(head)
     }
 
     /// Reads and drops a request body the handler does not want.
@@ -675,7 +698,15 @@ impl<S: Socket> Connection<S> {
         let response = Response::error_page(status);
         if let Ok(sent) = self.write_response(response, false, false).await {
             if self.handler.config.access_log {
-                log_access(self.peer, b"-", status, sent, Instant::now());
+                let record = AccessRecord {
+                    peer: self.peer,
+                    request_line: b"-",
+                    status,
+                    body_bytes: sent,
+                    started: Instant::now(),
+                    captured: None,
+                };
+                log_access(self.handler.config.access_format.as_deref(), &record);
             }
             self.linger_close().await;
         }
@@ -701,20 +732,13 @@ impl<S: Socket> Connection<S> {
     }
 }
 
-/// One access-log line: `127.0.0.1 "GET / HTTP/1.1" 200 13 42us`.
-fn log_access(peer: Peer, request_line: &[u8], status: u16, sent: u64, started: Instant) {
-    logging::access_line(|out| {
-        append_peer(out, peer);
-        out.extend_from_slice(b" \"");
-        out.extend_from_slice(request_line);
-        out.extend_from_slice(b"\" ");
-        let mut number = itoa::Buffer::new();
-        out.extend_from_slice(number.format(status).as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(number.format(sent).as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(number.format(started.elapsed().as_micros()).as_bytes());
-        out.extend_from_slice(b"us");
+/// Logs one access line: by default `127.0.0.1 "GET / HTTP/1.1" 200 13 42us`, else in the
+/// `--access-log-format` (and as JSON with `--log-format json`): see [`access_log::append_line`].
+fn log_access(format: Option<&AccessFormat>, record: &AccessRecord<'_>) {
+    logging::access_line(|out, style| {
+        access_log::append_line(out, style, format, record, |out| {
+            append_peer(out, record.peer)
+        });
     });
 }
 
@@ -751,6 +775,7 @@ mod tests {
             timeouts: Default::default(),
             mounts: vec![],
             access_log: false,
+            access_format: None,
             file_cache_validity: Duration::from_secs(1),
             bodies: Default::default(),
             min_data_rate: Default::default(),

@@ -1,5 +1,6 @@
 //! HTTP/1.1: one module per layer, from bytes to responses.
 //!
+//! [`access_log`] is what an access line says about a request (`--access-log-format`);
 //! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
 //! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
@@ -7,6 +8,7 @@
 //! Date header; [`spool`] keeps a request body received whole before the application is called;
 //! [`data_rate`] is the minimum rate a client must send a head or body at.
 
+pub mod access_log;
 pub mod body;
 mod buffers;
 pub mod conn;

@@ -103,6 +103,14 @@ impl RequestHead {
             .map(|(_, v)| v)
     }
 
+    /// The first value of header `name` (case-insensitive), sharing the head's memory.
+    pub fn header_shared(&self, name: &str) -> Option<Bytes> {
+        self.headers
+            .iter()
+            .find(|&&(n, _)| self.bytes_of(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, value)| self.bytes.slice(value.start as usize..value.end as usize))
+    }
+
     /// The first value of header `name` if it is valid UTF-8.
     pub fn header_str(&self, name: &str) -> Option<&str> {
         self.header(name).and_then(|v| std::str::from_utf8(v).ok())

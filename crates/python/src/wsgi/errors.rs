@@ -1,32 +1,34 @@
 //! `wsgi.errors` (a text stream into the server log) and the logging of application exceptions
 //! with their traceback.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use pyo3::prelude::*;
 
 /// Most text kept while waiting for the end of a line.
 const MAX_PARTIAL: usize = 8 * 1024;
 
+thread_local! {
+    /// This thread's text after its last newline to `wsgi.errors`. Per thread, not per stream:
+    /// the stream is shared by every request of the worker, and calls run on many threads at
+    /// once, so one request's half line (`print` writes the text, then the newline) must not be
+    /// completed by another's.
+    static PARTIAL: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 /// `wsgi.errors`: text written here goes to the server log, one log line per line of text.
 #[pyclass(frozen, module = "tern_server._native")]
-pub struct ErrorStream {
-    /// Text after the last newline, kept until the line is complete or flushed.
-    partial: Mutex<String>,
-}
+pub struct ErrorStream {}
 
 impl ErrorStream {
     pub fn new() -> Self {
-        ErrorStream {
-            partial: Mutex::new(String::new()),
-        }
+        ErrorStream {}
     }
+}
 
-    fn emit(&self, text: &str, flush: bool) {
-        let mut partial = self
-            .partial
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+/// Logs this thread's complete lines, and with `flush` (or past [`MAX_PARTIAL`]) the rest too.
+fn emit(text: &str, flush: bool) {
+    PARTIAL.with_borrow_mut(|partial| {
         partial.push_str(text);
         while let Some(end) = partial.find('\n') {
             let line: String = partial.drain(..=end).collect();
@@ -37,25 +39,31 @@ impl ErrorStream {
             tracing::warn!("wsgi.errors: {}", partial.trim_end());
             partial.clear();
         }
-    }
+    });
+}
+
+/// Logs what this thread left unfinished on `wsgi.errors`; the thread pool calls it after each
+/// job, so a request's unterminated text is not joined to the next request's.
+pub fn end_of_job() {
+    emit("", true);
 }
 
 #[pymethods]
 impl ErrorStream {
     fn write(&self, text: &str) -> usize {
-        self.emit(text, false);
+        emit(text, false);
         text.chars().count()
     }
 
     fn writelines(&self, lines: &Bound<'_, PyAny>) -> PyResult<()> {
         for line in lines.try_iter()? {
-            self.emit(&line?.extract::<String>()?, false);
+            emit(&line?.extract::<String>()?, false);
         }
         Ok(())
     }
 
     fn flush(&self) {
-        self.emit("", true);
+        emit("", true);
     }
 }
 

@@ -9,7 +9,7 @@
 
 mod call;
 mod environ;
-mod errors;
+pub(crate) mod errors;
 mod file_wrapper;
 mod input;
 mod start_response;

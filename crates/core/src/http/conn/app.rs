@@ -21,6 +21,7 @@ use bytes::Bytes;
 
 use super::{After, ConnError, Connection, READ_CHUNK};
 use crate::error::RequestError;
+use crate::http::access_log::AccessRecord;
 use crate::http::body::{BodyDecoder, BodyFraming, Decoded};
 use crate::http::data_rate::RateMeter;
 use crate::http::date;
@@ -91,6 +92,7 @@ impl<S: Socket> Connection<S> {
         let request_timeout = self.handler.config.timeouts.request;
         let request_line = (self.handler.config.access_log || request_timeout.is_some())
             .then(|| head.request_line());
+        let mut captured = self.capture_request(&head);
         let mut progress = Progress {
             framing: None,
             status: 0,
@@ -181,6 +183,9 @@ impl<S: Socket> Connection<S> {
                     );
                     progress.framing = Some(framing);
                     progress.status = response.status;
+                    if let Some(format) = &self.handler.config.access_format {
+                        format.capture_app_response(captured.as_mut(), &response);
+                    }
                 }
                 AppEvent::Data(bytes) => {
                     if !self.write_app_body(&mut progress, bytes).await? {
@@ -296,13 +301,15 @@ impl<S: Socket> Connection<S> {
         }
         self.requests_served += 1;
         if let Some(request_line) = request_line.filter(|_| self.handler.config.access_log) {
-            super::log_access(
-                self.peer,
-                &request_line,
-                progress.status,
-                progress.sent,
+            let record = AccessRecord {
+                peer: self.peer,
+                request_line: &request_line,
+                status: progress.status,
+                body_bytes: progress.sent,
                 started,
-            );
+                captured: captured.as_ref(),
+            };
+            super::log_access(self.handler.config.access_format.as_deref(), &record);
         }
         Ok(after)
     }
