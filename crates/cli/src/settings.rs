@@ -10,6 +10,7 @@ use tern_core::config::{
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
 use tern_core::recycle::RecycleConfig;
+use tern_core::trusted_proxies::TrustedProxies;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 
@@ -101,6 +102,8 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
             file: args.logfile.clone(),
             access_log: !args.no_access_log,
         },
+        forwarded_allow_ips: TrustedProxies::parse(&args.forwarded_allow_ips)?,
+        proxy_protocol: args.proxy_protocol,
     })
 }
 
@@ -140,6 +143,7 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
             bytes_per_second: args.min_data_rate,
             grace: seconds("min-data-rate-grace", args.min_data_rate_grace)?,
         },
+        forwarded_allow_ips: TrustedProxies::parse(&args.server.forwarded_allow_ips)?,
     })
 }
 

@@ -8,6 +8,7 @@ mod drain;
 mod http_basics;
 mod http_protocol;
 mod lines;
+mod proxy;
 mod recycling;
 mod request_corpus;
 mod slow_clients;

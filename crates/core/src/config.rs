@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::listener::BindAddr;
+use crate::trusted_proxies::TrustedProxies;
 
 /// Default port, as the original lab server used.
 pub const DEFAULT_PORT: u16 = 9000;
@@ -67,6 +68,10 @@ pub struct ServerConfig {
     pub recycle: crate::recycle::RecycleConfig,
     /// Where and how much to log.
     pub log: LogConfig,
+    /// The peers whose word about the client counts (PROXY protocol headers, X-Forwarded-For).
+    pub forwarded_allow_ips: TrustedProxies,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from a trusted peer.
+    pub proxy_protocol: bool,
 }
 
 /// Logging destination and verbosity.
@@ -103,6 +108,8 @@ pub struct HttpConfig {
     pub bodies: RequestBodies,
     /// The slowest a client may send a head or a body.
     pub min_data_rate: MinDataRate,
+    /// The peers whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers are believed.
+    pub forwarded_allow_ips: TrustedProxies,
 }
 
 /// How request bodies for the application are received.

@@ -98,12 +98,7 @@ pub fn run<H: ConnectionHandler>(
                 }
             };
         let mut shutdown = Shutdown::new();
-        if let Err(error) = server::serve(
-            listeners,
-            handler.clone(),
-            config.max_connections,
-            &shutdown,
-        ) {
+        if let Err(error) = server::serve(listeners, handler.clone(), config, &shutdown) {
             tracing::error!("cannot accept connections: {error}");
             return Err(1);
         }

@@ -27,6 +27,7 @@ use crate::error::RequestError;
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
 use crate::http::data_rate::RateMeter;
+use crate::http::forwarded::{self, Forwarded};
 use crate::http::idle_clock::{Expiry, IdleClock};
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
@@ -116,6 +117,10 @@ impl ConnectionHandler for HttpHandler {
         if let Some(service) = &self.service {
             service.finish().await;
         }
+    }
+
+    fn proxy_header_timeout(&self) -> Duration {
+        self.config.timeouts.header
     }
 
     fn requests_in_flight(&self) -> u64 {
@@ -490,9 +495,21 @@ impl<S: Socket> Connection<S> {
             .await?;
         self.requests_served += 1;
         if self.handler.config.access_log {
-            log_access(self.peer, &head.request_line(), status, sent, started);
+            let client = self.client(self.forwarded(&head));
+            log_access(client, &head.request_line(), status, sent, started);
         }
         Ok(after)
+    }
+
+    /// What a trusted proxy's headers say about this request's client (None for most requests:
+    /// no such header, or an untrusted peer).
+    fn forwarded(&self, head: &RequestHead) -> Option<Forwarded> {
+        forwarded::resolve(head, self.peer, &self.handler.config.forwarded_allow_ips)
+    }
+
+    /// The request's client as the access log names it.
+    fn client(&self, forwarded: Option<Forwarded>) -> Peer {
+        forwarded.map_or(self.peer, |forwarded| forwarded.client_peer(self.peer))
     }
 
     /// Reads and drops a request body the handler does not want.
@@ -732,6 +749,7 @@ mod tests {
             file_cache_validity: Duration::from_secs(1),
             bodies: Default::default(),
             min_data_rate: Default::default(),
+            forwarded_allow_ips: Default::default(),
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

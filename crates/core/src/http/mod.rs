@@ -5,13 +5,15 @@
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
 //! Date header; [`spool`] keeps a request body received whole before the application is called;
-//! [`data_rate`] is the minimum rate a client must send a head or body at.
+//! [`data_rate`] is the minimum rate a client must send a head or body at; [`forwarded`] reads
+//! the client a trusted proxy names in X-Forwarded-For / Forwarded.
 
 pub mod body;
 mod buffers;
 pub mod conn;
 pub mod data_rate;
 pub mod date;
+pub mod forwarded;
 mod grammar;
 mod idle_clock;
 pub mod request;

@@ -103,9 +103,11 @@ impl<S: Socket> Connection<S> {
         } else {
             None
         };
+        let forwarded = self.forwarded(&head);
         let request = ServiceRequest {
             head,
             peer: self.peer,
+            forwarded,
             local_addr,
             body: request_body,
         };
@@ -268,7 +270,7 @@ impl<S: Socket> Connection<S> {
         self.requests_served += 1;
         if let Some(request_line) = request_line {
             super::log_access(
-                self.peer,
+                self.client(forwarded),
                 &request_line,
                 progress.status,
                 progress.sent,
