@@ -67,10 +67,29 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     }
 }
 
+/// The start of every v1 header.
+const V1_PREFIX: &[u8] = b"PROXY ";
+
+/// A v1 header is one line: it is handed to `ppp` only once its line end is in (`ppp` takes some
+/// prefixes, such as one ending in the space before a port, for a broken header).
 fn parse_v1(bytes: &[u8]) -> Parsed {
-    let header = v1::Header::try_from(bytes);
+    let window = &bytes[..bytes.len().min(V1_MAX_BYTES)];
+    let Some(line_feed) = memchr::memchr(b'\n', window) else {
+        let start = &window[..window.len().min(V1_PREFIX.len())];
+        let carriage_return = memchr::memchr(b'\r', window);
+        return if window.len() == V1_MAX_BYTES {
+            Parsed::Invalid(format!("PROXY v1: no line end within {V1_MAX_BYTES} bytes"))
+        } else if start != &V1_PREFIX[..start.len()] {
+            Parsed::Invalid("PROXY v1: the header must start with 'PROXY '".into())
+        } else if carriage_return.is_some_and(|at| at + 1 < window.len()) {
+            Parsed::Invalid("PROXY v1: a CR not followed by LF".into())
+        } else {
+            Parsed::Incomplete { total: None }
+        };
+    };
+    let header = v1::Header::try_from(&window[..=line_feed]);
     if header.is_incomplete() {
-        return Parsed::Incomplete { total: None };
+        return Parsed::Invalid("PROXY v1: the line ends before the header does".into());
     }
     match header {
         Ok(header) => Parsed::Complete {
@@ -484,6 +503,31 @@ mod tests {
         start.extend_from_slice(&[0x21, 0x11]);
         start.extend_from_slice(&(V2_MAX_BYTES as u16).to_be_bytes());
         assert!(is_invalid(&start));
+    }
+
+    #[test]
+    fn every_prefix_of_a_header_needs_more() {
+        // The reader takes a header that arrives in pieces only if no prefix looks broken.
+        let mut tlv = ipv4_block([192, 0, 2, 7], 1);
+        tlv.extend_from_slice(&[0x04, 0x00, 0x02, 0, 0]);
+        let headers = [
+            b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 443\r\n".to_vec(),
+            b"PROXY TCP6 2001:db8::7 2001:db8::1 4711 443\r\n".to_vec(),
+            b"PROXY UNKNOWN\r\n".to_vec(),
+            b"PROXY UNKNOWN 1 2 3 4\r\n".to_vec(),
+            v2(0x21, 0x11, &tlv),
+            v2(0x20, 0x00, &[]),
+        ];
+        for header in headers {
+            assert_eq!(complete(&header).0, header.len());
+            for cut in 0..header.len() {
+                assert!(
+                    matches!(parse(&header[..cut]), Parsed::Incomplete { .. }),
+                    "{:?}",
+                    String::from_utf8_lossy(&header[..cut])
+                );
+            }
+        }
     }
 
     // --- reading off a socket ---
