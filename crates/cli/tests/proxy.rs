@@ -135,11 +135,21 @@ fn proxy_header_in_pieces_is_waited_for() {
     let server = serve(&site, &["--proxy-protocol"]);
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
-    let (first, rest) = V1_HEADER.split_at(9);
-    stream.write_all(first).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // Cut inside the protocol name, and right after the space before the destination port (a
+    // prefix the parser once took for a broken header).
+    let port_space = V1_HEADER.len() - b"9000\r\n".len();
+    for piece in [&V1_HEADER[..9], &V1_HEADER[9..port_space]] {
+        stream.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stream
-        .write_all(&[rest, get_request("/hello.txt?pieces").as_bytes()].concat())
+        .write_all(
+            &[
+                &V1_HEADER[port_space..],
+                get_request("/hello.txt?pieces").as_bytes(),
+            ]
+            .concat(),
+        )
         .unwrap();
     let response = read_response(&mut BufReader::new(stream), false).expect("a response");
     assert_eq!(response.status, 200);
