@@ -145,6 +145,21 @@ pub struct ServerArgs {
         allow_negative_numbers = true
     )]
     pub worker_lifetime: Option<f64>,
+    /// Peers (comma-separated IP addresses and CIDR networks; `*`: any) whose PROXY protocol
+    /// header and X-Forwarded-For, X-Forwarded-Proto and Forwarded headers name the client. A
+    /// Unix-socket peer always may.
+    #[arg(
+        long,
+        value_name = "LIST",
+        env = "TERN_FORWARDED_ALLOW_IPS",
+        default_value = tern_core::trusted_proxies::DEFAULT_FORWARDED_ALLOW_IPS
+    )]
+    pub forwarded_allow_ips: String,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy sends it)
+    /// from a --forwarded-allow-ips peer; the client it names is served. Other connections are
+    /// closed.
+    #[arg(long, env = "TERN_PROXY_PROTOCOL")]
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
 use tern_core::process::ProcessConfig;
 use tern_core::recycle::RecycleConfig;
+use tern_core::trusted_proxies::TrustedProxies;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 use crate::reload::ReloadConfig;
@@ -139,6 +140,8 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
                 }
             }),
         },
+        forwarded_allow_ips: TrustedProxies::parse(&args.forwarded_allow_ips)?,
+        proxy_protocol: args.proxy_protocol,
     })
 }
 
@@ -189,6 +192,7 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
             grace: seconds("min-data-rate-grace", args.min_data_rate_grace)?,
         },
         health_path: health_path(args.health_path.as_deref())?,
+        forwarded_allow_ips: TrustedProxies::parse(&args.server.forwarded_allow_ips)?,
     })
 }
 

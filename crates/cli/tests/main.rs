@@ -10,6 +10,7 @@ mod http_protocol;
 mod lines;
 mod logs;
 mod process;
+mod proxy;
 mod recycling;
 mod request_corpus;
 mod slow_clients;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::listener::BindAddr;
+use crate::trusted_proxies::TrustedProxies;
 
 /// Default port, as the original lab server used.
 pub const DEFAULT_PORT: u16 = 9000;
@@ -72,6 +73,10 @@ pub struct ServerConfig {
     pub process: crate::process::ProcessConfig,
     /// Where and how much to log.
     pub log: LogConfig,
+    /// The peers whose word about the client counts (PROXY protocol headers, X-Forwarded-For).
+    pub forwarded_allow_ips: TrustedProxies,
+    /// Every connection starts with a PROXY protocol header (v1 or v2) from a trusted peer.
+    pub proxy_protocol: bool,
 }
 
 /// Logging destination and verbosity.
@@ -137,6 +142,8 @@ pub struct HttpConfig {
     /// A path answered by the server itself for load balancers: 200 while serving, 503 once a
     /// drain is announced (see [`crate::health`]).
     pub health_path: Option<String>,
+    /// The peers whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers are believed.
+    pub forwarded_allow_ips: TrustedProxies,
 }
 
 /// How request bodies for the application are received.

@@ -16,7 +16,12 @@
 //!
 //! A parked connection keeps its share of the worker's connection limit: its permit is merged
 //! into one permit the park holds and split off again when it leaves.
+//!
+//! Resuming learns the peer again from the socket (`getpeername`). A connection whose peer came
+//! from a PROXY protocol header has no such record in the kernel, so the park keeps that peer
+//! beside the slot, in a table that stays empty (and costs nothing) without `--proxy-protocol`.
 
+use std::collections::HashMap;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -26,9 +31,9 @@ use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use crate::server::{spawn_connection, ConnectionHandler};
+use crate::server::{spawn_connection, Arrival, ConnectionHandler};
 use crate::shutdown::ShutdownWatch;
-use crate::socket::Socket;
+use crate::socket::{Peer, Socket};
 
 /// Deadlines are checked in one pass over all slots, at most this often: a parked connection is
 /// closed within this long after its keep-alive timeout.
@@ -62,6 +67,9 @@ struct Slots {
     epoch: Instant,
     /// Set on shutdown: nothing may be parked any more.
     closed: bool,
+    /// Slot index → the client a PROXY protocol header named for that slot's connection
+    /// (`getpeername` would give the proxy's address).
+    carried_peers: HashMap<u32, Peer>,
 }
 
 struct Slot {
@@ -95,6 +103,7 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
                 next_sweep: None,
                 epoch: Instant::now(),
                 closed: false,
+                carried_peers: HashMap::new(),
             }),
             earlier_deadline: Notify::new(),
             handler,
@@ -108,7 +117,14 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
 
     /// Takes an idle connection until its client sends something or `until` passes. On failure
     /// (the worker is shutting down, or the kernel refuses) the connection is closed.
-    pub(crate) fn hold(&self, socket: S, permit: OwnedSemaphorePermit, until: Instant) {
+    /// `carried_peer`: the client its PROXY protocol header named, to be served as again.
+    pub(crate) fn hold(
+        &self,
+        socket: S,
+        permit: OwnedSemaphorePermit,
+        until: Instant,
+        carried_peer: Option<Peer>,
+    ) {
         let fd = match socket.into_owned_fd() {
             Ok(fd) => fd,
             Err(error) => {
@@ -158,6 +174,9 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
         slot.fd = fd_into_raw(fd);
         slot.deadline_ms = deadline_ms;
         slots.parked += 1;
+        if let Some(peer) = carried_peer {
+            slots.carried_peers.insert(index, peer);
+        }
         match &mut slots.permits {
             Some(held) => held.merge(permit),
             none => *none = Some(permit),
@@ -233,12 +252,16 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
         let count = count as usize;
         for event in &events[..count] {
             let key = event.u64;
-            let Some((fd, permit)) = self.take(key as u32, (key >> 32) as u32) else {
+            let Some((fd, permit, carried_peer)) = self.take(key as u32, (key >> 32) as u32) else {
                 continue;
             };
             match S::from_owned_fd(fd) {
                 Ok((socket, peer)) => {
-                    spawn_connection(self, socket, peer, shutdown.clone(), permit, true)
+                    let arrival = Arrival::Resumed {
+                        proxied: carried_peer.is_some(),
+                    };
+                    let peer = carried_peer.unwrap_or(peer);
+                    spawn_connection(self, socket, peer, shutdown.clone(), permit, arrival)
                 }
                 Err(error) => tracing::debug!("cannot resume an idle connection: {error}"),
             }
@@ -246,13 +269,23 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
         count
     }
 
-    /// Removes a slot's connection from the park, if the slot still holds the same one.
-    fn take(&self, index: u32, generation: u32) -> Option<(OwnedFd, OwnedSemaphorePermit)> {
+    /// Removes a slot's connection from the park, if the slot still holds the same one; with it
+    /// comes the peer its PROXY header named, if it had one.
+    fn take(
+        &self,
+        index: u32,
+        generation: u32,
+    ) -> Option<(OwnedFd, OwnedSemaphorePermit, Option<Peer>)> {
         let mut slots = self.lock();
         let slot = slots.slots.get(index as usize)?;
         if slot.generation != generation || slot.fd < 0 {
             return None;
         }
+        let carried_peer = if slots.carried_peers.is_empty() {
+            None
+        } else {
+            slots.carried_peers.get(&index).copied()
+        };
         let fd = slots.empty(index);
         // SAFETY: both descriptors are open. Leaving the epoll set before the runtime registers
         // the socket keeps the two sets from both reporting it.
@@ -265,7 +298,7 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
             )
         };
         let permit = slots.permits.as_mut().and_then(|held| held.split(1))?;
-        Some((fd, permit))
+        Some((fd, permit, carried_peer))
     }
 
     /// Closes every connection whose deadline has passed and plans the next sweep.
@@ -345,6 +378,9 @@ impl Slots {
         let fd = unsafe { OwnedFd::from_raw_fd(slot.fd) };
         slot.fd = -1;
         slot.generation = slot.generation.wrapping_add(1);
+        if !self.carried_peers.is_empty() {
+            self.carried_peers.remove(&index);
+        }
         self.free.push(index);
         self.parked -= 1;
         if self.parked == 0 {

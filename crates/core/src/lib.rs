@@ -14,6 +14,8 @@
 //! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).
 //! - A connection idle between requests may leave its task for the listener's idle park
 //!   (`idle_park`), which resumes it when the client sends again.
+//! - Behind a proxy: [`trusted_proxies`] says whose word about the client counts, in a
+//!   [`proxy_protocol`] header at the start of a connection or in [`http::forwarded`] headers.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
 #[cfg(not(target_os = "linux"))]
@@ -33,6 +35,7 @@ pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;
 pub mod process;
+pub mod proxy_protocol;
 pub mod recycle;
 pub mod rlimit;
 pub mod server;
@@ -41,4 +44,5 @@ pub mod shutdown;
 pub mod socket;
 pub mod static_files;
 pub mod supervisor;
+pub mod trusted_proxies;
 pub mod worker;

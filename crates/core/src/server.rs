@@ -8,6 +8,10 @@
 //! A handler may give an idle connection back instead of closing it ([`Ended::Idle`]); it then
 //! waits in the listener's [`IdlePark`] without a task, and a new task resumes it when its client
 //! sends again.
+//!
+//! With `--proxy-protocol`, a new connection's task first takes its PROXY header
+//! ([`crate::proxy_protocol`]) and serves it as the client the header names; the park keeps that
+//! peer with the connection, so a resumed connection is still served as its client.
 
 use std::future::Future;
 use std::io;
@@ -16,10 +20,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::config::{ServerConfig, DEFAULT_HEADER_TIMEOUT};
 use crate::idle_park::IdlePark;
 use crate::listener::Listener;
+use crate::proxy_protocol;
 use crate::shutdown::{Shutdown, ShutdownWatch};
 use crate::socket::{Peer, Socket};
+use crate::trusted_proxies::TrustedProxies;
 
 /// How long the acceptor pauses after the process ran out of descriptors or memory.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -53,6 +60,12 @@ pub trait ConnectionHandler: Send + Sync + 'static {
         async {}
     }
 
+    /// How long a new connection may take to send its PROXY protocol header (`--proxy-protocol`):
+    /// as long as the protocol lets a client take for what it sends first.
+    fn proxy_header_timeout(&self) -> Duration {
+        DEFAULT_HEADER_TIMEOUT
+    }
+
     /// Requests being served right now (those a forced stop would cut).
     fn requests_in_flight(&self) -> u64 {
         0
@@ -71,15 +84,28 @@ pub trait ConnectionHandler: Send + Sync + 'static {
     }
 }
 
+/// How a connection came to its task.
+pub(crate) enum Arrival {
+    /// Just accepted. `proxy_protocol`: take a PROXY header first, from a peer on this list.
+    Accepted {
+        proxy_protocol: Option<Arc<TrustedProxies>>,
+    },
+    /// Back from the idle park. `proxied`: its peer came from a PROXY header (the park kept it).
+    Resumed { proxied: bool },
+}
+
 /// Starts one accept loop per listener on the current runtime. They stop when `shutdown` begins;
 /// the connections they started keep `shutdown` from draining until they end.
 pub fn serve<H: ConnectionHandler>(
     listeners: Vec<Listener>,
     handler: Arc<H>,
-    max_connections: usize,
+    config: &ServerConfig,
     shutdown: &Shutdown,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let proxy_protocol = config
+        .proxy_protocol
+        .then(|| Arc::new(config.forwarded_allow_ips.clone()));
     for listener in listeners {
         let watch = shutdown.watch();
         match listener {
@@ -90,6 +116,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
+                    proxy_protocol.clone(),
                     watch,
                 ));
             }
@@ -100,6 +127,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
+                    proxy_protocol.clone(),
                     watch,
                 ));
             }
@@ -169,6 +197,7 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
     listener: A,
     handler: Arc<H>,
     permits: Arc<Semaphore>,
+    proxy_protocol: Option<Arc<TrustedProxies>>,
     mut watch: ShutdownWatch,
 ) {
     let mut last_warning: Option<Instant> = None;
@@ -186,15 +215,18 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = watch.recv() => return accept_queued(listener, &park, &permits, &watch),
+            _ = watch.recv() => return accept_queued(listener, &park, &permits, &proxy_protocol, &watch),
         };
         let accepted = tokio::select! {
             accepted = listener.accept_one() => accepted,
-            _ = watch.recv() => return accept_queued(listener, &park, &permits, &watch),
+            _ = watch.recv() => return accept_queued(listener, &park, &permits, &proxy_protocol, &watch),
         };
         match accepted {
             Ok((socket, peer)) => {
-                spawn_connection(&park, socket, peer, watch.clone(), permit, false)
+                let arrival = Arrival::Accepted {
+                    proxy_protocol: proxy_protocol.clone(),
+                };
+                spawn_connection(&park, socket, peer, watch.clone(), permit, arrival)
             }
             Err(error) if is_resource_exhaustion(&error) => {
                 if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
@@ -220,6 +252,7 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
     listener: A,
     park: &Arc<IdlePark<H, A::Stream>>,
     permits: &Arc<Semaphore>,
+    proxy_protocol: &Option<Arc<TrustedProxies>>,
     watch: &ShutdownWatch,
 ) {
     let queued = listener.take_queued(permits.available_permits());
@@ -233,28 +266,49 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             return;
         };
-        spawn_connection(park, socket, peer, watch.clone(), permit, false);
+        let arrival = Arrival::Accepted {
+            proxy_protocol: proxy_protocol.clone(),
+        };
+        spawn_connection(park, socket, peer, watch.clone(), permit, arrival);
     }
 }
 
-/// Serves a connection on its own task; if the handler gives it back idle, parks it.
+/// Serves a connection on its own task (after its PROXY header, if one is expected); if the
+/// handler gives it back idle, parks it.
 pub(crate) fn spawn_connection<H: ConnectionHandler, S: Socket>(
     park: &Arc<IdlePark<H, S>>,
-    socket: S,
+    mut socket: S,
     peer: Peer,
-    watch: ShutdownWatch,
+    mut watch: ShutdownWatch,
     permit: OwnedSemaphorePermit,
-    resumed: bool,
+    arrival: Arrival,
 ) {
     let park = park.clone();
     tokio::spawn(async move {
-        if let Ended::Idle { socket, until } = park
-            .handler()
-            .clone()
-            .handle(socket, peer, watch, resumed)
-            .await
-        {
-            park.hold(socket, permit, until);
+        let handler = park.handler().clone();
+        let (peer, proxied, resumed) = match arrival {
+            Arrival::Accepted {
+                proxy_protocol: None,
+            } => (peer, false, false),
+            Arrival::Accepted {
+                proxy_protocol: Some(trusted),
+            } => {
+                let timeout = handler.proxy_header_timeout();
+                // Boxed: only connections that carry a header need room for reading it.
+                let read =
+                    proxy_protocol::read_peer(&mut socket, peer, &trusted, timeout, &mut watch);
+                match Box::pin(read).await {
+                    Ok(client) => (client, client != peer, false),
+                    Err(refusal) => {
+                        tracing::info!("closed a connection from {peer}: {refusal}");
+                        return;
+                    }
+                }
+            }
+            Arrival::Resumed { proxied } => (peer, proxied, true),
+        };
+        if let Ended::Idle { socket, until } = handler.handle(socket, peer, watch, resumed).await {
+            park.hold(socket, permit, until, proxied.then_some(peer));
         }
     });
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::http::forwarded::Forwarded;
 use crate::http::request::RequestHead;
 use crate::http::response::FileBody;
 use crate::socket::Peer;
@@ -48,7 +49,11 @@ pub trait Service: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct ServiceRequest {
     pub head: RequestHead,
+    /// The connection's peer (the client a PROXY protocol header named, with `--proxy-protocol`).
     pub peer: Peer,
+    /// What a trusted proxy's X-Forwarded-For / X-Forwarded-Proto / Forwarded headers say about
+    /// the client, when it sent any.
+    pub forwarded: Option<Forwarded>,
     /// The address the client connected to, when the request has no Host header to say it.
     pub local_addr: Option<SocketAddr>,
     pub body: RequestBody,

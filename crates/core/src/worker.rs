@@ -112,12 +112,7 @@ pub fn run<H: ConnectionHandler>(
         // SIGUSR1 was ignored until now: a rotation may have happened while this worker started.
         crate::logging::reopen_if_moved();
         let mut shutdown = Shutdown::new();
-        if let Err(error) = server::serve(
-            listeners,
-            handler.clone(),
-            config.max_connections,
-            &shutdown,
-        ) {
+        if let Err(error) = server::serve(listeners, handler.clone(), config, &shutdown) {
             tracing::error!("cannot accept connections: {error}");
             return Err(1);
         }

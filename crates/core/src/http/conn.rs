@@ -28,6 +28,7 @@ use crate::http::access_log::{self, AccessFormat, AccessRecord, Captured};
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
 use crate::http::data_rate::RateMeter;
+use crate::http::forwarded::{self, Forwarded};
 use crate::http::idle_clock::{Expiry, IdleClock};
 use crate::http::request::{self, Method, RequestHead};
 use crate::http::response::{status_has_body, write_head, Body, Response};
@@ -121,6 +122,10 @@ impl ConnectionHandler for HttpHandler {
         if let Some(service) = &self.service {
             service.finish().await;
         }
+    }
+
+    fn proxy_header_timeout(&self) -> Duration {
+        self.config.timeouts.header
     }
 
     fn requests_in_flight(&self) -> u64 {
@@ -501,7 +506,7 @@ impl<S: Socket> Connection<S> {
         self.requests_served += 1;
         if self.handler.config.access_log {
             let record = AccessRecord {
-                peer: self.peer,
+                peer: self.client(self.forwarded(&head)),
                 request_line: &head.request_line(),
                 status,
                 body_bytes: sent,
@@ -521,6 +526,17 @@ impl<S: Socket> Connection<S> {
             .as_ref()
             .filter(|_| config.access_log)?;
         format.capture_request(head)
+    }
+
+    /// What a trusted proxy's headers say about this request's client (None for most requests:
+    /// no such header, or an untrusted peer).
+    fn forwarded(&self, head: &RequestHead) -> Option<Forwarded> {
+        forwarded::resolve(head, self.peer, &self.handler.config.forwarded_allow_ips)
+    }
+
+    /// The request's client as the access log names it.
+    fn client(&self, forwarded: Option<Forwarded>) -> Peer {
+        forwarded.map_or(self.peer, |forwarded| forwarded.client_peer(self.peer))
     }
 
     /// Reads and drops a request body the handler does not want.
@@ -780,6 +796,7 @@ mod tests {
             bodies: Default::default(),
             min_data_rate: Default::default(),
             health_path: None,
+            forwarded_allow_ips: Default::default(),
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

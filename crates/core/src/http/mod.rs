@@ -6,7 +6,8 @@
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
 //! Date header; [`spool`] keeps a request body received whole before the application is called;
-//! [`data_rate`] is the minimum rate a client must send a head or body at.
+//! [`data_rate`] is the minimum rate a client must send a head or body at; [`forwarded`] reads
+//! the client a trusted proxy names in X-Forwarded-For / Forwarded.
 
 pub mod access_log;
 pub mod body;
@@ -14,6 +15,7 @@ mod buffers;
 pub mod conn;
 pub mod data_rate;
 pub mod date;
+pub mod forwarded;
 mod grammar;
 mod idle_clock;
 pub mod request;

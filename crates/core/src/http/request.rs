@@ -61,6 +61,9 @@ pub struct RequestHead {
     pub framing: BodyFraming,
     /// The client sent `Expect: 100-continue` and waits before sending the body.
     pub expect_continue: bool,
+    /// The head has `X-Forwarded-For`, `X-Forwarded-Proto` or `Forwarded`: only then is it worth
+    /// asking [`crate::http::forwarded::resolve`] who the client is.
+    pub proxy_headers: bool,
 }
 
 impl RequestHead {
@@ -219,6 +222,7 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         framing,
         expect_continue,
         host,
+        proxy_headers,
     } = HeadSemantics::read(request.headers, version)?;
     let within_target = |(start, end): (usize, usize)| Span {
         start: target_span.start + start as u32,
@@ -245,6 +249,7 @@ pub fn parse(buf: &mut BytesMut, limits: &HttpLimits) -> Result<Option<RequestHe
         framing,
         // RFC 9110 §10.1.1: an HTTP/1.0 client gets no 1xx, so its expectation is ignored.
         expect_continue: expect_continue && version == Version::Http11,
+        proxy_headers,
     }))
 }
 
@@ -332,6 +337,8 @@ struct HeadSemantics<'a> {
     expect_continue: bool,
     /// The Host field's value, checked to be `uri-host [ ":" port ]`.
     host: Option<&'a [u8]>,
+    /// A forwarding header is present (see [`RequestHead::proxy_headers`]).
+    proxy_headers: bool,
 }
 
 impl<'a> HeadSemantics<'a> {
@@ -345,6 +352,7 @@ impl<'a> HeadSemantics<'a> {
         let mut transfer_encoding: Option<&[u8]> = None;
         let mut expect_continue = false;
         let mut host: Option<&[u8]> = None;
+        let mut proxy_headers = false;
         for header in headers {
             let name = header.name;
             if name.eq_ignore_ascii_case("connection") {
@@ -374,6 +382,8 @@ impl<'a> HeadSemantics<'a> {
                     return Err(RequestError::Malformed("invalid Host"));
                 }
                 host = Some(header.value);
+            } else if is_proxy_header(name) {
+                proxy_headers = true;
             }
         }
         // RFC 9112 §3.2: a 1.1 request without Host is answered with 400.
@@ -405,8 +415,17 @@ impl<'a> HeadSemantics<'a> {
             framing,
             expect_continue,
             host,
+            proxy_headers,
         })
     }
+}
+
+/// The headers a proxy uses to name the client: `X-Forwarded-For`, `X-Forwarded-Proto`,
+/// `Forwarded` (RFC 7239).
+fn is_proxy_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("x-forwarded-for")
+        || name.eq_ignore_ascii_case("x-forwarded-proto")
+        || name.eq_ignore_ascii_case("forwarded")
 }
 
 /// The framing a Transfer-Encoding value gives (RFC 9112 §6.1, §7): chunked must be the final

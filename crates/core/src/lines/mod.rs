@@ -91,6 +91,11 @@ impl<P: LineProtocol> LineHandler<P> {
 }
 
 impl<P: LineProtocol> ConnectionHandler for LineHandler<P> {
+    /// A line client may stay silent this long at any time, so also before its PROXY header.
+    fn proxy_header_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+
     async fn handle<S: Socket>(
         self: Arc<Self>,
         mut socket: S,

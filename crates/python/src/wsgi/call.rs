@@ -295,6 +295,7 @@ impl CallShared {
             &self.wsgi,
             &request.head,
             request.peer,
+            request.forwarded,
             request.local_addr,
             content_length,
             input,

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
+use tern_core::http::forwarded::{Forwarded, Scheme};
 use tern_core::http::request::{RequestHead, Version};
 use tern_core::socket::Peer;
 
@@ -83,6 +84,7 @@ const PER_REQUEST_KEYS: &[&str] = &[
     "SERVER_PROTOCOL",
     "REMOTE_ADDR",
     "REMOTE_PORT",
+    "RAW_URI",
     "SERVER_NAME",
     "SERVER_PORT",
     "wsgi.input",
@@ -192,11 +194,16 @@ fn decode_path(raw: &str) -> std::borrow::Cow<'_, [u8]> {
     percent_encoding::percent_decode_str(raw).into()
 }
 
+/// `forwarded`: what a trusted proxy said about the client; it sets REMOTE_ADDR (and
+/// REMOTE_PORT, when it gave a port) and `wsgi.url_scheme`, while SERVER_NAME, SERVER_PORT and
+/// HTTP_HOST stay as the request sent them.
+#[allow(clippy::too_many_arguments)]
 pub fn build<'py>(
     py: Python<'py>,
     wsgi: &Wsgi,
     head: &RequestHead,
     peer: Peer,
+    forwarded: Option<Forwarded>,
     local_addr: Option<SocketAddr>,
     content_length: Option<u64>,
     input: Input,
@@ -225,22 +232,36 @@ pub fn build<'py>(
         Version::Http11 => &template.http11,
     };
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol.bind(py))?;
-    match peer {
-        Peer::Tcp(addr) => {
-            // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d; apps expect a.b.c.d.
-            environ.set_item(
-                intern!(py, "REMOTE_ADDR"),
-                template.remote_addr(py, addr.ip().to_canonical()),
-            )?;
-            environ.set_item(
-                intern!(py, "REMOTE_PORT"),
-                itoa::Buffer::new().format(addr.port()),
-            )?;
+    // The request target exactly as sent, still percent-encoded (gunicorn's RAW_URI).
+    environ.set_item(
+        intern!(py, "RAW_URI"),
+        latin1(py, head.target().as_bytes())?,
+    )?;
+    let forwarded = forwarded.unwrap_or_default();
+    let (remote_ip, remote_port) = match (forwarded.client, peer) {
+        (Some(client), Peer::Tcp(addr)) => {
+            (Some(client.ip), Some(client.port.unwrap_or(addr.port())))
         }
-        Peer::Unix => {
-            environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
-            environ.del_item(intern!(py, "REMOTE_PORT"))?;
+        (Some(client), Peer::Unix) => (Some(client.ip), client.port),
+        (None, Peer::Tcp(addr)) => (Some(addr.ip()), Some(addr.port())),
+        (None, Peer::Unix) => (None, None),
+    };
+    match remote_ip {
+        // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d; apps expect a.b.c.d.
+        Some(ip) => environ.set_item(
+            intern!(py, "REMOTE_ADDR"),
+            template.remote_addr(py, ip.to_canonical()),
+        )?,
+        None => environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
+    }
+    match remote_port {
+        Some(port) => {
+            environ.set_item(intern!(py, "REMOTE_PORT"), itoa::Buffer::new().format(port))?
         }
+        None => environ.del_item(intern!(py, "REMOTE_PORT"))?,
+    }
+    if forwarded.scheme == Some(Scheme::Https) {
+        environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
     }
     // The absolute-form target's authority if there is one, else the Host field (RFC 9112
     // §3.2.2); checked by the parser to be `uri-host [ ":" port ]`.

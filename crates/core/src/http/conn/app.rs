@@ -119,9 +119,11 @@ impl<S: Socket> Connection<S> {
         } else {
             None
         };
+        let forwarded = self.forwarded(&head);
         let request = ServiceRequest {
             head,
             peer: self.peer,
+            forwarded,
             local_addr,
             body: request_body,
         };
@@ -302,7 +304,7 @@ impl<S: Socket> Connection<S> {
         self.requests_served += 1;
         if let Some(request_line) = request_line.filter(|_| self.handler.config.access_log) {
             let record = AccessRecord {
-                peer: self.peer,
+                peer: self.client(forwarded),
                 request_line: &request_line,
                 status: progress.status,
                 body_bytes: progress.sent,
