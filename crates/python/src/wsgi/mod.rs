@@ -127,6 +127,12 @@ impl Service for WsgiService {
                 return flush_python_output();
             }
             tracing::info!("leaving {} call(s) that timed out still running", stuck());
+            // Their stacks are being read (the reader needs the interpreter lock, which a busy
+            // loop lets go of only now and then): let the log have them before the worker goes.
+            let deadline = Instant::now() + STUCK_FLUSH_BOUND;
+            while stuck::reports_pending() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             // A stuck call may hold the interpreter lock for good (a C function that keeps
             // it): flush from a thread of its own, and wait for that only so long.
             let flushed = Arc::new(AtomicBool::new(false));

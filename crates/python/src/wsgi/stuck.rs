@@ -11,6 +11,7 @@
 
 use std::ffi::c_ulong;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,6 +29,14 @@ const MAX_STACKS_LOGGED: usize = 16;
 
 /// The reporter thread's queue; None if the thread could not be started.
 static REPORTER: OnceLock<Option<Sender<Report>>> = OnceLock::new();
+/// Reports queued and not yet logged: a worker that stops waits for them (bounded), or the
+/// stack it was asked to show would die with it.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a timed-out call's report is still being written.
+pub fn reports_pending() -> bool {
+    PENDING.load(Ordering::SeqCst) > 0
+}
 
 /// One timed-out call, for the reporter.
 struct Report {
@@ -71,7 +80,9 @@ pub fn report(call: Arc<CallShared>, timeout: RequestTimeout) {
         let why = "no thread could be started to read it".to_string();
         return log(&report.summary, &Whereabouts::Unreadable(why));
     };
+    PENDING.fetch_add(1, Ordering::SeqCst);
     if let Err(mpsc::SendError(report)) = reporter.send(report) {
+        PENDING.fetch_sub(1, Ordering::SeqCst);
         let why = "the thread reading it has stopped".to_string();
         log(&report.summary, &Whereabouts::Unreadable(why));
     }
@@ -104,6 +115,7 @@ fn run_reporter(reports: Receiver<Report>) {
             stacks_logged += 1;
         }
         log(&report.summary, &whereabouts);
+        PENDING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
