@@ -160,6 +160,10 @@ pub struct ServerArgs {
     /// closed.
     #[arg(long, env = "TERN_PROXY_PROTOCOL")]
     pub proxy_protocol: bool,
+    /// Serve Prometheus metrics of the whole server (all workers) on GET /metrics at
+    /// HOST:PORT or unix:/path.sock, a listener of their own; off by default.
+    #[arg(long, value_name = "ADDRESS", env = "TERN_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 }
 
 #[derive(Debug, Args)]

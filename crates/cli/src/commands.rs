@@ -15,7 +15,7 @@ use tern_core::lines::hello::Hello;
 use tern_core::lines::{LineHandler, LineProtocol};
 use tern_core::listener::{self, BindAddr};
 use tern_core::supervisor::{CodeWatch, ForkHooks, NoForkHooks};
-use tern_core::{logging, process, rlimit, supervisor, worker};
+use tern_core::{logging, metrics, process, rlimit, supervisor, worker};
 
 use crate::app_host::{AppHost, AppOptions};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
@@ -249,6 +249,22 @@ fn start<'a>(
         .iter()
         .map(|l| display_address(scheme, &l.local_addr()))
         .collect();
+    if let Some(addr) = &server.metrics_bind {
+        let installed = listener::bind_all(std::slice::from_ref(addr)).and_then(|mut bound| {
+            let listener = bound.remove(0);
+            let shown = display_address("http", &listener.local_addr());
+            metrics::install(listener, server.workers)
+                .map_err(|e| format!("--metrics-bind: {e}"))?;
+            Ok(shown)
+        });
+        match installed {
+            Ok(shown) => tracing::info!("metrics on {shown}/metrics"),
+            Err(message) => {
+                tracing::error!("--metrics-bind: {message}");
+                return EXIT_START_FAILED;
+            }
+        }
+    }
     if let Some(path) = &server.process.pid_file {
         if let Err(error) = process::write_pid_file(path) {
             tracing::error!("--pid {}: {error}", path.display());

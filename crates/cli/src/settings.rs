@@ -142,6 +142,11 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
         },
         forwarded_allow_ips: TrustedProxies::parse(&args.forwarded_allow_ips)?,
         proxy_protocol: args.proxy_protocol,
+        metrics_bind: args
+            .metrics_bind
+            .as_deref()
+            .map(|text| BindAddr::parse(text).map_err(|e| format!("--metrics-bind: {e}")))
+            .transpose()?,
     })
 }
 

@@ -9,6 +9,7 @@ mod http_basics;
 mod http_protocol;
 mod lines;
 mod logs;
+mod metrics;
 mod process;
 mod proxy;
 mod recycling;

@@ -77,6 +77,8 @@ pub struct ServerConfig {
     pub forwarded_allow_ips: TrustedProxies,
     /// Every connection starts with a PROXY protocol header (v1 or v2) from a trusted peer.
     pub proxy_protocol: bool,
+    /// Where Prometheus metrics are served (`--metrics-bind`), on a listener of their own.
+    pub metrics_bind: Option<crate::listener::BindAddr>,
 }
 
 /// Logging destination and verbosity.

@@ -174,6 +174,7 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
         slot.fd = fd_into_raw(fd);
         slot.deadline_ms = deadline_ms;
         slots.parked += 1;
+        crate::metrics::add_parked(1);
         if let Some(peer) = carried_peer {
             slots.carried_peers.insert(index, peer);
         }
@@ -383,6 +384,7 @@ impl Slots {
         }
         self.free.push(index);
         self.parked -= 1;
+        crate::metrics::add_parked(-1);
         if self.parked == 0 {
             self.next_sweep = None;
         }

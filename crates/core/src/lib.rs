@@ -16,6 +16,8 @@
 //!   (`idle_park`), which resumes it when the client sends again.
 //! - Behind a proxy: [`trusted_proxies`] says whose word about the client counts, in a
 //!   [`proxy_protocol`] header at the start of a connection or in [`http::forwarded`] headers.
+//! - [`metrics`]: counters every worker keeps in memory shared with the others, served in
+//!   Prometheus's format on `--metrics-bind`.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
 
 #[cfg(not(target_os = "linux"))]
@@ -34,6 +36,7 @@ pub mod lines;
 pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;
+pub mod metrics;
 pub mod process;
 pub mod proxy_protocol;
 pub mod recycle;

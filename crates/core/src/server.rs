@@ -24,7 +24,7 @@ use crate::config::{ServerConfig, DEFAULT_HEADER_TIMEOUT};
 use crate::idle_park::IdlePark;
 use crate::listener::Listener;
 use crate::proxy_protocol;
-use crate::shutdown::{Shutdown, ShutdownWatch};
+use crate::shutdown::{Shutdown, ShutdownSignal, ShutdownWatch};
 use crate::socket::{Peer, Socket};
 use crate::trusted_proxies::TrustedProxies;
 
@@ -103,6 +103,15 @@ pub fn serve<H: ConnectionHandler>(
     shutdown: &Shutdown,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    if crate::metrics::enabled() {
+        tokio::spawn(sample_gauges(
+            handler.clone(),
+            permits.clone(),
+            // Each accept loop holds a permit while it waits for the next connection.
+            config.max_connections.max(1).saturating_sub(listeners.len()),
+            shutdown.watch().signal(),
+        ));
+    }
     let proxy_protocol = config
         .proxy_protocol
         .then(|| Arc::new(config.forwarded_allow_ips.clone()));
@@ -311,6 +320,26 @@ pub(crate) fn spawn_connection<H: ConnectionHandler, S: Socket>(
             park.hold(socket, permit, until, proxied.then_some(peer));
         }
     });
+}
+
+/// With `--metrics-bind`: publishes the worker's open connections (the connection permits in
+/// use, beyond the accept loops' own) and requests in flight, a few times a second, until the
+/// drain begins.
+async fn sample_gauges<H: ConnectionHandler>(
+    handler: Arc<H>,
+    permits: Arc<Semaphore>,
+    connection_permits: usize,
+    mut shutdown: ShutdownSignal,
+) {
+    let mut tick = tokio::time::interval(crate::metrics::SAMPLE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait() => return,
+        }
+        let open = connection_permits.saturating_sub(permits.available_permits());
+        crate::metrics::set_connection_gauges(open, handler.requests_in_flight());
+    }
 }
 
 /// EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would fail again, so wait.

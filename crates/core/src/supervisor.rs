@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
 use crate::listener::Listener;
+use crate::metrics::{self, RestartCause};
 
 /// How long a rolling restart waits for a new worker to report ready before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,8 +34,10 @@ const TICK: Duration = Duration::from_millis(200);
 
 /// What a worker writes on its pipe to the supervisor: it accepts connections now...
 const LINK_READY: u8 = b'R';
-/// ...or it wants to be replaced (a recycling limit, a hung request).
-const LINK_REPLACE_ME: u8 = b'X';
+/// ...or it wants to be replaced: it reached a recycling limit...
+const LINK_RECYCLE_ME: u8 = b'X';
+/// ...or a request outlived `--request-timeout`.
+const LINK_HUNG_REQUEST: u8 = b'T';
 
 /// The worker's end of its pipe to the supervisor (-1: no supervisor). Process-wide, so that
 /// whatever finds the worker needs replacing (its recycling check, a hung-request watchdog on
@@ -59,15 +62,27 @@ impl ReadySignal {
     }
 }
 
+/// Why a worker asks to be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplacementCause {
+    /// A recycling limit (`--max-requests`, `--max-worker-memory`, `--worker-lifetime`).
+    Recycle,
+    /// A request outlived `--request-timeout`.
+    HungRequest,
+}
+
 /// Asks the supervisor to replace this worker gracefully: it starts a new worker, waits until it
 /// accepts, then stops this one with SIGTERM (the usual drain). Logs `reason` the first time;
 /// later calls do nothing. Callable from any thread of a worker.
-pub fn ask_for_replacement(reason: &dyn std::fmt::Display) {
+pub fn ask_for_replacement(cause: ReplacementCause, reason: &dyn std::fmt::Display) {
     if REPLACEMENT_ASKED.swap(true, Ordering::SeqCst) {
         return;
     }
     tracing::info!("asking for a replacement: {reason}");
-    write_link(LINK_REPLACE_ME);
+    write_link(match cause {
+        ReplacementCause::Recycle => LINK_RECYCLE_ME,
+        ReplacementCause::HungRequest => LINK_HUNG_REQUEST,
+    });
 }
 
 fn write_link(byte: u8) {
@@ -169,7 +184,8 @@ pub fn run<'a>(
     supervisor.run_loop()
 }
 
-/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGUSR1 in this process and returns that set.
+/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 in this process and returns that
+/// set.
 fn blocked_signal_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; sigprocmask only reads it.
     unsafe {
@@ -181,6 +197,7 @@ fn blocked_signal_set() -> libc::sigset_t {
             libc::SIGINT,
             libc::SIGHUP,
             libc::SIGUSR1,
+            libc::SIGUSR2,
         ] {
             libc::sigaddset(&mut set, signal);
         }
@@ -205,6 +222,7 @@ impl Supervisor<'_> {
                 }
                 Some(libc::SIGHUP) => self.rolling_restart("SIGHUP"),
                 Some(libc::SIGUSR1) => self.reopen_logs(),
+                Some(libc::SIGUSR2) => self.announce_drain_to_workers(),
                 _ => {}
             }
             if self
@@ -227,6 +245,16 @@ impl Supervisor<'_> {
         let workers = self.active.iter().map(|w| w.pid);
         for pid in workers.chain(self.retiring.iter().copied()) {
             send_signal(pid, libc::SIGUSR1);
+        }
+    }
+
+    /// SIGUSR2 (the first step of a redeploy behind a load balancer): every worker's health
+    /// check answers 503 from now on, while everything else is still served. The workers that
+    /// the next SIGHUP starts answer 200 again.
+    fn announce_drain_to_workers(&self) {
+        tracing::info!("SIGUSR2: health checks answer 503 until the workers are replaced");
+        for worker in &self.active {
+            send_signal(worker.pid, libc::SIGUSR2);
         }
     }
 
@@ -253,13 +281,16 @@ impl Supervisor<'_> {
             let mut bytes = [0u8; 16];
             // SAFETY: reads into our buffer from a descriptor we own; the pipe has data.
             let read = unsafe { libc::read(poll.fd, bytes.as_mut_ptr().cast(), bytes.len()) };
-            if read > 0 && bytes[..read as usize].contains(&LINK_REPLACE_ME) {
-                asking.push(worker.pid);
+            let said = &bytes[..read.max(0) as usize];
+            if said.contains(&LINK_HUNG_REQUEST) {
+                asking.push((worker.pid, RestartCause::Timeout));
+            } else if said.contains(&LINK_RECYCLE_ME) {
+                asking.push((worker.pid, RestartCause::Recycle));
             }
         }
-        for pid in asking {
+        for (pid, cause) in asking {
             tracing::info!("worker {pid} asked to be replaced; starting its replacement");
-            if !self.replace_worker(pid) {
+            if !self.replace_worker(pid, cause) {
                 return;
             }
         }
@@ -285,6 +316,7 @@ impl Supervisor<'_> {
             if pid <= 0 {
                 return;
             }
+            metrics::supervisor_side::worker_exited(pid);
             if let Some(index) = self.retiring.iter().position(|&p| p == pid) {
                 self.retiring.swap_remove(index);
                 if exited_cleanly(status) {
@@ -294,6 +326,7 @@ impl Supervisor<'_> {
                 }
             } else if let Some(index) = self.active.iter().position(|w| w.pid == pid) {
                 let worker = self.active.swap_remove(index);
+                metrics::supervisor_side::count_restart(RestartCause::Crash);
                 tracing::warn!(
                     "worker {pid} died ({}); starting a replacement",
                     describe_status(status)
@@ -326,7 +359,7 @@ impl Supervisor<'_> {
         );
         let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();
         for old_pid in old {
-            if !self.replace_worker(old_pid) {
+            if !self.replace_worker(old_pid, RestartCause::Reload) {
                 return;
             }
         }
@@ -335,7 +368,7 @@ impl Supervisor<'_> {
 
     /// Starts a new worker, waits until it accepts, then drains `old_pid` with SIGTERM. False
     /// (and the old worker keeps serving) if the new one cannot start.
-    fn replace_worker(&mut self, old_pid: libc::pid_t) -> bool {
+    fn replace_worker(&mut self, old_pid: libc::pid_t, cause: RestartCause) -> bool {
         let worker = match self.spawn_worker() {
             Ok(worker) => worker,
             Err(error) => {
@@ -364,6 +397,7 @@ impl Supervisor<'_> {
         self.active.retain(|w| w.pid != old_pid);
         self.retiring.push(old_pid);
         send_signal(old_pid, libc::SIGTERM);
+        metrics::supervisor_side::count_restart(cause);
         true
     }
 
@@ -375,6 +409,7 @@ impl Supervisor<'_> {
         // The workers close theirs as their drain begins: then nobody accepts, and the kernel
         // refuses newcomers instead of queueing them for nobody.
         self.listeners.clear();
+        metrics::supervisor_side::close_listener();
         let mut remaining: Vec<libc::pid_t> = self.active.drain(..).map(|w| w.pid).collect();
         remaining.append(&mut self.retiring);
         for &pid in &remaining {
@@ -399,6 +434,7 @@ impl Supervisor<'_> {
                     send_signal(pid, libc::SIGKILL);
                     // SAFETY: blocking wait for a child we just killed.
                     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+                    metrics::supervisor_side::worker_exited(pid);
                 }
                 return false;
             }
@@ -409,6 +445,9 @@ impl Supervisor<'_> {
                 let mut status = 0;
                 // SAFETY: non-blocking wait for one of our children.
                 let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if reaped == pid {
+                    metrics::supervisor_side::worker_exited(pid);
+                }
                 if reaped == pid && !exited_cleanly(status) {
                     tracing::warn!("worker {pid} exited ({})", describe_status(status));
                     clean = false;
@@ -458,6 +497,7 @@ impl Supervisor<'_> {
             .map(Listener::try_clone)
             .collect::<io::Result<Vec<_>>>()?;
         warn_if_threaded();
+        let metrics_slot = metrics::supervisor_side::claim_slot();
         // SAFETY: this process is single-threaded (no runtime, no helper threads; see
         // `warn_if_threaded` for an application that started some), so the child starts in a
         // consistent state; it only calls `child_main`, which never returns.
@@ -467,10 +507,17 @@ impl Supervisor<'_> {
             self.fork_hooks.after_fork_in_parent();
         }
         if pid < 0 {
-            return Err(io::Error::last_os_error());
+            let error = io::Error::last_os_error();
+            if let Some(slot) = metrics_slot {
+                metrics::supervisor_side::unclaim_slot(slot);
+            }
+            return Err(error);
         }
         if pid == 0 {
             self.fork_hooks.after_fork_in_child();
+            if let Some(slot) = metrics_slot {
+                metrics::supervisor_side::attach(slot);
+            }
             drop(link_read);
             // Kept open until the worker exits: see SUPERVISOR_LINK.
             SUPERVISOR_LINK.store(link_write.into_raw_fd(), Ordering::SeqCst);
@@ -478,6 +525,9 @@ impl Supervisor<'_> {
         }
         drop(link_write);
         drop(listeners);
+        if let Some(slot) = metrics_slot {
+            metrics::supervisor_side::assign_slot(slot, pid);
+        }
         tracing::info!("worker {pid} started");
         Ok(Worker {
             pid,

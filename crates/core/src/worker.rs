@@ -22,7 +22,7 @@ use crate::listener::Listener;
 use crate::recycle::{Reason, RecycleConfig, RecyclePolicy};
 use crate::server::{self, ConnectionHandler};
 use crate::shutdown::Shutdown;
-use crate::supervisor::ReadySignal;
+use crate::supervisor::{ReadySignal, ReplacementCause};
 
 /// How often buffered access-log lines are written out.
 const LOG_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -116,6 +116,7 @@ pub fn run<H: ConnectionHandler>(
             tracing::error!("cannot accept connections: {error}");
             return Err(1);
         }
+        crate::metrics::spawn_endpoint(shutdown.watch().signal());
         ready.notify();
         let mut flush_tick = tokio::time::interval(LOG_FLUSH_INTERVAL);
         let mut recycling = Recycling::new(&config.recycle);
@@ -132,7 +133,7 @@ pub fn run<H: ConnectionHandler>(
                 }
                 _ = recycle_tick.tick(), if recycling.is_some() => {
                     if let Some(reason) = recycling.as_mut().and_then(|r| r.check(handler.requests_served())) {
-                        crate::supervisor::ask_for_replacement(&reason);
+                        crate::supervisor::ask_for_replacement(ReplacementCause::Recycle, &reason);
                         recycling = None;
                     }
                 }

@@ -83,8 +83,8 @@ struct Shared {
 }
 
 struct State {
-    /// Jobs with the tick they were queued at.
-    queue: VecDeque<(Job, u64)>,
+    /// Jobs with the tick they were queued at, and (with `--metrics-bind`) the instant.
+    queue: VecDeque<(Job, u64, Option<Instant>)>,
     /// Sleeping threads, the most recently active last.
     idle: Vec<Arc<Sleeper>>,
     /// Threads awake: running a job or about to look at the queue.
@@ -97,6 +97,14 @@ struct State {
     wake_scheduled: bool,
     watchdog: Option<Thread>,
     watchdog_asleep: bool,
+}
+
+impl State {
+    /// Tells the metrics (`--metrics-bind`) how many threads are inside a call and how many
+    /// are not. Called with the state locked.
+    fn publish_metrics(&self) {
+        tern_core::metrics::set_python_threads(self.in_job, self.threads.saturating_sub(self.in_job));
+    }
 }
 
 /// Wakers of connections whose call has something for them, delivered in one go.
@@ -154,7 +162,8 @@ impl Pool {
     /// Queues a job. Called on the event loop.
     pub fn submit(&self, job: Job) {
         let mut state = self.shared.lock_state();
-        state.queue.push_back((job, self.shared.now()));
+        let queued_at = tern_core::metrics::enabled().then(Instant::now);
+        state.queue.push_back((job, self.shared.now(), queued_at));
         if self.shared.calls_block() {
             // A thread for every job that no awake, job-free thread will take, unless calls end
             // often enough that a thread finishing its call takes this job within a fraction of a
@@ -272,6 +281,7 @@ impl Shared {
                 match spawned {
                     Ok(_) => {
                         state.threads += 1;
+                        state.publish_metrics();
                         state.running += 1;
                     }
                     Err(error) => {
@@ -292,9 +302,12 @@ impl Shared {
         if finished_one {
             state.in_job -= 1;
         }
-        match state.queue.pop_front() {
-            Some((job, _)) => {
+        let next = match state.queue.pop_front() {
+            Some((job, _, queued_at)) => {
                 state.in_job += 1;
+                if let Some(queued_at) = queued_at {
+                    tern_core::metrics::record_queue_wait(queued_at.elapsed());
+                }
                 Some(job)
             }
             None => {
@@ -303,7 +316,9 @@ impl Shared {
                 state.idle.push(sleeper.clone());
                 None
             }
-        }
+        };
+        state.publish_metrics();
+        next
     }
 
     fn thread_main(self: Arc<Self>) {
@@ -370,6 +385,7 @@ impl Shared {
                 if state.threads > 1 {
                     state.idle.retain(|other| !Arc::ptr_eq(other, sleeper));
                     state.threads -= 1;
+                    state.publish_metrics();
                     return false;
                 }
                 deadline = now + IDLE_EXIT;
@@ -470,7 +486,7 @@ fn watchdog(shared: Arc<Shared>) {
                 state
                     .queue
                     .iter()
-                    .take_while(|&&(_, queued)| now - queued >= ticks)
+                    .take_while(|&&(_, queued, _)| now - queued >= ticks)
                     .count()
             };
             // Threads already awake and out of a job will take some of the waiting jobs.

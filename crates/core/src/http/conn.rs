@@ -35,6 +35,7 @@ use crate::http::response::{status_has_body, write_head, Body, Response};
 use crate::http::router::Router;
 use crate::http::sendfile::{send_all_with_more, send_file};
 use crate::logging;
+use crate::metrics::{self, Mount};
 use crate::server::{ConnectionHandler, Ended};
 use crate::service::Service;
 use crate::shutdown::ShutdownWatch;
@@ -492,6 +493,11 @@ impl<S: Socket> Connection<S> {
             );
         }
         let status = routed.response.status;
+        let mount = if self.handler.router.is_health_check(head.path_and_query().0) {
+            Mount::Health
+        } else {
+            Mount::Static
+        };
         if after == After::KeepAlive && self.shutdown.is_shutting_down() {
             // The drain began while the body was read: this is the connection's last answer.
             after = After::Close;
@@ -504,6 +510,7 @@ impl<S: Socket> Connection<S> {
             )
             .await?;
         self.requests_served += 1;
+        metrics::record_request(mount, status, sent, started.elapsed());
         if self.handler.config.access_log {
             let record = AccessRecord {
                 peer: self.client(self.forwarded(&head)),
@@ -713,6 +720,7 @@ impl<S: Socket> Connection<S> {
         let status = error.status();
         let response = Response::error_page(status);
         if let Ok(sent) = self.write_response(response, false, false).await {
+            metrics::record_request(Mount::None, status, sent, Duration::ZERO);
             if self.handler.config.access_log {
                 let record = AccessRecord {
                     peer: self.peer,

@@ -97,7 +97,8 @@ impl Router {
         })
     }
 
-    fn is_health_check(&self, raw_path: &str) -> bool {
+    /// Whether `raw_path` is the health check's.
+    pub fn is_health_check(&self, raw_path: &str) -> bool {
         self.health_path.as_deref() == Some(raw_path)
     }
 

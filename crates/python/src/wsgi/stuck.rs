@@ -220,8 +220,11 @@ fn log(summary: &str, whereabouts: &Whereabouts) {
 
 /// The stuck thread cannot be stopped: a fresh worker takes over, this one drains and exits.
 fn ask_for_replacement(waited: Duration) {
-    tern_core::supervisor::ask_for_replacement(&format_args!(
+    tern_core::supervisor::ask_for_replacement(
+        tern_core::supervisor::ReplacementCause::HungRequest,
+        &format_args!(
         "a request timed out after {:.1}s (--request-timeout) and its thread cannot be stopped",
         waited.as_secs_f64()
-    ));
+        ),
+    );
 }

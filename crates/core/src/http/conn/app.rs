@@ -29,6 +29,7 @@ use crate::http::request::{Method, RequestHead, Version};
 use crate::http::response::{status_has_body, FileBody, Response, SERVER_NAME};
 use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
 use crate::http::spool::{BodySpool, ReceivedBody};
+use crate::metrics::{self, Mount};
 use crate::service::{
     AppEvent, BodyReadError, RequestBody, RequestTimeout, ResponseHead, Service, ServiceCall,
     ServiceRequest, SpooledBody,
@@ -101,6 +102,7 @@ impl<S: Socket> Connection<S> {
         };
         // How fast the client sends this body, over all the reads of it.
         let mut meter = RateMeter::default();
+        let receiving = (!body.is_done()).then(metrics::BodyReceiving::start);
         let request_body = if self.handler.config.bodies.buffer {
             match self
                 .receive_whole_body(&mut body, head.framing, expect_continue, &mut meter)
@@ -113,6 +115,7 @@ impl<S: Socket> Connection<S> {
             self.prefetch_small_body(&mut body, head.framing, expect_continue, &mut meter)
                 .await?
         };
+        drop(receiving);
         progress.continue_sent = expect_continue && request_body.complete;
         let local_addr = if head.host().is_none() {
             self.socket.local_addr()
@@ -302,6 +305,12 @@ impl<S: Socket> Connection<S> {
             }
         }
         self.requests_served += 1;
+        metrics::record_request(
+            Mount::App,
+            progress.status,
+            progress.sent,
+            started.elapsed(),
+        );
         if let Some(request_line) = request_line.filter(|_| self.handler.config.access_log) {
             let record = AccessRecord {
                 peer: self.client(forwarded),
