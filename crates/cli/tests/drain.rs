@@ -381,3 +381,33 @@ fn drain_delay_fails_the_health_check_before_the_listeners_close() {
         .expect("stops long before the 30 s delay");
     assert_eq!(status.code(), Some(0), "nothing was in flight");
 }
+
+/// A redeploy behind a load balancer: SIGUSR2 to the server fails the health check of every
+/// worker while everything else is still served; the workers that SIGHUP starts are healthy.
+#[test]
+fn sigusr2_fails_the_health_check_until_sighup_replaces_the_workers() {
+    let site = site();
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "-w",
+        "2",
+        "--health-path",
+        "/healthz",
+    ]);
+    eventually("two workers", || server.worker_pids().len() == 2);
+    let healthy = || (0..8).all(|_| crate::support::get(server.addr, "/healthz").status == 200);
+    assert!(healthy());
+    server.signal(libc::SIGUSR2);
+    eventually("the health check fails on every worker", || {
+        (0..8).all(|_| crate::support::get(server.addr, "/healthz").status == 503)
+    });
+    assert_eq!(
+        crate::support::get(server.addr, "/").body,
+        b"hello from a worker"
+    );
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("rolling restart done", "");
+    eventually("the new workers are healthy", healthy);
+}
