@@ -108,7 +108,10 @@ pub fn serve<H: ConnectionHandler>(
             handler.clone(),
             permits.clone(),
             // Each accept loop holds a permit while it waits for the next connection.
-            config.max_connections.max(1).saturating_sub(listeners.len()),
+            config
+                .max_connections
+                .max(1)
+                .saturating_sub(listeners.len()),
             shutdown.watch().signal(),
         ));
     }

@@ -103,7 +103,10 @@ impl State {
     /// Tells the metrics (`--metrics-bind`) how many threads are inside a call and how many
     /// are not. Called with the state locked.
     fn publish_metrics(&self) {
-        tern_core::metrics::set_python_threads(self.in_job, self.threads.saturating_sub(self.in_job));
+        tern_core::metrics::set_python_threads(
+            self.in_job,
+            self.threads.saturating_sub(self.in_job),
+        );
     }
 }
 

@@ -94,7 +94,10 @@ async fn accept_loop(listener: MetricsListener, mut shutdown: ShutdownSignal) {
                             Scrape::Unix(stream) => answer(stream).await,
                         }
                     };
-                    if tokio::time::timeout(EXCHANGE_TIMEOUT, exchange).await.is_err() {
+                    if tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
+                        .await
+                        .is_err()
+                    {
                         tracing::debug!("metrics: a scrape took too long; closed");
                     }
                     drop(permit);
@@ -189,7 +192,10 @@ mod tests {
         assert!(text(respond(b"GET / HTTP/1.1\r\n\r\n")).starts_with("HTTP/1.1 404 "));
         let refused = text(respond(b"POST /metrics HTTP/1.1\r\n\r\n"));
         assert!(refused.starts_with("HTTP/1.1 405 "), "{refused}");
-        assert!(refused.contains("\r\nAllow: GET, HEAD\r\n\r\nmethod not allowed\n"), "{refused}");
+        assert!(
+            refused.contains("\r\nAllow: GET, HEAD\r\n\r\nmethod not allowed\n"),
+            "{refused}"
+        );
         assert!(text(respond(b"GET\x01 / HTTP/1.1\r\n\r\n")).starts_with("HTTP/1.1 400 "));
     }
 

@@ -25,8 +25,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 pub use endpoint::spawn_endpoint;
-pub use table::{Mount, RestartCause};
 use table::{bucket_of, word, Slot, Table};
+pub use table::{Mount, RestartCause};
 
 use crate::listener::Listener;
 
@@ -60,7 +60,9 @@ pub fn enabled() -> bool {
 }
 
 fn lock_listener() -> std::sync::MutexGuard<'static, Option<Listener>> {
-    LISTENER.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    LISTENER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The supervisor's side: which slot each worker counts in, and why workers were replaced.
@@ -125,7 +127,10 @@ pub(crate) mod supervisor_side {
 /// Adds `n` to a word that only the calling thread writes (see the module's notes on cost).
 #[inline]
 fn bump(word: &AtomicU64, n: u64) {
-    word.store(word.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    word.store(
+        word.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// One answered request: who answered, its status, the body bytes sent and how long it took

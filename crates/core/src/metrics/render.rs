@@ -244,7 +244,9 @@ mod tests {
         table.slot(0)[word::PARKED_CONNECTIONS].store(1, Ordering::Relaxed);
         table.slot(1)[word::PARKED_CONNECTIONS].store(u64::MAX, Ordering::Relaxed);
         table.assign(0, 1234);
-        table.restarts(RestartCause::Reload).store(3, Ordering::Relaxed);
+        table
+            .restarts(RestartCause::Reload)
+            .store(3, Ordering::Relaxed);
 
         let text = render(&table);
         let has = |line: &str| text.lines().any(|l| l == line);
@@ -263,8 +265,12 @@ mod tests {
         assert!(has(
             "tern_http_request_duration_seconds_bucket{mount=\"app\",le=\"+Inf\"} 2"
         ));
-        assert!(has("tern_http_request_duration_seconds_sum{mount=\"app\"} 0.0014"));
-        assert!(has("tern_http_request_duration_seconds_count{mount=\"app\"} 2"));
+        assert!(has(
+            "tern_http_request_duration_seconds_sum{mount=\"app\"} 0.0014"
+        ));
+        assert!(has(
+            "tern_http_request_duration_seconds_count{mount=\"app\"} 2"
+        ));
         assert!(has("tern_connections_idle_parked 0"));
         assert!(has("tern_worker_restarts_total{cause=\"reload\"} 3"));
         assert!(has("tern_workers 1"));

@@ -223,8 +223,8 @@ fn ask_for_replacement(waited: Duration) {
     tern_core::supervisor::ask_for_replacement(
         tern_core::supervisor::ReplacementCause::HungRequest,
         &format_args!(
-        "a request timed out after {:.1}s (--request-timeout) and its thread cannot be stopped",
-        waited.as_secs_f64()
+            "a request timed out after {:.1}s (--request-timeout) and its thread cannot be stopped",
+            waited.as_secs_f64()
         ),
     );
 }
