@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of tern-core's parsers with libFuzzer, through cargo fuzz, on stable Rust.
+# Coverage-guided fuzzing of tern-core's and tern-lines' parsers with libFuzzer, through cargo fuzz,
+# on stable Rust.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #

@@ -1,4 +1,4 @@
-//! Fuzzes the `eval` service's evaluator (`lines::arithmetic::evaluate_line`).
+//! Fuzzes the `eval` service's evaluator (`tern_lines::arithmetic::evaluate_line`).
 //!
 //! Checks, besides "no panic": a result is a Python int or float literal (never inf or nan) that
 //! evaluates to itself again; an error has a message and a column inside the line.
@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tern_core::lines::arithmetic::evaluate_line;
+use tern_lines::arithmetic::evaluate_line;
 
 /// Integer literals longer than this are refused by the evaluator (unit: decimal digits), so
 /// longer results are not fed back in.

@@ -1,4 +1,4 @@
-//! Fuzzes the line codec (`lines::codec::LineReader`) over a scripted socket.
+//! Fuzzes the line codec (`tern_lines::codec::LineReader`) over a scripted socket.
 //!
 //! Checks, besides "no panic": no line is longer than the limit or holds a line feed; the events
 //! match a plain reference split of the input ("\n" or "\r\n" endings, a last line without an
@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use tern_core::lines::codec::{LineEvent, LineReader};
+use tern_lines::codec::{LineEvent, LineReader};
 use tern_fuzz::{block_on, split_into_reads, Rng, ScriptedSocket};
 
 /// Never reached: the scripted socket is always ready.

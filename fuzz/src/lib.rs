@@ -1,10 +1,11 @@
 //! Helpers shared by the fuzz targets: splitting one input into reads, a scripted socket, the
 //! switch for known disagreements, and (in [`uri`]) the RFC grammar of hosts and targets.
 //!
-//! Every target feeds the same bytes to tern-core twice, once whole and once cut into reads, and
-//! checks that both give the same result: network code must not depend on where reads end. The
-//! cut points come from a hash of the input, so an input (and a crash file) always replays the
-//! same way, and the seed corpus stays plain text with no header of parameters.
+//! Every target of a network decoder (tern-core's and tern-lines') feeds it the same bytes twice,
+//! once whole and once cut into reads, and checks that both give the same result: network code
+//! must not depend on where reads end. The cut points come from a hash of the input, so an input
+//! (and a crash file) always replays the same way, and the seed corpus stays plain text with no
+//! header of parameters.
 
 use std::collections::VecDeque;
 use std::future::Future;

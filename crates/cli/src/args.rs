@@ -451,7 +451,7 @@ pub struct EvalArgs {
         long,
         value_name = "UNITS",
         env = "TERN_MAX_WORK",
-        default_value_t = tern_core::lines::arithmetic::DEFAULT_WORK_BUDGET,
+        default_value_t = tern_lines::arithmetic::DEFAULT_WORK_BUDGET,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub max_work: u64,
@@ -462,7 +462,7 @@ pub struct HelloArgs {
     #[command(flatten)]
     pub service: LineServiceArgs,
     /// The text sent in answer to every message.
-    #[arg(long, env = "TERN_TEXT", default_value = tern_core::lines::hello::DEFAULT_TEXT)]
+    #[arg(long, env = "TERN_TEXT", default_value = tern_lines::hello::DEFAULT_TEXT)]
     pub text: String,
 }
 

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use tern_core::config::ServerConfig;
 use tern_core::http::HttpHandler;
-use tern_core::lines::calc::Calc;
-use tern_core::lines::client::{self, ClientConfig, Counters, Report};
-use tern_core::lines::echo::Echo;
-use tern_core::lines::eval::Eval;
-use tern_core::lines::hello::Hello;
-use tern_core::lines::{LineHandler, LineProtocol};
 use tern_core::listener::{self, BindAddr};
 use tern_core::supervisor::{CodeWatch, ForkHooks, NoForkHooks};
 use tern_core::{logging, metrics, process, rlimit, supervisor, worker};
+use tern_lines::calc::Calc;
+use tern_lines::client::{self, ClientConfig, Counters, Report};
+use tern_lines::echo::Echo;
+use tern_lines::eval::Eval;
+use tern_lines::hello::Hello;
+use tern_lines::{LineHandler, LineProtocol};
 
 use crate::app_host::{AppHost, AppOptions};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};

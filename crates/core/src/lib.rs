@@ -9,8 +9,8 @@
 //! - HTTP: [`http::HttpHandler`] reads a request head ([`http::request`]), frames the body
 //!   ([`http::body`]), routes it to a static mount ([`static_files`]) and writes the response
 //!   ([`http::response`]).
-//! - Line services: [`lines::LineHandler`] splits the stream into lines ([`lines::codec`]) and passes each
-//!   to a [`lines::LineProtocol`] (echo, calc, eval, hello).
+//! - Line services live in their own crate, tern-lines: its `LineHandler` is another
+//!   [`server::ConnectionHandler`], served the same way.
 //! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).
 //! - A connection idle between requests may leave its task for the listener's idle park
 //!   (`idle_park`), which resumes it when the client sends again.
@@ -32,7 +32,6 @@ pub mod error;
 pub mod health;
 pub mod http;
 mod idle_park;
-pub mod lines;
 pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;

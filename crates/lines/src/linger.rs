@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::socket::Socket;
+use tern_core::socket::Socket;
 
 /// Most bytes read and dropped after the last answer (256 KiB): a client that keeps sending
 /// past this gets the reset; any client that stops sending within it closes cleanly.

@@ -1,8 +1,16 @@
-//! Line-protocol TCP services on the same core as HTTP: each protocol is a small module that turns
-//! one line into one reply, and [`LineHandler`] runs any of them over a connection.
+//! tern-lines: the line-protocol TCP services, served by tern-core beside HTTP. Each protocol is a
+//! small module that turns one line into one reply, and [`LineHandler`] runs any of them over a
+//! connection as tern-core's [`ConnectionHandler`]: the core accepts, limits, drains and shuts
+//! down; this crate only speaks lines. Nothing in tern-core depends on it.
 //!
 //! A protocol plugs in by implementing [`LineProtocol`]; it never sees sockets, buffers or
 //! timeouts, so it can be read (and tested) as a pure function of its input.
+//!
+//! - [`codec`] splits the byte stream into bounded lines; [`linger`] closes without losing the
+//!   last answer.
+//! - The protocols: [`echo`], [`calc`] (exact sums and products), [`eval`] (the safe
+//!   [`arithmetic`] evaluator, with a work budget per line), [`hello`].
+//! - [`client`] is the load client that drives any of them (`tern client`).
 
 pub mod arithmetic;
 pub mod calc;
@@ -19,11 +27,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::config::LineConfig;
-use crate::logging::ACCESS_TARGET;
-use crate::server::{ConnectionHandler, Ended};
-use crate::shutdown::ShutdownWatch;
-use crate::socket::{Peer, Socket};
+use tern_core::config::LineConfig;
+use tern_core::logging::ACCESS_TARGET;
+use tern_core::server::{ConnectionHandler, Ended};
+use tern_core::shutdown::ShutdownWatch;
+use tern_core::socket::{Peer, Socket};
+
 use codec::{LineEvent, LineReader};
 
 /// Reply buffers larger than this are freed after use rather than kept for the next reply.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncReadExt;
 
-use crate::socket::Socket;
+use tern_core::socket::Socket;
 
 /// Bytes requested per read.
 const READ_CHUNK: usize = 4096;
