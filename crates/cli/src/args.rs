@@ -37,9 +37,32 @@ pub enum Command {
     Client(ClientArgs),
 }
 
+impl Command {
+    /// The options every server command has; None for `tern client`.
+    pub fn server_args_mut(&mut self) -> Option<&mut ServerArgs> {
+        match self {
+            Command::Serve(args) => Some(&mut args.server),
+            Command::Echo(args) => Some(&mut args.service.server),
+            Command::Calc(args) => Some(&mut args.server),
+            Command::Eval(args) => Some(&mut args.service.server),
+            Command::Hello(args) => Some(&mut args.service.server),
+            Command::Client(_) => None,
+        }
+    }
+}
+
 /// Options every server command has.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// Read options from this TOML file (keys are the long option names); without it,
+    /// ./pyproject.toml's [tool.tern] table is read if there is one. The command line and
+    /// TERN_* variables win over the file.
+    #[arg(long, value_name = "FILE", env = "TERN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The configuration file that was read (`--config`, or ./pyproject.toml), for the start-up
+    /// log; set by [`crate::config_file`], not a flag.
+    #[arg(skip)]
+    pub config_read: Option<crate::config_file::ConfigSource>,
     /// Address to listen on.
     #[arg(long, env = "TERN_HOST", default_value = config::DEFAULT_HOST)]
     pub host: String,
