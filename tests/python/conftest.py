@@ -17,8 +17,8 @@ STARTUP_TIMEOUT = 20
 class Server:
     """A running tern process; ``address`` is (host, port) from its start-up line."""
 
-    def __init__(self, argv, env=None):
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    def __init__(self, argv, env=None, cwd=None):
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
         self.log_lines = []
         found = threading.Event()
         self.address = None

@@ -1,12 +1,12 @@
-//! The command-line definition: every subcommand, flag, default and `TERN_*` environment variable.
+//! The command-line definition: every subcommand, flag and `TERN_*` environment variable. The
+//! defaults are tern-core's (`tern_core::config`), shown in the help as the flags take them.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tern_core::config::{self, LogFormat};
 
-/// The default cap on Python threads per worker: enough for hundreds of blocking requests at once
-/// (a thread exists only while the load needs it).
-pub const DEFAULT_MAX_THREADS: usize = 512;
+use crate::settings::format_size;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,14 +37,37 @@ pub enum Command {
     Client(ClientArgs),
 }
 
+impl Command {
+    /// The options every server command has; None for `tern client`.
+    pub fn server_args_mut(&mut self) -> Option<&mut ServerArgs> {
+        match self {
+            Command::Serve(args) => Some(&mut args.server),
+            Command::Echo(args) => Some(&mut args.service.server),
+            Command::Calc(args) => Some(&mut args.server),
+            Command::Eval(args) => Some(&mut args.service.server),
+            Command::Hello(args) => Some(&mut args.service.server),
+            Command::Client(_) => None,
+        }
+    }
+}
+
 /// Options every server command has.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// Read options from this TOML file (keys are the long option names); without it,
+    /// ./pyproject.toml's [tool.tern] table is read if there is one. The command line and
+    /// TERN_* variables win over the file.
+    #[arg(long, value_name = "FILE", env = "TERN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The configuration file that was read (`--config`, or ./pyproject.toml), for the start-up
+    /// log; set by [`crate::config_file`], not a flag.
+    #[arg(skip)]
+    pub config_read: Option<crate::config_file::ConfigSource>,
     /// Address to listen on.
-    #[arg(long, env = "TERN_HOST", default_value = "127.0.0.1")]
+    #[arg(long, env = "TERN_HOST", default_value = config::DEFAULT_HOST)]
     pub host: String,
     /// Port to listen on (0: any free port; the log says which).
-    #[arg(long, env = "TERN_PORT", default_value_t = tern_core::config::DEFAULT_PORT)]
+    #[arg(long, env = "TERN_PORT", default_value_t = config::DEFAULT_PORT)]
     pub port: u16,
     /// Listen on HOST:PORT or unix:/path.sock instead of --host/--port; repeatable.
     #[arg(
@@ -59,11 +82,11 @@ pub struct ServerArgs {
         short = 'w',
         long = "workers",
         env = "TERN_WORKERS",
-        default_value_t = 1
+        default_value_t = config::DEFAULT_WORKERS
     )]
     pub workers: usize,
     /// Log level.
-    #[arg(long = "log", env = "TERN_LOG", default_value = "info", value_parser = ["debug", "info", "warning", "error"])]
+    #[arg(long = "log", env = "TERN_LOG", default_value = config::DEFAULT_LOG_LEVEL.name(), value_parser = ["debug", "info", "warning", "error"])]
     pub log: String,
     /// Append the log to FILE instead of stderr.
     #[arg(long = "logfile", value_name = "FILE", env = "TERN_LOGFILE")]
@@ -75,10 +98,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "FILE", env = "TERN_ACCESS_LOGFILE")]
     pub access_logfile: Option<PathBuf>,
     /// Log lines as text, or as one JSON object per line.
-    #[arg(long, env = "TERN_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    #[arg(long, env = "TERN_LOG_FORMAT", default_value = LogFormat::default().name(), value_parser = ["text", "json"])]
     pub log_format: String,
     /// Most open connections per worker; more wait in the kernel's queue.
-    #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = tern_core::config::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "TERN_MAX_CONNECTIONS", default_value_t = config::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Seconds a stopping worker waits for in-flight requests (SIGTERM, SIGHUP); 0: do not wait.
     /// Requests still running then are cut, and the exit status says so.
@@ -86,7 +109,7 @@ pub struct ServerArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_GRACE_TIMEOUT",
-        default_value_t = tern_core::config::DEFAULT_GRACE_TIMEOUT.as_secs_f64()
+        default_value_t = config::DEFAULT_GRACE_TIMEOUT.as_secs_f64()
     , allow_negative_numbers = true)]
     pub grace_timeout: f64,
     /// Seconds a stopping worker keeps silent keep-alive connections open for a request their
@@ -95,7 +118,7 @@ pub struct ServerArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_DRAIN_IDLE_WINDOW",
-        default_value_t = tern_core::config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
+        default_value_t = config::DEFAULT_DRAIN_IDLE_WINDOW.as_secs_f64()
     , allow_negative_numbers = true)]
     pub drain_idle_window: f64,
     /// On SIGTERM, keep serving this many seconds with the health check (--health-path)
@@ -104,7 +127,7 @@ pub struct ServerArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_DRAIN_DELAY",
-        default_value_t = 0.0,
+        default_value_t = config::DEFAULT_DRAIN_DELAY.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub drain_delay: f64,
@@ -188,7 +211,7 @@ pub struct ServeArgs {
         long,
         value_name = "PREFIX",
         env = "TERN_STATIC_URL",
-        default_value = "/static/"
+        default_value = config::DEFAULT_STATIC_URL
     )]
     pub static_url: String,
     /// Serve directory DIR under URL PREFIX; repeatable (e.g. --static /media/=uploads).
@@ -220,7 +243,7 @@ pub struct ServeArgs {
     pub root_path: String,
     /// Most Python threads per worker running APP calls at once (the pool grows and shrinks
     /// with the load up to this cap).
-    #[arg(long, env = "TERN_THREADS", default_value_t = DEFAULT_MAX_THREADS)]
+    #[arg(long, env = "TERN_THREADS", default_value_t = config::DEFAULT_MAX_THREADS)]
     pub threads: usize,
     /// Seconds an APP call may keep the client waiting for its response head, or for the next
     /// piece of a streamed body [default: no limit]. Past it: 504 (or the connection closes), the
@@ -296,7 +319,7 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_FILE_CACHE_VALIDITY",
-        default_value = "1",
+        default_value_t = config::DEFAULT_FILE_CACHE_VALIDITY.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub file_cache_validity: f64,
@@ -305,7 +328,7 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_KEEPALIVE_TIMEOUT",
-        default_value = "75",
+        default_value_t = config::DEFAULT_KEEPALIVE_TIMEOUT.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub keepalive_timeout: f64,
@@ -314,7 +337,7 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_HEADER_TIMEOUT",
-        default_value = "30",
+        default_value_t = config::DEFAULT_HEADER_TIMEOUT.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub header_timeout: f64,
@@ -323,7 +346,7 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IO_TIMEOUT",
-        default_value = "60",
+        default_value_t = config::DEFAULT_IO_TIMEOUT.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub io_timeout: f64,
@@ -332,7 +355,7 @@ pub struct ServeArgs {
         long,
         value_name = "BYTES",
         env = "TERN_MAX_REQUEST_LINE",
-        default_value = "8K"
+        default_value_t = format_size(config::DEFAULT_MAX_REQUEST_LINE as u64)
     )]
     pub max_request_line: String,
     /// Largest request head, in bytes (larger: 431).
@@ -340,18 +363,18 @@ pub struct ServeArgs {
         long,
         value_name = "BYTES",
         env = "TERN_MAX_HEADER_SIZE",
-        default_value = "32K"
+        default_value_t = format_size(config::DEFAULT_MAX_HEADER_SIZE as u64)
     )]
     pub max_header_size: String,
     /// Most header fields in a request (more: 431; at most 256).
-    #[arg(long, env = "TERN_MAX_HEADERS", default_value_t = tern_core::config::DEFAULT_MAX_HEADERS)]
+    #[arg(long, env = "TERN_MAX_HEADERS", default_value_t = config::DEFAULT_MAX_HEADERS)]
     pub max_headers: usize,
     /// Largest request body, in bytes (larger: 413).
     #[arg(
         long,
         value_name = "BYTES",
         env = "TERN_MAX_BODY_SIZE",
-        default_value = "100M"
+        default_value_t = format_size(config::DEFAULT_MAX_BODY_SIZE)
     )]
     pub max_body_size: String,
     /// Request bodies up to this size are kept in memory until the APP is called; larger ones
@@ -360,7 +383,7 @@ pub struct ServeArgs {
         long,
         value_name = "BYTES",
         env = "TERN_BODY_BUFFER_SIZE",
-        default_value = "64K"
+        default_value_t = format_size(config::DEFAULT_BODY_BUFFER_SIZE as u64)
     )]
     pub body_buffer_size: String,
     /// Directory for the temporary files of large request bodies [default: $TMPDIR or /tmp].
@@ -376,7 +399,7 @@ pub struct ServeArgs {
         long,
         value_name = "BYTES",
         env = "TERN_MIN_DATA_RATE",
-        default_value_t = tern_core::config::DEFAULT_MIN_DATA_RATE
+        default_value_t = config::DEFAULT_MIN_DATA_RATE
     )]
     pub min_data_rate: u64,
     /// Seconds a client may send a head or body at any rate before --min-data-rate applies.
@@ -384,7 +407,7 @@ pub struct ServeArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_MIN_DATA_RATE_GRACE",
-        default_value = "5",
+        default_value_t = config::DEFAULT_MIN_DATA_RATE_GRACE.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub min_data_rate_grace: f64,
@@ -400,7 +423,7 @@ pub struct LineServiceArgs {
         long,
         value_name = "BYTES",
         env = "TERN_MAX_LINE",
-        default_value = "64K"
+        default_value_t = format_size(config::DEFAULT_MAX_LINE as u64)
     )]
     pub max_line: String,
     /// Seconds a connection may stay silent before it is closed.
@@ -408,7 +431,7 @@ pub struct LineServiceArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IDLE_TIMEOUT",
-        default_value = "300",
+        default_value_t = config::DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub idle_timeout: f64,
@@ -417,7 +440,7 @@ pub struct LineServiceArgs {
         long,
         value_name = "SECONDS",
         env = "TERN_IO_TIMEOUT",
-        default_value = "60",
+        default_value_t = config::DEFAULT_IO_TIMEOUT.as_secs_f64(),
         allow_negative_numbers = true
     )]
     pub io_timeout: f64,

@@ -18,7 +18,7 @@ use tern_lines::hello::Hello;
 use tern_lines::{LineHandler, LineProtocol};
 
 use crate::app_host::{AppHost, AppOptions};
-use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs};
+use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs, ServerArgs};
 use crate::load_error_page::LoadErrorPage;
 use crate::reload::CodeWatcher;
 use crate::settings;
@@ -102,6 +102,7 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
     let http = settings::http_config(&args)?;
     let reload = settings::reload_config(&args)?;
     logging::init(&server.log)?;
+    log_config_file(&args.server);
     let handler = HttpHandler::new(http.clone())
         .map_err(|e| format!("cannot open the document root: {e}"))?;
     let mut parts: Vec<String> = handler
@@ -198,6 +199,7 @@ fn serve_lines<P: LineProtocol>(
     let server = settings::server_config(&args.server)?;
     let config = settings::line_config(args)?;
     logging::init(&server.log)?;
+    log_config_file(&args.server);
     let handler = Arc::new(LineHandler::new(protocol, config));
     Ok(start(
         &server,
@@ -207,6 +209,13 @@ fn serve_lines<P: LineProtocol>(
         &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
         None,
     ))
+}
+
+/// Says which configuration file the options came from, if any (once, in the supervisor).
+fn log_config_file(args: &ServerArgs) {
+    if let Some(source) = &args.config_read {
+        tracing::info!("config: read {source}");
+    }
 }
 
 /// Binds (or takes the sockets systemd passed), logs the start-up line, settles the process

@@ -1,17 +1,19 @@
 //! tern-cli: the command line of tern. [`args`] is the one clap definition (shared with the Python
-//! package), [`settings`] validates arguments into core configuration, [`commands`] runs them;
-//! [`reload`] and [`load_error_page`] are the development reloader (`tern serve APP --reload`).
+//! package), [`config_file`] layers a TOML file under it, [`settings`] validates arguments into
+//! core configuration, [`commands`] runs them; [`reload`] and [`load_error_page`] are the
+//! development reloader (`tern serve APP --reload`).
 
 pub mod app_host;
 pub mod args;
 pub mod commands;
+pub mod config_file;
 pub mod load_error_page;
 pub mod reload;
 pub mod settings;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use config_file::ParseError;
 
 /// Exit status for bad arguments or configuration (clap uses it for usage errors too).
 pub const EXIT_USAGE: i32 = 2;
@@ -31,11 +33,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match args::Cli::try_parse_from(argv) {
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    let cli = match config_file::parse(&argv) {
         Ok(cli) => cli,
-        Err(error) => {
+        Err(ParseError::Usage(error)) => {
             let _ = error.print();
             return error.exit_code();
+        }
+        Err(ParseError::File(message)) => {
+            eprintln!("tern: {message}");
+            return EXIT_USAGE;
         }
     };
     commands::run(cli, app_host)

@@ -46,6 +46,20 @@ pub fn parse_size(flag: &str, text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("--{flag}: '{text}' is out of range"))
 }
 
+/// Bytes as [`parse_size`] reads them, in the largest unit that divides them: 8192 → `8K`,
+/// 104857600 → `100M`, 1000 → `1000` (for the defaults in the help text).
+pub fn format_size(bytes: u64) -> String {
+    // Each unit as a power of two: it divides `bytes` when that many low bits are zero.
+    let units = [(30, "G"), (20, "M"), (10, "K")];
+    match units
+        .iter()
+        .find(|(shift, _)| bytes > 0 && bytes.trailing_zeros() >= *shift)
+    {
+        Some((shift, suffix)) => format!("{}{suffix}", bytes >> shift),
+        None => bytes.to_string(),
+    }
+}
+
 /// A positive, finite number of seconds.
 pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
     if value.is_finite() && value > 0.0 && value < 1e9 {
@@ -392,6 +406,90 @@ mod tests {
         assert!(parse_size("x", "12Q").is_err());
         assert!(parse_size("x", "0").is_err());
         assert!(parse_size("x", "").is_err());
+    }
+
+    #[test]
+    fn sizes_are_written_as_they_are_read() {
+        assert_eq!(format_size(8 * 1024), "8K");
+        assert_eq!(format_size(100 << 20), "100M");
+        assert_eq!(format_size(2 << 30), "2G");
+        assert_eq!(format_size(1536 << 10), "1536K");
+        assert_eq!(format_size(1000), "1000");
+        for bytes in [1, 1000, 1024, 1536 << 10, 64 << 10, 100 << 20, 3 << 30] {
+            assert_eq!(parse_size("x", &format_size(bytes)).unwrap(), bytes);
+        }
+    }
+
+    /// The command line without flags gives exactly tern-core's defaults (config.rs): the CLI
+    /// takes them from there instead of writing them again.
+    #[test]
+    fn no_flags_give_the_core_defaults() {
+        use clap::Parser;
+        use tern_core::config::*;
+        use tern_core::trusted_proxies::DEFAULT_FORWARDED_ALLOW_IPS;
+
+        use crate::args::{Cli, Command};
+
+        let Command::Serve(serve) = Cli::try_parse_from(["tern", "serve"]).unwrap().command else {
+            panic!("not serve");
+        };
+        let server = server_config(&serve.server).unwrap();
+        assert_eq!(
+            server.binds,
+            vec![BindAddr::from_host_port(DEFAULT_HOST, DEFAULT_PORT).unwrap()]
+        );
+        assert_eq!(server.workers, DEFAULT_WORKERS);
+        assert_eq!(server.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(server.grace_timeout, DEFAULT_GRACE_TIMEOUT);
+        assert_eq!(server.drain_idle_window, DEFAULT_DRAIN_IDLE_WINDOW);
+        assert_eq!(server.drain_delay, DEFAULT_DRAIN_DELAY);
+        assert_eq!(server.recycle, RecycleConfig::default());
+        assert_eq!(server.log.level, DEFAULT_LOG_LEVEL);
+        assert_eq!(server.log.format, LogFormat::default());
+        assert_eq!(server.metrics_bind, None);
+        assert_eq!(
+            server.forwarded_allow_ips,
+            TrustedProxies::parse(DEFAULT_FORWARDED_ALLOW_IPS).unwrap()
+        );
+        let http = http_config(&serve).unwrap();
+        assert_eq!(http.limits, HttpLimits::default());
+        assert_eq!(http.timeouts, HttpTimeouts::default());
+        assert_eq!(http.bodies, RequestBodies::default());
+        assert_eq!(http.min_data_rate, MinDataRate::default());
+        assert_eq!(http.file_cache_validity, DEFAULT_FILE_CACHE_VALIDITY);
+        assert_eq!(serve.threads, DEFAULT_MAX_THREADS);
+        assert_eq!(serve.static_url, DEFAULT_STATIC_URL);
+
+        let Command::Echo(echo) = Cli::try_parse_from(["tern", "echo"]).unwrap().command else {
+            panic!("not echo");
+        };
+        assert_eq!(line_config(&echo.service).unwrap(), LineConfig::default());
+    }
+
+    /// The help shows the defaults as a user would type them.
+    #[test]
+    fn the_help_shows_sizes_and_seconds_readably() {
+        use clap::CommandFactory;
+        let mut cli = crate::args::Cli::command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_help()
+            .to_string();
+        // Wrapped lines may break between "[default:" and the value.
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for shown in [
+            "[default: 8K]",
+            "[default: 32K]",
+            "[default: 100M]",
+            "[default: 64K]",
+            "[default: 75]",
+            "[default: 30]",
+            "[default: 1.5]",
+            "[default: /static/]",
+        ] {
+            assert!(help.contains(shown), "{shown} in:\n{help}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod support;
 
 mod app_flags;
 mod concurrency;
+mod config_file;
 mod drain;
 mod http_basics;
 mod http_protocol;

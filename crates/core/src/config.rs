@@ -8,8 +8,12 @@ use std::time::Duration;
 use crate::listener::BindAddr;
 use crate::trusted_proxies::TrustedProxies;
 
+/// Default address to listen on: this machine only, until told otherwise.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Default port, as the original lab server used.
 pub const DEFAULT_PORT: u16 = 9000;
+/// Default number of worker processes.
+pub const DEFAULT_WORKERS: usize = 1;
 /// Longest HTTP request line accepted, in bytes (nginx: 8 KiB per header buffer); longer is 414.
 pub const DEFAULT_MAX_REQUEST_LINE: usize = 8 * 1024;
 /// Largest request head (request line plus headers), in bytes; larger is 431.
@@ -49,6 +53,16 @@ pub const DEFAULT_BODY_BUFFER_SIZE: usize = 64 * 1024;
 pub const DEFAULT_MIN_DATA_RATE: u64 = 240;
 /// How long a client may send at any rate before [`DEFAULT_MIN_DATA_RATE`] applies.
 pub const DEFAULT_MIN_DATA_RATE_GRACE: Duration = Duration::from_secs(5);
+/// How long, on SIGTERM, a worker keeps serving with its health check answering 503 before the
+/// listeners close: not at all unless asked.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::ZERO;
+/// The URL prefix under which the document root is served beside an application.
+pub const DEFAULT_STATIC_URL: &str = "/static/";
+/// The most application threads per worker: enough for hundreds of blocking requests at once (a
+/// thread exists only while the load needs it).
+pub const DEFAULT_MAX_THREADS: usize = 512;
+/// The log level when none is given.
+pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
 /// What a whole server process tree runs: where it listens, how many workers, how it logs.
 #[derive(Debug, Clone)]
@@ -149,7 +163,7 @@ pub struct HttpConfig {
 }
 
 /// How request bodies for the application are received.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestBodies {
     /// Receive the whole body before calling the application (the default), so a slow client
     /// holds no application thread; false (`--stream-request-body`): the application reads it
@@ -183,7 +197,7 @@ pub struct StaticMount {
     pub serve_dotfiles: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     pub max_request_line: usize,
     pub max_header_size: usize,
@@ -191,7 +205,7 @@ pub struct HttpLimits {
     pub max_body_size: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpTimeouts {
     /// From the first byte of a request head to its end.
     pub header: Duration,
@@ -206,7 +220,7 @@ pub struct HttpTimeouts {
 }
 
 /// Settings shared by the line services.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineConfig {
     pub max_line: usize,
     /// Close a connection silent for this long.
@@ -269,7 +283,27 @@ impl Default for LineConfig {
     }
 }
 
+impl LogFormat {
+    /// The name `--log-format` takes for this format.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 impl LogLevel {
+    /// The name `--log` takes for this level.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+        }
+    }
+
     /// Parses the names `--log` accepts (`warn` too, as a courtesy).
     pub fn parse(name: &str) -> Option<LogLevel> {
         match name.to_ascii_lowercase().as_str() {
