@@ -498,10 +498,10 @@ impl Supervisor<'_> {
             .collect::<io::Result<Vec<_>>>()?;
         warn_if_threaded();
         let metrics_slot = metrics::supervisor_side::claim_slot();
+        self.fork_hooks.before_fork();
         // SAFETY: this process is single-threaded (no runtime, no helper threads; see
         // `warn_if_threaded` for an application that started some), so the child starts in a
         // consistent state; it only calls `child_main`, which never returns.
-        self.fork_hooks.before_fork();
         let pid = unsafe { libc::fork() };
         if pid != 0 {
             self.fork_hooks.after_fork_in_parent();

@@ -95,8 +95,9 @@ impl Root {
     /// decides on its own that a file may be served.
     pub fn identity_beneath(&self, relative: &Path) -> Option<FileIdentity> {
         let c_path = CString::new(relative.as_os_str().as_bytes()).ok()?;
-        // SAFETY: stat is plain data; fstatat fills it from a valid dirfd and NUL-terminated path.
+        // SAFETY: stat is plain data, for which all zeroes is a valid value.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstatat fills `stat` from a valid dirfd and a NUL-terminated path.
         if unsafe { libc::fstatat(self.dir.as_raw_fd(), c_path.as_ptr(), &mut stat, 0) } != 0 {
             return None;
         }
