@@ -564,6 +564,7 @@ struct SharedPyBytes {
 // SAFETY: a bytes object is immutable and its buffer lives as long as the object, which
 // `_object` keeps alive; reading it needs no interpreter lock.
 unsafe impl Send for SharedPyBytes {}
+// SAFETY: as for Send: shared references only ever read the immutable buffer.
 unsafe impl Sync for SharedPyBytes {}
 
 impl AsRef<[u8]> for SharedPyBytes {
