@@ -730,7 +730,7 @@ fn content_types_of(server: &Server, target: &str) -> Vec<(String, Option<String
 
 fn assert_types(server: &Server, charset: Option<&str>) {
     for (target, expected) in expected_types(charset) {
-        for (what, content_type) in content_types_of(server, &target) {
+        for (what, content_type) in content_types_of(server, target) {
             assert_eq!(content_type.as_deref(), Some(expected.as_str()), "{what}");
         }
     }
