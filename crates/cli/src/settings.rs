@@ -477,6 +477,7 @@ mod tests {
         assert_eq!(http.bodies, RequestBodies::default());
         assert_eq!(http.min_data_rate, MinDataRate::default());
         assert_eq!(http.file_cache_validity, DEFAULT_FILE_CACHE_VALIDITY);
+        assert_eq!(http.mounts[0].charset.as_deref(), Some(DEFAULT_CHARSET));
         assert_eq!(serve.threads, DEFAULT_MAX_THREADS);
         assert_eq!(serve.static_url, DEFAULT_STATIC_URL);
 
