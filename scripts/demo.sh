@@ -8,6 +8,4 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # -v shows cargo building the Rust core (a few minutes the first time) instead of a silent wait.
 .venv/bin/python -m pip install -v . 2>&1 | grep --line-buffered -E "Compiling|Finished|Successfully|rror"
-# --chdir comes first: the static directories are found from examples/demo.
-exec .venv/bin/tern serve app:application --chdir examples/demo \
-    -r static --static-url /static/ --static /site/=../site "$@"
+exec scripts/demo_server.sh "$@"

@@ -4,7 +4,8 @@
 #    and talk to it over real sockets;
 # 2. the Python package: `pip install .` into a fresh virtualenv (.venv), then pytest against the
 #    installed `tern` command and `python -m tern_server`.
-# Needs the Rust toolchain and python3 with venv; everything else comes from crates.io and PyPI.
+# Needs the Rust toolchain and python3 with venv; everything else comes from crates.io and PyPI,
+# except Chromium and its driver for the demo's browser test, from Debian's packages (apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,16 @@ else
     echo "test.sh: rustfmt or clippy is not installed with this toolchain; not checked" >&2
 fi
 cargo test --workspace
+
+# The demo's browser test drives Debian's headless Chromium through its driver: install both where
+# missing (CI runs as root on Debian), and make their absence a failure instead of a skip.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+fi
+export TERN_REQUIRE_BROWSER=1
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip

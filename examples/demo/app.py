@@ -1,8 +1,9 @@
 """tern's demo WSGI application: plain PEP 3333, the standard library only, no framework.
 
-Run it with tern (the Rust core serves ``static/`` itself; everything else comes here)::
+Run it with tern (the Rust core serves ``static/`` itself; everything else comes here), from the
+repository's root as ``scripts/demo.sh`` does (``--chdir`` comes first, so ``-r`` is relative to it)::
 
-    tern serve app:application --chdir examples/demo -r examples/demo/static --static-url /static/
+    tern serve app:application --chdir examples/demo -r static --static-url /static/ --static /site/=../site
 
 Pages:
 

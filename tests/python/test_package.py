@@ -31,7 +31,7 @@ def test_python_dash_m_serves_static_files(tmp_path, start_server):
     host, port = server.address
     with urllib.request.urlopen(f"http://{host}:{port}/") as response:
         assert response.status == 200
-        assert response.headers["Content-Type"] == "text/html"
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
         assert response.read() == b"<h1>from pip</h1>"
     assert server.stop() == 0
 

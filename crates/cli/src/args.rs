@@ -313,6 +313,15 @@ pub struct ServeArgs {
     /// are 404 and hidden from listings, except under /.well-known/.
     #[arg(long, env = "TERN_SERVE_DOTFILES")]
     pub serve_dotfiles: bool,
+    /// The charset parameter of textual static files (text/*, application/javascript,
+    /// application/rss+xml): `text/css; charset=utf-8`. `off` (or empty) sends the bare types.
+    #[arg(
+        long,
+        value_name = "CHARSET",
+        env = "TERN_CHARSET",
+        default_value = tern_core::config::DEFAULT_CHARSET
+    )]
+    pub charset: String,
     /// Seconds a cached file (small ones in memory, larger ones kept open) is served before
     /// checking it changed (0: check on every request).
     #[arg(

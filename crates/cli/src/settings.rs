@@ -309,6 +309,7 @@ fn request_bodies(args: &ServeArgs) -> Result<RequestBodies, String> {
 /// The static mounts: DOCROOT at / (no APP) or at --static-url, plus every --static PREFIX=DIR.
 fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
     let mut mounts = Vec::new();
+    let charset = charset(&args.charset)?;
     let docroot = match (&args.docroot, &args.app) {
         (Some(docroot), _) => Some(docroot.clone()),
         (None, None) => Some(".".into()),
@@ -325,6 +326,7 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
             root,
             list_dirs: args.list_dirs,
             serve_dotfiles: args.serve_dotfiles,
+            charset: charset.clone(),
         });
     }
     for mount in &args.static_mounts {
@@ -336,6 +338,7 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
             root: dir.into(),
             list_dirs: args.list_dirs,
             serve_dotfiles: args.serve_dotfiles,
+            charset: charset.clone(),
         });
     }
     for mount in &mounts {
@@ -352,6 +355,23 @@ fn static_mounts(args: &ServeArgs) -> Result<Vec<StaticMount>, String> {
         }
     }
     Ok(mounts)
+}
+
+/// `--charset`: a name such as `utf-8` (an RFC 9110 token, sent as it is), or `off` or nothing for
+/// bare types.
+fn charset(text: &str) -> Result<Option<String>, String> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if text.chars().all(token) {
+        Ok(Some(text.to_string()))
+    } else {
+        Err(format!(
+            "--charset: '{text}' is not a charset name (examples: utf-8, iso-8859-1, off)"
+        ))
+    }
 }
 
 /// A URL prefix as the router wants it: starting and ending with '/'.
@@ -457,6 +477,7 @@ mod tests {
         assert_eq!(http.bodies, RequestBodies::default());
         assert_eq!(http.min_data_rate, MinDataRate::default());
         assert_eq!(http.file_cache_validity, DEFAULT_FILE_CACHE_VALIDITY);
+        assert_eq!(http.mounts[0].charset.as_deref(), Some(DEFAULT_CHARSET));
         assert_eq!(serve.threads, DEFAULT_MAX_THREADS);
         assert_eq!(serve.static_url, DEFAULT_STATIC_URL);
 
@@ -489,6 +510,18 @@ mod tests {
             "[default: /static/]",
         ] {
             assert!(help.contains(shown), "{shown} in:\n{help}");
+        }
+    }
+
+    #[test]
+    fn charsets() {
+        assert_eq!(charset("utf-8").unwrap().as_deref(), Some("utf-8"));
+        assert_eq!(charset("Shift_JIS").unwrap().as_deref(), Some("Shift_JIS"));
+        assert_eq!(charset("off").unwrap(), None);
+        assert_eq!(charset("OFF").unwrap(), None);
+        assert_eq!(charset("").unwrap(), None);
+        for bad in ["utf-8; q=1", "utf 8", "\"utf-8\"", "utf-8\r\nX-Evil: 1"] {
+            assert!(charset(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -29,6 +29,15 @@ fn an_app_needs_the_python_package_and_says_so_in_one_line() {
 }
 
 #[test]
+fn a_charset_must_be_a_plain_name() {
+    for bad in ["utf-8; x=1", "utf 8", "\"utf-8\""] {
+        let (code, stderr) = tern(&["serve", "--charset", bad, "--port", "0"]);
+        assert_eq!(code, Some(2), "{bad:?}: {stderr}");
+        assert!(stderr.contains("--charset"), "{bad:?}: {stderr}");
+    }
+}
+
+#[test]
 fn a_static_mount_needs_prefix_and_directory() {
     let (code, stderr) = tern(&["serve", "--static", "no-equals-sign", "--port", "0"]);
     assert_eq!(code, Some(2));

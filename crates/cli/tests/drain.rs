@@ -341,6 +341,11 @@ fn the_health_check_is_answered_by_the_server_for_any_method() {
         let response = read_response(&mut reader, method == "HEAD").unwrap();
         assert_eq!(response.status, 200, "{method}");
         assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8"),
+            "{method}"
+        );
     }
     assert_eq!(crate::support::get(server.addr, "/healthz").body, b"ok\n");
     // Only the exact path.

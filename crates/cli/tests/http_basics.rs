@@ -10,7 +10,10 @@ fn serves_an_index_file() {
     let response = get(server.addr, "/");
     assert_eq!(response.status, 200);
     assert_eq!(response.body, b"<h1>hi</h1>");
-    assert_eq!(response.header("content-type"), Some("text/html"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_eq!(response.header("content-length"), Some("11"));
     assert!(response.header("date").unwrap().ends_with(" GMT"));
     assert!(response.header("server").unwrap().starts_with("tern/"));

@@ -157,7 +157,7 @@ fn a_custom_access_log_format_shows_gunicorns_atoms() {
     assert!(time.ends_with(" +0000") && time[2..3] == *"/", "{time}");
     let expected = concat!(
         r#""GET /index.html?a=1&b=2 HTTP/1.1" 200 19 19 "http://example.com/from" "probe/1.0" "#,
-        r#"GET /index.html a=1&b=2 HTTP/1.1 r-42 text/html 19 - "#,
+        r#"GET /index.html a=1&b=2 HTTP/1.1 r-42 text/html; charset=utf-8 19 - "#,
     );
     assert!(rest.starts_with(expected), "{rest}");
     let timings: Vec<&str> = rest[expected.len()..].split(' ').collect();
@@ -176,7 +176,7 @@ fn a_custom_access_log_format_shows_gunicorns_atoms() {
     assert_eq!(head.status, 200);
     let line = server.wait_for_log("\"HEAD /index.html HTTP/1.1\"", "200");
     assert!(
-        line.contains("\"HEAD /index.html HTTP/1.1\" 200 - 0 \"-\" \"-\" HEAD /index.html  HTTP/1.1 - text/html 19 - "),
+        line.contains("\"HEAD /index.html HTTP/1.1\" 200 - 0 \"-\" \"-\" HEAD /index.html  HTTP/1.1 - text/html; charset=utf-8 19 - "),
         "{line}"
     );
 }

@@ -144,7 +144,7 @@ fn query_string_and_fragment_are_ignored() {
         assert_eq!(response.text(), "the page", "{target}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/html"),
+            Some("text/html; charset=utf-8"),
             "{target}"
         );
     }
@@ -172,7 +172,7 @@ fn directory_url_with_slash_serves_its_index_html() {
         assert_eq!(response.text(), body, "{target}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/html"),
+            Some("text/html; charset=utf-8"),
             "{target}"
         );
         assert!(response.header("etag").is_some(), "{target}");
@@ -390,7 +390,7 @@ fn names_with_spaces_dots_and_utf8_are_served() {
         assert_eq!(response.text(), body, "{target}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/plain"),
+            Some("text/plain; charset=utf-8"),
             "{target}"
         );
     }
@@ -594,7 +594,7 @@ fn symlinks_inside_the_root_to_files_inside_it_are_followed_when_relative() {
         assert_eq!(response.text(), "target content", "{target}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/plain"),
+            Some("text/plain; charset=utf-8"),
             "{target}"
         );
     }
@@ -614,17 +614,23 @@ fn symlinks_inside_the_root_to_files_inside_it_are_followed_when_relative() {
 fn content_type_follows_the_extension() {
     let site = Site::new();
     let cases: &[(&str, &[&str])] = &[
-        ("a.html", &["text/html"]),
-        ("a.htm", &["text/html"]),
-        ("UPPER.HTML", &["text/html"]),
-        ("a.css", &["text/css"]),
-        ("a.js", &["application/javascript", "text/javascript"]),
+        ("a.html", &["text/html; charset=utf-8"]),
+        ("a.htm", &["text/html; charset=utf-8"]),
+        ("UPPER.HTML", &["text/html; charset=utf-8"]),
+        ("a.css", &["text/css; charset=utf-8"]),
+        (
+            "a.js",
+            &[
+                "application/javascript; charset=utf-8",
+                "text/javascript; charset=utf-8",
+            ],
+        ),
         ("a.jpg", &["image/jpeg"]),
         ("a.jpeg", &["image/jpeg"]),
         ("a.png", &["image/png"]),
         ("a.gif", &["image/gif"]),
         ("a.swf", &["application/x-shockwave-flash"]),
-        ("a.txt", &["text/plain"]),
+        ("a.txt", &["text/plain; charset=utf-8"]),
         ("a.svg", &["image/svg+xml"]),
         ("a.json", &["application/json"]),
         ("a.wasm", &["application/wasm"]),
@@ -648,6 +654,193 @@ fn content_type_follows_the_extension() {
             allowed.contains(&content_type),
             "{name}: Content-Type {content_type:?}, wanted one of {allowed:?}"
         );
+    }
+}
+
+/// Textual files, and files whose type never takes a charset, for the `--charset` tests.
+fn mixed_site() -> Site {
+    let site = Site::new();
+    for name in [
+        "style.css",
+        "page.html",
+        "notes.txt",
+        "app.js",
+        "feed.rss",
+        "data.json",
+        "logo.svg",
+        "photo.png",
+        "font.woff2",
+        "archive.zip",
+        "blob.bin",
+        "noextension",
+    ] {
+        site.file(name, b"content");
+    }
+    site
+}
+
+/// What [`mixed_site`]'s files are sent as with `--charset CHARSET` (None: bare types).
+fn expected_types(charset: Option<&str>) -> Vec<(&'static str, String)> {
+    let textual = |media_type: &str| match charset {
+        Some(charset) => format!("{media_type}; charset={charset}"),
+        None => media_type.to_string(),
+    };
+    vec![
+        ("/style.css", textual("text/css")),
+        ("/page.html", textual("text/html")),
+        ("/notes.txt", textual("text/plain")),
+        ("/app.js", textual("text/javascript")),
+        ("/feed.rss", textual("application/rss+xml")),
+        ("/data.json", "application/json".into()),
+        ("/logo.svg", "image/svg+xml".into()),
+        ("/photo.png", "image/png".into()),
+        ("/font.woff2", "font/woff2".into()),
+        ("/archive.zip", "application/zip".into()),
+        ("/blob.bin", "application/octet-stream".into()),
+        ("/noextension", "application/octet-stream".into()),
+    ]
+}
+
+/// Every answer for `target` a client can get: GET (twice: from the file, then from the file
+/// cache), HEAD, 304 and a range.
+fn content_types_of(server: &Server, target: &str) -> Vec<(String, Option<String>)> {
+    let owned = |what: &str, response: &Response| {
+        (
+            format!("{what} {target} ({})", response.status),
+            response.header("content-type").map(str::to_string),
+        )
+    };
+    let first = get(server.addr, target);
+    let etag = first.header("etag").unwrap_or("\"none\"").to_string();
+    let mut seen = vec![owned("GET", &first)];
+    seen.push(owned("cached GET", &get(server.addr, target)));
+    let head = exchange(
+        server.addr,
+        format!("HEAD {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    seen.push(owned("HEAD", &head));
+    let not_modified = get_with(server.addr, target, &format!("If-None-Match: {etag}\r\n"));
+    assert_eq!(not_modified.status, 304, "{target}");
+    seen.push(owned("conditional GET", &not_modified));
+    let range = get_with(server.addr, target, "Range: bytes=0-2\r\n");
+    assert_eq!(range.status, 206, "{target}");
+    seen.push(owned("ranged GET", &range));
+    seen
+}
+
+fn assert_types(server: &Server, charset: Option<&str>) {
+    for (target, expected) in expected_types(charset) {
+        for (what, content_type) in content_types_of(server, target) {
+            assert_eq!(content_type.as_deref(), Some(expected.as_str()), "{what}");
+        }
+    }
+}
+
+#[test]
+fn textual_files_say_utf_8_by_default_and_other_files_say_no_charset() {
+    let site = mixed_site();
+    let server = serve(&site);
+    assert_eq!(
+        get(server.addr, "/style.css").header("content-type"),
+        Some("text/css; charset=utf-8")
+    );
+    assert_types(&server, Some("utf-8"));
+}
+
+#[test]
+fn charset_off_or_empty_sends_bare_types() {
+    let site = mixed_site();
+    for off in ["off", "OFF", ""] {
+        let server = Server::start(&["serve", "-r", &site.root_str(), "--charset", off]);
+        assert_eq!(
+            get(server.addr, "/style.css").header("content-type"),
+            Some("text/css"),
+            "--charset {off:?}"
+        );
+        assert_types(&server, None);
+    }
+}
+
+#[test]
+fn charset_names_another_encoding_as_given() {
+    let site = mixed_site();
+    let server = Server::start_with(
+        &["serve", "-r", &site.root_str()],
+        &[("TERN_CHARSET", "ISO-8859-1")],
+    );
+    assert_types(&server, Some("ISO-8859-1"));
+}
+
+#[test]
+fn a_precompressed_sibling_keeps_the_charset() {
+    let site = precompressed_site();
+    let root = site.root_str();
+    for (args, css, js) in [
+        (
+            &[][..],
+            "text/css; charset=utf-8",
+            "text/javascript; charset=utf-8",
+        ),
+        (&["--charset", "off"][..], "text/css", "text/javascript"),
+    ] {
+        let mut command = vec!["serve", "-r", root.as_str()];
+        command.extend_from_slice(args);
+        let server = Server::start(&command);
+        for (accept, coding) in [
+            ("br", Some("br")),
+            ("gzip", Some("gzip")),
+            ("identity", None),
+        ] {
+            let extra = format!("Accept-Encoding: {accept}\r\n");
+            // Twice: the plain file's second answer comes from the file cache.
+            for round in 0..2 {
+                let response = get_with(server.addr, "/style.css", &extra);
+                assert_eq!(response.status, 200, "{args:?} {accept} {round}");
+                assert_eq!(response.header("content-encoding"), coding, "{accept}");
+                assert_eq!(
+                    response.header("content-type"),
+                    Some(css),
+                    "{args:?} {accept} {round}"
+                );
+            }
+        }
+        let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: gzip\r\n");
+        assert_eq!(response.header("content-encoding"), Some("gzip"));
+        assert_eq!(response.header("content-type"), Some(js), "{args:?}");
+        let head = exchange(
+            server.addr,
+            b"HEAD /style.css HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(head.header("content-encoding"), Some("gzip"));
+        assert_eq!(head.header("content-type"), Some(css), "{args:?}");
+    }
+}
+
+/// Error pages, redirects and listings are tern's own UTF-8 HTML, whatever `--charset` says
+/// about the files it serves.
+#[test]
+fn tern_own_html_pages_say_utf_8_whatever_the_charset_flag() {
+    let site = Site::new();
+    site.file("dir/file.txt", b"x");
+    site.file("dir/sub/file.txt", b"x");
+    for charset in ["utf-8", "off", "iso-8859-1"] {
+        let server = Server::start(&[
+            "serve",
+            "-r",
+            &site.root_str(),
+            "--list-dirs",
+            "--charset",
+            charset,
+        ]);
+        for (target, status) in [("/missing.txt", 404), ("/dir", 301), ("/dir/", 200)] {
+            let response = get(server.addr, target);
+            assert_eq!(response.status, status, "{charset} {target}");
+            assert_eq!(
+                response.header("content-type"),
+                Some("text/html; charset=utf-8"),
+                "{charset} {target}"
+            );
+        }
     }
 }
 
@@ -979,7 +1172,7 @@ fn single_ranges_get_206_with_content_range() {
         assert_eq!(response.body, &data[start..=end], "{range}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/plain"),
+            Some("text/plain; charset=utf-8"),
             "{range}"
         );
         assert!(response.header("etag").is_some(), "{range}");
@@ -1311,7 +1504,7 @@ fn gzip_sibling_is_sent_when_gzip_is_accepted() {
         assert_eq!(response.header("vary"), Some("Accept-Encoding"), "{accept}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/css"),
+            Some("text/css; charset=utf-8"),
             "{accept}"
         );
         assert_eq!(response.header("content-length"), Some("21"), "{accept}");
@@ -1324,10 +1517,10 @@ fn gzip_sibling_is_sent_when_gzip_is_accepted() {
     let response = get_with(server.addr, "/gz-only.js", "Accept-Encoding: br, gzip\r\n");
     assert_eq!(response.body, b"\x1f\x8bGZIP-BYTES-OF-JS");
     assert_eq!(response.header("content-encoding"), Some("gzip"));
-    assert!(response
-        .header("content-type")
-        .unwrap()
-        .ends_with("javascript"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
 }
 
 #[test]
@@ -1346,7 +1539,7 @@ fn brotli_sibling_is_preferred_when_both_are_accepted() {
         assert_eq!(response.header("vary"), Some("Accept-Encoding"), "{accept}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/css"),
+            Some("text/css; charset=utf-8"),
             "{accept}"
         );
     }
@@ -1379,7 +1572,7 @@ fn plain_file_is_sent_without_a_usable_accept_encoding() {
         assert_eq!(response.header("content-encoding"), None, "{extra:?}");
         assert_eq!(
             response.header("content-type"),
-            Some("text/css"),
+            Some("text/css; charset=utf-8"),
             "{extra:?}"
         );
     }

@@ -64,6 +64,9 @@ pub const DEFAULT_MAX_THREADS: usize = 512;
 /// The log level when none is given.
 pub const DEFAULT_LOG_LEVEL: LogLevel = LogLevel::Info;
 
+/// The `charset` parameter sent with textual static files (nginx's `charset utf-8`).
+pub const DEFAULT_CHARSET: &str = "utf-8";
+
 /// What a whole server process tree runs: where it listens, how many workers, how it logs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -195,6 +198,9 @@ pub struct StaticMount {
     /// Serve files and directories whose names start with a dot (`.git`, `.env`); otherwise
     /// they are 404 and left out of listings, except under `/.well-known/` (RFC 8615).
     pub serve_dotfiles: bool,
+    /// The `charset` parameter added to the Content-Type of textual files (`text/*` and a few
+    /// others, see [`crate::static_files::mime`]); None sends bare types. A token, e.g. `utf-8`.
+    pub charset: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

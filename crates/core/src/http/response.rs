@@ -66,13 +66,15 @@ impl Response {
         }
     }
 
-    /// A short HTML page for an error or redirect status.
+    /// A short HTML page for an error or redirect status (ASCII, so UTF-8 whatever `--charset`
+    /// says about the files served).
     pub fn error_page(status: u16) -> Self {
         let reason = reason_phrase(status);
         let page = format!(
             "<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\n<body><h1>{status} {reason}</h1></body></html>\n"
         );
-        Response::new(status, Body::Bytes(Bytes::from(page))).header("Content-Type", "text/html")
+        Response::new(status, Body::Bytes(Bytes::from(page)))
+            .header("Content-Type", "text/html; charset=utf-8")
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {

@@ -187,6 +187,6 @@ fn health_response() -> Response {
         (200, b"ok\n")
     };
     Response::new(status, Body::Bytes(bytes::Bytes::from_static(text)))
-        .header("Content-Type", "text/plain")
+        .header("Content-Type", "text/plain; charset=utf-8")
         .header("Cache-Control", "no-store")
 }

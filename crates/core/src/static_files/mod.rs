@@ -22,6 +22,7 @@ use crate::http::response::{Body, FileBody, Response};
 use bytes::Bytes;
 use cache::{CacheKey, CachedContents, Described, FileCache, Siblings};
 use conditional::{parse_range, RangeRequest, Validators};
+use mime::ContentTypes;
 use path::SafePath;
 use root::{OpenError, Root};
 
@@ -41,6 +42,8 @@ pub struct StaticFiles {
     serve_dotfiles: bool,
     /// Small files recently served, revalidated on every hit.
     cache: FileCache,
+    /// The Content-Type of each file name, with the mount's charset on textual types.
+    content_types: ContentTypes,
 }
 
 /// What the static server needs to know about a request.
@@ -61,6 +64,7 @@ impl StaticFiles {
             list_dirs: mount.list_dirs,
             serve_dotfiles: mount.serve_dotfiles,
             cache: FileCache::new(cache_validity),
+            content_types: ContentTypes::new(mount.charset.as_deref()),
         })
     }
 
@@ -160,7 +164,7 @@ impl StaticFiles {
         meta: Metadata,
         head: &RequestHead,
     ) -> Response {
-        let content_type = mime::content_type(relative);
+        let content_type = self.content_types.for_path(relative);
         if let Some((file, meta, encoding)) = self.precompressed_sibling(relative, head) {
             let validators = Validators::new(modified(&meta), meta.len(), encoding.1);
             return answer(
