@@ -290,3 +290,12 @@ def test_a_reload_that_fails_to_import_keeps_the_old_workers(start_server, tmp_p
     (tmp_path / "reloaded_app.py").write_text(RESTART_APP.replace('b"hello"', 'b"hello again"'))
     server.process.send_signal(signal.SIGHUP)
     wait_for(lambda: requests.get(url, timeout=20).content == b"hello again", message="the fixed code served")
+
+
+def test_a_stop_while_workers_still_import_the_app_is_a_clean_stop(serve_app):
+    """SIGTERM reaching workers that are still importing the app (before they serve) cuts no
+    request: the server stops with status 0, not as if a request had been cut."""
+    server = serve_app("slow_import_app:application", "-w", "2")
+    wait_for(lambda: len(worker_pids(server)) == 2, message="two workers")
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0, log_text(server)

@@ -448,7 +448,9 @@ impl Supervisor<'_> {
                 if reaped == pid {
                     metrics::supervisor_side::worker_exited(pid);
                 }
-                if reaped == pid && !exited_cleanly(status) {
+                if reaped == pid && stopped_before_serving(status) {
+                    tracing::info!("worker {pid} stopped while it was still starting");
+                } else if reaped == pid && !exited_cleanly(status) {
                     tracing::warn!("worker {pid} exited ({})", describe_status(status));
                     clean = false;
                 }
@@ -625,6 +627,12 @@ fn describe_status(status: i32) -> String {
     } else {
         format!("exit status {}", libc::WEXITSTATUS(status))
     }
+}
+
+/// Killed by the SIGTERM of a stop: a worker takes SIGTERM as "drain" once it serves, so one
+/// that died of it was still starting (importing the app, say) and had no request to cut.
+fn stopped_before_serving(status: i32) -> bool {
+    libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM
 }
 
 fn exited_cleanly(status: i32) -> bool {
