@@ -100,10 +100,15 @@ impl RequestHead {
     }
 
     /// The first value of header `name` (case-insensitive).
+    ///
+    /// Compares bytes: a request is asked for a dozen headers, and checking every name as
+    /// UTF-8 on each lookup (through [`RequestHead::headers`]) was a tenth of the instructions
+    /// of a static request (callgrind, 2026-12-04).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.headers
+            .iter()
+            .find(|&&(n, _)| self.bytes_of(n).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|&(_, value)| self.bytes_of(value))
     }
 
     /// The first value of header `name` (case-insensitive), sharing the head's memory.
