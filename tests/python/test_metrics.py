@@ -3,36 +3,13 @@ and idle, how long calls waited for a thread, and request bodies the event loop 
 receiving. The app is tests/python/apps/pep_app.py; everything goes over real sockets.
 """
 
-import re
 import socket
 import threading
-import urllib.request
 import uuid
 
-from wsgi_support import fetch, wait_for, wait_for_log
+from wsgi_support import fetch, metrics_address, scrape, wait_for
 
 APP = "pep_app:application"
-
-
-def metrics_address(server):
-    log = wait_for_log(server, "/metrics")
-    match = re.search(r"metrics on http://([\d.]+):(\d+)/metrics", log)
-    assert match, log
-    return match.group(1), int(match.group(2))
-
-
-def scrape(address):
-    """The samples of one scrape, as {series: value}."""
-    with urllib.request.urlopen(f"http://{address[0]}:{address[1]}/metrics", timeout=10) as answer:
-        assert answer.status == 200
-        assert answer.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-        text = answer.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            samples[series] = float(value)
-    return samples
 
 
 def test_app_requests_are_counted_by_status_class(serve_app):

@@ -12,11 +12,10 @@ import os
 import socket
 import struct
 import tempfile
-import time
 
 import pytest
 
-from wsgi_support import RawConnection, log_text, wait_for_log
+from wsgi_support import RawConnection, log_text, metrics_address, wait_for_log, wait_parked
 
 APP = "pep_app:application"
 UNTRUSTED = ("--forwarded-allow-ips", "10.0.0.1")
@@ -199,7 +198,8 @@ def proxy_v2_tcp4(source, source_port, destination="127.0.0.1", destination_port
 
 
 def test_proxy_v2_names_the_client_for_the_app(serve_app):
-    server = serve_app(APP, "--proxy-protocol")
+    server = serve_app(APP, "--proxy-protocol", "--metrics-bind", "127.0.0.1:0")
+    metrics = metrics_address(server)
     with RawConnection(server.address) as connection:
         connection.send(proxy_v2_tcp4("198.51.100.20", 5555))
         answer = connection.roundtrip("GET", "/environ?first")
@@ -208,8 +208,8 @@ def test_proxy_v2_names_the_client_for_the_app(serve_app):
         assert env["REMOTE_ADDR"] == "198.51.100.20"
         assert env["REMOTE_PORT"] == "5555"
         assert env["wsgi.url_scheme"] == "http"
-        # Silent long enough to be parked between requests, then resumed: still the same client.
-        time.sleep(0.3)
+        # Silent after its answer, it waits in the idle park; resumed, it is still the same client.
+        wait_parked(metrics, 1)
         answer = connection.roundtrip("GET", "/environ?second")
         assert answer.json()["REMOTE_ADDR"] == "198.51.100.20"
         assert answer.json()["REMOTE_PORT"] == "5555"

@@ -1,4 +1,5 @@
-"""Helpers for the WSGI tests: a raw HTTP/1.x client on a socket, and bounded waits on the server log.
+"""Helpers for the WSGI tests: a raw HTTP/1.x client on a socket, bounded waits on the server log,
+and reading the server's metrics (``--metrics-bind``) to wait on a state it reports.
 
 The raw client exists because http.client hides what these tests check: ``100 Continue`` interim
 answers, chunked framing, pipelining, a connection closed after a short body, and chunks read one at
@@ -8,9 +9,11 @@ a time while the server is still producing the next.
 import http.client
 import json
 import os
+import re
 import socket
 import time
 import urllib.parse
+import urllib.request
 
 APPS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps")
 TIMEOUT = 20
@@ -217,3 +220,35 @@ def counter(server, token, name):
 def wait_for_counter(server, token, name, expected, timeout=TIMEOUT):
     wait_for(lambda: counter(server, token, name) >= expected, timeout, message=f"counter {name} of {token} to reach {expected}")
     return counter(server, token, name)
+
+
+def metrics_address(server):
+    """The (host, port) of the metrics listener, from the start-up log (``--metrics-bind``)."""
+    log = wait_for_log(server, "/metrics")
+    match = re.search(r"metrics on http://([\d.]+):(\d+)/metrics", log)
+    assert match, log
+    return match.group(1), int(match.group(2))
+
+
+def scrape(address):
+    """The samples of one scrape, as {series: value}."""
+    with urllib.request.urlopen(f"http://{address[0]}:{address[1]}/metrics", timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        text = answer.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            samples[series] = float(value)
+    return samples
+
+
+def wait_parked(address, connections, timeout=TIMEOUT):
+    """Waits until exactly ``connections`` connections wait in the idle park (of all workers)."""
+    wait_for(
+        lambda: scrape(address)["tern_connections_idle_parked"] == connections,
+        timeout,
+        interval=0.02,
+        message=f"{connections} parked connections",
+    )

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{connect, get, raise_own_fd_limit, read_response, Server, Site, PATIENCE};
+use crate::support::{
+    connect, get, raise_own_fd_limit, read_response, wait_parked, Server, Site, PATIENCE,
+};
 
 /// Sends one GET on an open connection and checks the 200 answer, leaving the connection open.
 async fn request_on(
@@ -156,7 +158,16 @@ fn running_out_of_descriptors_backs_off_and_recovers() {
 fn the_connection_limit_queues_newcomers_until_a_slot_frees() {
     let site = Site::new();
     site.file("index.html", b"ok");
-    let server = Server::start(&["serve", "-r", &site.root_str(), "--max-connections", "2"]);
+    let server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--max-connections",
+        "2",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ]);
+    let metrics = server.metrics_addr();
     let mut first = connect(server.addr);
     let second = connect(server.addr);
     first
@@ -165,8 +176,9 @@ fn the_connection_limit_queues_newcomers_until_a_slot_frees() {
     let mut first_reader = BufReader::new(first.try_clone().unwrap());
     assert_eq!(read_response(&mut first_reader, false).unwrap().status, 200);
 
-    // A third client waits in the kernel's queue: its request is not answered yet (meanwhile the
-    // first connection is parked as idle, and still counts)...
+    // The first connection, silent after its answer, waits in the idle park: it still counts.
+    wait_parked(metrics, 1);
+    // A third client waits in the kernel's queue: its request is not answered yet...
     let mut third = connect(server.addr);
     third
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")

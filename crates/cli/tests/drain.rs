@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, eventually, read_response, Server, Site, PATIENCE};
+use crate::support::{connect, eventually, read_response, wait_parked, Server, Site, PATIENCE};
 
 /// A site with a small page and a file big enough that a client that stops reading keeps its
 /// download in flight.
@@ -160,7 +160,10 @@ fn a_request_sent_during_the_drain_window_is_answered_with_connection_close() {
         "30",
         "--grace-timeout",
         "60",
+        "--metrics-bind",
+        "127.0.0.1:0",
     ]);
+    let metrics = server.metrics_addr();
     let mut reader = BufReader::new(connect(server.addr));
     reader
         .get_mut()
@@ -168,8 +171,8 @@ fn a_request_sent_during_the_drain_window_is_answered_with_connection_close() {
         .unwrap();
     let first = read_response(&mut reader, false).unwrap();
     assert_eq!(first.header("connection"), Some("keep-alive"));
-    // Silent long enough to be parked outside its task.
-    std::thread::sleep(Duration::from_millis(100));
+    // Silent after its answer, it waits in the idle park, outside its task.
+    wait_parked(metrics, 1);
     server.signal(libc::SIGTERM);
     server.wait_for_log("stopping", "in-flight");
     reader

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::support::{
-    connect, exchange, get, get_with, raw_until_close, read_response, Response, Server, Site,
+    connect, exchange, get, get_with, parked, raw_until_close, read_response, wait_parked,
+    Response, Server, Site,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -936,35 +937,39 @@ fn many_pipelined_requests_including_large_files_stay_in_order() {
     }
 }
 
-/// Long enough of silence for a keep-alive connection to leave its task for the idle park (10 ms).
-const PARKED: Duration = Duration::from_millis(150);
-
 #[test]
 fn a_parked_keep_alive_connection_serves_its_next_requests() {
-    let (_site, server) = site_and_server(&[]);
+    let (_site, server) = site_and_server(&["--metrics-bind", "127.0.0.1:0"]);
+    let metrics = server.metrics_addr();
     let mut conn = Conn::open(server.addr);
     conn.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(conn.response(false).body, b"alpha");
-    // Silent long enough to be parked, several times over; then a head split across a park.
+    // Silent after each answer, it is parked (an answer comes from a task, so the park is empty
+    // until then); each next request resumes it.
     for _ in 0..3 {
-        std::thread::sleep(PARKED);
+        wait_parked(metrics, 1);
         conn.send(b"GET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
         let response = conn.response(false);
         assert_eq!(response.body, b"bravo!");
         assert_eq!(response.header("connection"), Some("keep-alive"));
     }
-    std::thread::sleep(PARKED);
+    // Half a head wakes a parked connection; the rest follows later.
+    wait_parked(metrics, 1);
     conn.send(b"GET /a.txt HTTP/1.1\r\n");
-    std::thread::sleep(PARKED);
+    wait_parked(metrics, 0);
+    // Far longer than the 10 ms of silence that park an idle connection, so the resumed task
+    // reads the half on its own, and would have parked it (losing it) if it parked partial heads.
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(parked(metrics), 0, "a partial head stays with its task");
     conn.send(b"Host: t\r\n\r\n");
     assert_eq!(conn.response(false).body, b"alpha");
     // Two pipelined requests wake a parked connection; both are answered, in order.
-    std::thread::sleep(PARKED);
+    wait_parked(metrics, 1);
     conn.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(conn.response(false).body, b"alpha");
     assert_eq!(conn.response(false).body, b"bravo!");
     // A client that closes its side while parked: the server closes too.
-    std::thread::sleep(PARKED);
+    wait_parked(metrics, 1);
     conn.stream.shutdown(std::net::Shutdown::Write).unwrap();
     conn.expect_closed_by_server();
     // Many parked connections at once, all resumed.
@@ -973,7 +978,7 @@ fn a_parked_keep_alive_connection_serves_its_next_requests() {
         conn.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
         assert_eq!(conn.response(false).body, b"alpha");
     }
-    std::thread::sleep(PARKED);
+    wait_parked(metrics, 50);
     for conn in &mut conns {
         conn.send(b"GET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     }

@@ -4,7 +4,9 @@
 use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 
-use crate::support::{connect, eventually, exchange, get, read_response, Server, Site};
+use crate::support::{
+    connect, eventually, exchange, get, read_response, scrape, value, Server, Site,
+};
 
 /// Starts `tern serve` on a small site with metrics on a port of their own; returns the server
 /// and the metrics address (from the start-up log).
@@ -22,42 +24,8 @@ fn serve_with_metrics(extra: &[&str]) -> (Server, SocketAddr, Site) {
     ];
     args.extend_from_slice(extra);
     let server = Server::start(&args);
-    let line = server.wait_for_log("metrics on", "/metrics");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split("/metrics").next())
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("no metrics address in {line:?}"));
+    let addr = server.metrics_addr();
     (server, addr, site)
-}
-
-/// One scrape: the sample lines of `GET /metrics`, as (series, value).
-fn scrape(metrics: SocketAddr) -> Vec<(String, f64)> {
-    let response = get(metrics, "/metrics");
-    assert_eq!(response.status, 200);
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    response
-        .text()
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("name value");
-            (series.to_string(), value.parse().expect("a number"))
-        })
-        .collect()
-}
-
-/// The value of one series in a scrape.
-fn value(samples: &[(String, f64)], series: &str) -> f64 {
-    samples
-        .iter()
-        .find(|(name, _)| name == series)
-        .unwrap_or_else(|| panic!("no series {series}"))
-        .1
 }
 
 fn static_2xx(samples: &[(String, f64)]) -> f64 {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Ipv6Addr;
 use std::time::Duration;
 
-use crate::support::{read_response, Server, Site};
+use crate::support::{read_response, wait_parked, Server, Site};
 
 /// A v1 header naming 192.0.2.7:56324 as the client.
 const V1_HEADER: &[u8] = b"PROXY TCP4 192.0.2.7 127.0.0.1 56324 9000\r\n";
@@ -79,14 +79,18 @@ fn a_proxied_connection_keeps_its_client_after_idling_in_the_park() {
     // After 10 ms of silence a keep-alive connection leaves its task for the idle park, and
     // resuming it asks the socket for its peer again: that would be the proxy's address.
     let site = site();
-    let server = serve(&site, &["--proxy-protocol"]);
+    let server = serve(
+        &site,
+        &["--proxy-protocol", "--metrics-bind", "127.0.0.1:0"],
+    );
+    let metrics = server.metrics_addr();
     let mut stream = server.connect();
     stream
         .write_all(&[V1_HEADER, get_request("/hello.txt?first").as_bytes()].concat())
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_parked(metrics, 1);
     stream
         .write_all(get_request("/hello.txt?second").as_bytes())
         .unwrap();

@@ -4,9 +4,10 @@
 use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::support::{connect, eventually, get, read_response, Server, Site, PATIENCE};
+use crate::support::{
+    connect, eventually, get, read_response, wait_parked, Server, Site, PATIENCE,
+};
 
 fn site_with_index() -> Site {
     let site = Site::new();
@@ -158,7 +159,16 @@ fn sigterm_closes_idle_keepalive_connections_soon() {
 #[test]
 fn sigterm_closes_parked_keepalive_connections_soon() {
     let site = site_with_index();
-    let mut server = Server::start(&["serve", "-r", &site.root_str(), "--grace-timeout", "60"]);
+    let mut server = Server::start(&[
+        "serve",
+        "-r",
+        &site.root_str(),
+        "--grace-timeout",
+        "60",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ]);
+    let metrics = server.metrics_addr();
     let mut readers = Vec::new();
     for _ in 0..20 {
         let mut stream = connect(server.addr);
@@ -169,8 +179,8 @@ fn sigterm_closes_parked_keepalive_connections_soon() {
         assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
         readers.push(reader);
     }
-    // Silent long enough for every connection to be parked (after 10 ms) outside its task.
-    std::thread::sleep(Duration::from_millis(200));
+    // Silent after their answers, all of them wait in the idle park, outside their tasks.
+    wait_parked(metrics, 20);
     server.signal(libc::SIGTERM);
     for mut reader in readers {
         let mut rest = Vec::new();

@@ -8,6 +8,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod scrape;
+
+pub use scrape::{parked, scrape, value, wait_parked};
+
 /// How long a test waits for anything (server start, a response) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -88,6 +92,17 @@ impl Server {
         };
         server.wait_for_log("worker", "started");
         server
+    }
+
+    /// The address of the metrics listener (`--metrics-bind`), from the start-up log line
+    /// `metrics on http://ADDR/metrics`.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.wait_for_log("metrics on", "/metrics");
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/metrics").next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
     }
 
     pub fn pid(&self) -> u32 {
