@@ -43,6 +43,7 @@ pub fn gauge(metrics: SocketAddr, series: &str) -> f64 {
 }
 
 /// Polls until `series` reads `expected`; panics after [`PATIENCE`], naming the last reading.
+#[track_caller]
 pub fn wait_gauge(metrics: SocketAddr, series: &str, expected: f64) {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -64,6 +65,7 @@ pub fn parked(metrics: SocketAddr) -> usize {
 }
 
 /// Waits until exactly `connections` connections wait in the idle park (of all workers).
+#[track_caller]
 pub fn wait_parked(metrics: SocketAddr, connections: usize) {
     wait_gauge(metrics, PARKED_GAUGE, connections as f64);
 }
