@@ -213,12 +213,13 @@ def parse_oha(text):
 def oha(url, connections, seconds=None, rate=None, requests=None):
     """One oha run pinned to the client CPU: for `seconds` at a fixed `rate` (latency corrected for
     coordinated omission: measured from when each request was due, not from when it was sent), or
-    `requests` requests as fast as the server answers."""
+    `requests` requests as fast as the server answers. Requests still running at the end of a timed
+    run are waited for, not counted as errors."""
     argv = ["taskset", "-c", CLIENT_CPU, oha_path(), "--no-tui", "--output-format", "json", "-c", str(connections)]
     if requests is not None:
         argv += ["-n", str(requests)]
     else:
-        argv += ["-z", f"{seconds}s"]
+        argv += ["-z", f"{seconds}s", "--wait-ongoing-requests-after-deadline"]
     if rate is not None:
         argv += ["-q", f"{rate:.0f}", "--latency-correction"]
     out = subprocess.run(argv + [url], capture_output=True, text=True, check=True).stdout
