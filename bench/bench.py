@@ -247,9 +247,10 @@ def case_lines(ctx):
 
 # --- the cases users judge by ------------------------------------------------------------------------
 
-def best(results, key, lowest=False):
-    """(name, value) of the best peer in `results` (tern left out) by `key`."""
-    peers = {name: key(load) for name, load in results.items() if name != "tern" and key(load) is not None}
+def best(results, key, lowest=False, exclude=()):
+    """(name, value) of the best peer in `results` (tern and `exclude` left out) by `key`."""
+    peers = {name: key(load) for name, load in results.items()
+             if name != "tern" and name not in exclude and key(load) is not None}
     if not peers:
         return None, None
     name = (min if lowest else max)(peers, key=peers.get)
@@ -273,6 +274,23 @@ def target_rows(ctx, case, comparisons):
     return lines
 
 
+STARVED_SHARE = 0.5
+
+
+def flag_starved(load, connections, compared=True):
+    """Marks a run whose server kept most of the connections waiting (Little's law from wrk's mean
+    latency): their requests never finished, so its latency figures leave them out and cannot win a
+    latency comparison (`compared`: the figure is in one). Returns whether it did."""
+    busy = load.busy_connections()
+    if busy is None or busy >= STARVED_SHARE * connections:
+        return False
+    note = f"served about {busy:.0f} of {connections} connections at a time, the others waited unanswered"
+    if compared:
+        note += " (left out of the latency comparison)"
+    load.problems = f"{load.problems}; {note}" if load.problems else note
+    return True
+
+
 MIXED_SLOW_CONNECTIONS, MIXED_FAST_CONNECTIONS = 200, 56
 MIXED_PEERS = ["granian", "gunicorn gthread 64", "uwsgi 64 threads", "waitress 64 threads"]
 
@@ -281,7 +299,7 @@ def case_mixed(ctx):
     """One app, two routes: 200 connections loop on /slow (100 ms) while 56 loop on /fast; two wrk
     at once, both on the client CPU. A server whose slow calls hold up fast ones shows it here."""
     rows = ["| server | settings | /fast req/s | /fast p99 ms | /slow req/s | errors |", "|---|---|---:|---:|---:|---|"]
-    fast_results, slow_results = {}, {}
+    fast_results, slow_results, starved = {}, {}, set()
     args = ctx.args
     for name in ["tern", *ctx.peers(MIXED_PEERS)]:
         port = free_port()
@@ -296,13 +314,16 @@ def case_mixed(ctx):
         slow_results[name] = median_load([slow for slow, _ in runs])
         fast_results[name] = median_load([fast for _, fast in runs])
         fast, slow = fast_results[name], slow_results[name]
+        if flag_starved(fast, MIXED_FAST_CONNECTIONS):
+            starved.add(name)
+        flag_starved(slow, MIXED_SLOW_CONNECTIONS, compared=False)  # shown; /slow has no latency target
         errors = "; ".join(f"{route}: {load.problems}" for route, load in (("/fast", fast), ("/slow", slow))
                            if load.problems)
         rows.append(f"| {name} | {settings_of(name)} | {fast.rate:.0f} | {fmt_ms(fast.p99)} | {slow.rate:.0f} | {errors} |")
         log(f"mixed          {name:20} /fast {fast.rate:>8.0f} req/s p99 {fmt_ms(fast.p99)} ms, "
             f"/slow {slow.rate:>6.0f} req/s {errors}")
     ours = fast_results["tern"]
-    p99_peer, p99_best = best(fast_results, lambda load: load.p99, lowest=True)
+    p99_peer, p99_best = best(fast_results, lambda load: load.p99, lowest=True, exclude=starved)
     rate_peer, rate_best = best(fast_results, lambda load: load.rate)
     rows.append("")
     rows += target_rows(ctx, "mixed", [
@@ -313,6 +334,7 @@ def case_mixed(ctx):
 
 
 DJANGO_PEERS = ["granian", "gunicorn gthread 4", "uwsgi"]
+DJANGO_CONNECTIONS = 64
 
 
 def case_django(ctx):
@@ -320,20 +342,22 @@ def case_django(ctx):
     rendering a template, at 64 connections."""
     env = ctx.django_env()
     rows = ["| server | settings | req/s | p99 ms | errors |", "|---|---|---:|---:|---|"]
-    results = {}
+    results, starved = {}, set()
     for name in ["tern", *ctx.peers(DJANGO_PEERS)]:
         port = free_port()
         server = ctx.wsgi_server(name, DJANGO_APP, port, cwd=DJANGO_DIR, env=env)
         try:
-            results[name] = measure(f"http://127.0.0.1:{port}{DJANGO_URL_PATH}", 64, ctx.args)
+            results[name] = measure(f"http://127.0.0.1:{port}{DJANGO_URL_PATH}", DJANGO_CONNECTIONS, ctx.args)
         finally:
             server.stop()
         load = results[name]
+        if flag_starved(load, DJANGO_CONNECTIONS):
+            starved.add(name)
         rows.append(f"| {name} | {settings_of(name)} | {load.rate:.0f} | {fmt_ms(load.p99)} | {load.problems} |")
         log(f"django         {name:20} {load.rate:>10.0f} req/s p99 {fmt_ms(load.p99)} ms {load.problems}")
     ours = results["tern"]
     rate_peer, rate_best = best(results, lambda load: load.rate)
-    p99_peer, p99_best = best(results, lambda load: load.p99, lowest=True)
+    p99_peer, p99_best = best(results, lambda load: load.p99, lowest=True, exclude=starved)
     rows.append("")
     rows += target_rows(ctx, "Django", [
         ("rate", ours.rate, rate_peer, rate_best, 1.05, True, "req/s"),

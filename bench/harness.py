@@ -94,14 +94,21 @@ def proc_status_kib(pid, field):
 
 @dataclass
 class Load:
-    """One load-generator run: request rate, latency percentiles in ms (None when not measured),
-    the problems it saw, and how many requests it completed."""
+    """One load-generator run: request rate, latency percentiles and mean in ms (None when not
+    measured), the problems it saw, and how many requests it completed."""
 
     rate: float
     p99: float | None = None
     p999: float | None = None
     problems: str = ""
     requests: int = 0
+    mean: float | None = None
+
+    def busy_connections(self):
+        """Little's law: how many of a closed loop's connections were being served at a time. Near
+        the connection count when the server answers them all; far below it when it serves a few
+        and leaves the rest waiting, whose requests then never reach the latency figures."""
+        return None if self.mean is None else self.rate * self.mean / 1000
 
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -113,6 +120,8 @@ def parse_wrk(out):
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     p99_match = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
     p99 = float(p99_match.group(1)) * UNIT_MS[p99_match.group(2)] if p99_match else None
+    mean_match = re.search(r"^\s*Latency\s+([\d.]+)(us|ms|s|m)\s", out, re.M)
+    mean = float(mean_match.group(1)) * UNIT_MS[mean_match.group(2)] if mean_match else None
     problems = []
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if non2xx:
@@ -120,7 +129,7 @@ def parse_wrk(out):
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if errors and any(int(n) for n in errors.groups()):
         problems.append("socket errors c/r/w/t " + "/".join(errors.groups()))
-    return Load(rate, p99, None, ", ".join(problems), requests)
+    return Load(rate, p99, None, ", ".join(problems), requests, mean)
 
 
 def wrk_argv(url, connections, seconds, script=None, headers=()):
@@ -145,13 +154,11 @@ def wrk_together(loads, seconds):
     processes = [subprocess.Popen(wrk_argv(url, c, seconds, script, headers), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
                  for url, c, script, headers in loads]
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=seconds + 60)
+    outputs = [process.communicate(timeout=seconds + 60) for process in processes]  # all of them, then judge
+    for process, (_, err) in zip(processes, outputs):
         if process.returncode != 0:
             raise RuntimeError(f"wrk failed ({process.returncode}): {err}")
-        results.append(parse_wrk(out))
-    return results
+    return [parse_wrk(out) for out, _ in outputs]
 
 
 def median_load(runs):
@@ -166,6 +173,7 @@ def median_load(runs):
         p999=median_of(r.p999 for r in runs),
         problems="; ".join(r.problems for r in runs if r.problems),
         requests=sum(r.requests for r in runs),
+        mean=median_of(r.mean for r in runs),
     )
 
 
