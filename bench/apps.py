@@ -24,3 +24,29 @@ def echo(environ, start_response):
     body = environ["wsgi.input"].read(length)
     start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def mixed(environ, start_response):
+    """One app with a fast and a slow route: `/slow` waits 100 ms (a slow query, say), the rest
+    answers like hello at once. The mixed case loads both at the same time."""
+    if environ.get("PATH_INFO") == "/slow":
+        time.sleep(0.1)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(HELLO)))])
+    return [HELLO]
+
+
+def upload(environ, start_response):
+    """Reads the whole request body in 64 KiB pieces, as an upload handler does, and answers with
+    the number of bytes it read (the upload case sends 10 MB)."""
+    stream = environ["wsgi.input"]
+    remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    received = 0
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        received += len(chunk)
+        remaining -= len(chunk)
+    body = str(received).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,7 @@
+"""The catalog app: one model, one view, one template."""
+
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    name = "catalog"
