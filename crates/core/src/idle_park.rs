@@ -4,11 +4,11 @@
 //! and an I/O registration (256 bytes with its alignment): about 1.5 KB each. Browsers keep such
 //! connections open for seconds between requests, so 10,000 of them would hold 15 MB doing
 //! nothing. A connection that has answered its requests and then stayed silent for a while is
-//! handed here by its task (see `ConnectionHandler::handle`): its descriptor moves into the park's
-//! own epoll set and the task ends. What remains per connection is a 16-byte slot and the kernel's
-//! epoll entry. When the client sends again (or closes), the park registers the socket with the
-//! runtime again and starts a fresh task for it; when its keep-alive deadline passes first, the park
-//! closes it.
+//! handed here by its task (see [`crate::connection::Ended::Idle`]): its descriptor moves into the
+//! park's own epoll set and the task ends. What remains per connection is a 16-byte slot and the
+//! kernel's epoll entry. When the client sends again (or closes), the park registers the socket
+//! with the runtime again and hands it to the accept loop's `resume` (which starts a fresh task
+//! for it); when its keep-alive deadline passes first, the park closes it.
 //!
 //! Parking and resuming cost four `epoll_ctl` calls, a `getpeername` and a task spawn, a few
 //! microseconds in all. The connection decides when to park (HTTP waits 10 ms of silence), so
@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
-use crate::server::{spawn_connection, Arrival, ConnectionHandler};
 use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
 
@@ -42,14 +41,24 @@ const SWEEP_SPACING: Duration = Duration::from_millis(100);
 const EVENTS_PER_WAIT: usize = 64;
 
 /// The parked connections of one listener in one worker.
-pub(crate) struct IdlePark<H, S> {
+pub(crate) struct IdlePark<S> {
     /// The park's own epoll set, itself watched by the runtime.
     epoll: AsyncFd<OwnedFd>,
     slots: Mutex<Slots>,
     /// Woken when a connection arrives whose deadline is earlier than the planned sweep.
     earlier_deadline: Notify,
-    handler: Arc<H>,
     _socket: PhantomData<fn() -> S>,
+}
+
+/// A connection whose client spoke again, leaving the park for a task of its own.
+pub(crate) struct Resumed<S> {
+    pub(crate) socket: S,
+    /// Its client: as `getpeername` tells, or as its PROXY protocol header named.
+    pub(crate) peer: Peer,
+    /// `peer` came from a PROXY protocol header (the park kept it).
+    pub(crate) proxied: bool,
+    /// Its share of the worker's connection limit, split off the park's.
+    pub(crate) permit: OwnedSemaphorePermit,
 }
 
 /// The table of parked descriptors. A slot is named in epoll by its index and generation, so an
@@ -80,8 +89,8 @@ struct Slot {
     deadline_ms: u64,
 }
 
-impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
-    pub(crate) fn new(handler: Arc<H>) -> io::Result<Self> {
+impl<S: Socket> IdlePark<S> {
+    pub(crate) fn new() -> io::Result<Self> {
         // SAFETY: plain syscall; the result is checked before use.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -106,13 +115,8 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
                 carried_peers: HashMap::new(),
             }),
             earlier_deadline: Notify::new(),
-            handler,
             _socket: PhantomData,
         })
-    }
-
-    pub(crate) fn handler(&self) -> &Arc<H> {
-        &self.handler
     }
 
     /// Takes an idle connection until its client sends something or `until` passes. On failure
@@ -188,11 +192,15 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
         }
     }
 
-    /// The park's task: resumes connections whose clients speak, closes those whose deadline
-    /// passed. When the worker shuts down it takes no more connections, and those it holds stay
-    /// until the drain's idle deadline at the latest: a client that sends meanwhile is served
-    /// (with `Connection: close`).
-    pub(crate) async fn run(self: Arc<Self>, mut shutdown: ShutdownWatch) {
+    /// The park's task: resumes connections whose clients speak (hands each to `resume`, with a
+    /// watch on the shutdown), closes those whose deadline passed. When the worker shuts down it
+    /// takes no more connections, and those it holds stay until the drain's idle deadline at the
+    /// latest: a client that sends meanwhile is served (with `Connection: close`).
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        mut shutdown: ShutdownWatch,
+        resume: impl Fn(Resumed<S>, ShutdownWatch),
+    ) {
         let mut draining = false;
         loop {
             let next_sweep = {
@@ -213,7 +221,7 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
                 }
                 ready = self.epoll.readable() => match ready {
                     Ok(mut guard) => {
-                        if self.resume_ready(&shutdown) < EVENTS_PER_WAIT {
+                        if self.resume_ready(&shutdown, &resume) < EVENTS_PER_WAIT {
                             guard.clear_ready();
                         }
                     }
@@ -232,7 +240,11 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
     }
 
     /// Resumes the connections epoll reports (up to one batch); returns how many events it took.
-    fn resume_ready(self: &Arc<Self>, shutdown: &ShutdownWatch) -> usize {
+    fn resume_ready(
+        &self,
+        shutdown: &ShutdownWatch,
+        resume: &impl Fn(Resumed<S>, ShutdownWatch),
+    ) -> usize {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
         // SAFETY: `events` has room for EVENTS_PER_WAIT entries; timeout 0 never blocks.
         let count = unsafe {
@@ -258,11 +270,13 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
             };
             match S::from_owned_fd(fd) {
                 Ok((socket, peer)) => {
-                    let arrival = Arrival::Resumed {
+                    let connection = Resumed {
+                        socket,
+                        peer: carried_peer.unwrap_or(peer),
                         proxied: carried_peer.is_some(),
+                        permit,
                     };
-                    let peer = carried_peer.unwrap_or(peer);
-                    spawn_connection(self, socket, peer, shutdown.clone(), permit, arrival)
+                    resume(connection, shutdown.clone())
                 }
                 Err(error) => tracing::debug!("cannot resume an idle connection: {error}"),
             }
@@ -338,7 +352,7 @@ impl<H: ConnectionHandler, S: Socket> IdlePark<H, S> {
     }
 }
 
-impl<H, S> Drop for IdlePark<H, S> {
+impl<S> Drop for IdlePark<S> {
     fn drop(&mut self) {
         self.slots
             .get_mut()

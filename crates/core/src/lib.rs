@@ -28,6 +28,7 @@ compile_error!(
 
 pub mod clock;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -5,9 +5,10 @@
 //! the kernel's queue holds newcomers), and back-off when the process runs out of file descriptors,
 //! so the acceptor neither spins nor dies and recovers as soon as connections close.
 //!
-//! A handler may give an idle connection back instead of closing it ([`Ended::Idle`]); it then
-//! waits in the listener's [`IdlePark`] without a task, and a new task resumes it when its client
-//! sends again.
+//! Each connection is served by a [`ConnectionHandler`] (see [`crate::connection`]). A handler may
+//! give an idle connection back instead of closing it ([`Ended::Idle`]); it then waits in the
+//! listener's [`IdlePark`] without a task, and the park hands it back here, to a new task, when its
+//! client sends again.
 //!
 //! With `--proxy-protocol`, a new connection's task first takes its PROXY header
 //! ([`crate::proxy_protocol`]) and serves it as the client the header names; the park keeps that
@@ -20,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{ServerConfig, DEFAULT_HEADER_TIMEOUT};
-use crate::idle_park::IdlePark;
+use crate::config::ServerConfig;
+use crate::idle_park::{IdlePark, Resumed};
 use crate::listener::Listener;
 use crate::proxy_protocol;
 use crate::shutdown::{Shutdown, ShutdownSignal, ShutdownWatch};
@@ -33,59 +34,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one "out of file descriptors" warning per this interval, so a storm cannot flood the log.
 const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How a connection's task ended.
-pub enum Ended<S> {
-    /// The connection is closed (or will be when the socket drops).
-    Closed,
-    /// The connection is idle between requests: keep it without a task until its client sends
-    /// again (then call `handle` with `resumed`), or close it at `until`.
-    Idle { socket: S, until: Instant },
-}
-
-/// A protocol that serves one accepted connection to its end, or until it idles.
-pub trait ConnectionHandler: Send + Sync + 'static {
-    /// Serves `socket`. `resumed`: the connection comes back from the idle park, so it has been
-    /// served before and its client has sent something (or closed).
-    fn handle<S: Socket>(
-        self: Arc<Self>,
-        socket: S,
-        peer: Peer,
-        shutdown: ShutdownWatch,
-        resumed: bool,
-    ) -> impl Future<Output = Ended<S>> + Send;
-
-    /// After the last connection has ended on shutdown: finish work that outlives connections
-    /// (an application's cleanup). The worker bounds it by the grace timeout.
-    fn finish(&self) -> impl Future<Output = ()> + Send {
-        async {}
-    }
-
-    /// How long a new connection may take to send its PROXY protocol header (`--proxy-protocol`):
-    /// as long as the protocol lets a client take for what it sends first.
-    fn proxy_header_timeout(&self) -> Duration {
-        DEFAULT_HEADER_TIMEOUT
-    }
-
-    /// Requests being served right now (those a forced stop would cut).
-    fn requests_in_flight(&self) -> u64 {
-        0
-    }
-
-    /// Requests served to the end so far (what `--max-requests` counts).
-    fn requests_served(&self) -> u64 {
-        0
-    }
-
-    /// After a forced stop dropped the connections that were still being served: release what
-    /// the application still holds for them (for WSGI: `close()` of their response iterables),
-    /// blocking for at most `bound`.
-    fn abandon(&self, bound: Duration) {
-        let _ = bound;
-    }
-}
+/// Also here for the line services (`lines`), which import them from this module; their home is
+/// [`crate::connection`].
+pub use crate::connection::{ConnectionHandler, Ended};
 
 /// How a connection came to its task.
-pub(crate) enum Arrival {
+enum Arrival {
     /// Just accepted. `proxy_protocol`: take a PROXY header first, from a peer on this list.
     Accepted {
         proxy_protocol: Option<Arc<TrustedProxies>>,
@@ -213,32 +167,53 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
     mut watch: ShutdownWatch,
 ) {
     let mut last_warning: Option<Instant> = None;
-    let park = match IdlePark::new(handler.clone()) {
+    let park = match IdlePark::new() {
         Ok(park) => Arc::new(park),
         Err(error) => {
             tracing::error!("cannot create the idle-connection park: {error}");
             return;
         }
     };
-    tokio::spawn(park.clone().run(watch.clone()));
+    let resume = {
+        let (handler, park) = (handler.clone(), park.clone());
+        move |connection: Resumed<A::Stream>, watch: ShutdownWatch| {
+            let Resumed {
+                socket,
+                peer,
+                proxied,
+                permit,
+            } = connection;
+            let arrival = Arrival::Resumed { proxied };
+            spawn_connection(&handler, &park, socket, peer, watch, permit, arrival)
+        }
+    };
+    tokio::spawn(park.clone().run(watch.clone(), resume));
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = watch.recv() => return accept_queued(listener, &park, &permits, &proxy_protocol, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &proxy_protocol, &watch),
         };
         let accepted = tokio::select! {
             accepted = listener.accept_one() => accepted,
-            _ = watch.recv() => return accept_queued(listener, &park, &permits, &proxy_protocol, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &proxy_protocol, &watch),
         };
         match accepted {
             Ok((socket, peer)) => {
                 let arrival = Arrival::Accepted {
                     proxy_protocol: proxy_protocol.clone(),
                 };
-                spawn_connection(&park, socket, peer, watch.clone(), permit, arrival)
+                spawn_connection(
+                    &handler,
+                    &park,
+                    socket,
+                    peer,
+                    watch.clone(),
+                    permit,
+                    arrival,
+                )
             }
             Err(error) if is_resource_exhaustion(&error) => {
                 if last_warning.is_none_or(|at| at.elapsed() >= ACCEPT_WARNING_INTERVAL) {
@@ -262,7 +237,8 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
 /// listens on it) and is refused at once.
 fn accept_queued<H: ConnectionHandler, A: Acceptor>(
     listener: A,
-    park: &Arc<IdlePark<H, A::Stream>>,
+    handler: &Arc<H>,
+    park: &Arc<IdlePark<A::Stream>>,
     permits: &Arc<Semaphore>,
     proxy_protocol: &Option<Arc<TrustedProxies>>,
     watch: &ShutdownWatch,
@@ -281,23 +257,24 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
         let arrival = Arrival::Accepted {
             proxy_protocol: proxy_protocol.clone(),
         };
-        spawn_connection(park, socket, peer, watch.clone(), permit, arrival);
+        spawn_connection(handler, park, socket, peer, watch.clone(), permit, arrival);
     }
 }
 
 /// Serves a connection on its own task (after its PROXY header, if one is expected); if the
 /// handler gives it back idle, parks it.
-pub(crate) fn spawn_connection<H: ConnectionHandler, S: Socket>(
-    park: &Arc<IdlePark<H, S>>,
+fn spawn_connection<H: ConnectionHandler, S: Socket>(
+    handler: &Arc<H>,
+    park: &Arc<IdlePark<S>>,
     mut socket: S,
     peer: Peer,
     mut watch: ShutdownWatch,
     permit: OwnedSemaphorePermit,
     arrival: Arrival,
 ) {
+    let handler = handler.clone();
     let park = park.clone();
     tokio::spawn(async move {
-        let handler = park.handler().clone();
         let (peer, proxied, resumed) = match arrival {
             Arrival::Accepted {
                 proxy_protocol: None,

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::ServerConfig;
+use crate::connection::ConnectionHandler;
 use crate::listener::Listener;
 use crate::recycle::{Reason, RecycleConfig, RecyclePolicy};
-use crate::server::{self, ConnectionHandler};
+use crate::server;
 use crate::shutdown::Shutdown;
 use crate::supervisor::{ReadySignal, ReplacementCause};
 

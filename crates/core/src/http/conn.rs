@@ -23,6 +23,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::HttpConfig;
+use crate::connection::{ConnectionHandler, Ended};
 use crate::error::RequestError;
 use crate::http::access_log::{self, AccessFormat, AccessRecord, Captured};
 use crate::http::body::{BodyDecoder, Decoded};
@@ -36,7 +37,6 @@ use crate::http::router::Router;
 use crate::http::sendfile::{send_all_with_more, send_file};
 use crate::logging;
 use crate::metrics::{self, Mount};
-use crate::server::{ConnectionHandler, Ended};
 use crate::service::Service;
 use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
