@@ -10,7 +10,8 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tern_core::config::HttpLimits;
-use tern_core::http::forwarded::{resolve, Forwarded};
+use tern_core::http::forwarded::resolve;
+use tern_core::message::forwarded::Forwarded;
 use tern_core::http::request;
 use tern_core::socket::Peer;
 use tern_core::trusted_proxies::TrustedProxies;

@@ -18,7 +18,8 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tern_core::error::RequestError;
-use tern_core::http::body::{BodyDecoder, BodyFraming, Decoded};
+use tern_core::http::body::{BodyDecoder, Decoded};
+use tern_core::message::request::BodyFraming;
 use tern_fuzz::{split_into_reads, Rng};
 
 /// tern's bounds on chunked framing (private constants in body.rs; policy, not grammar), in

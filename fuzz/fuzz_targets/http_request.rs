@@ -15,9 +15,8 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tern_core::config::HttpLimits;
 use tern_core::error::RequestError;
-use tern_core::http::body::BodyFraming;
-use tern_core::http::request::{self, Method, RequestHead, Version};
-use tern_core::http::target::TargetForm;
+use tern_core::http::request;
+use tern_core::message::request::{BodyFraming, Method, RequestHead, TargetForm, Version};
 use tern_fuzz::uri::{absolute_authority, is_host_and_port};
 use tern_fuzz::{split_into_reads, Rng};
 

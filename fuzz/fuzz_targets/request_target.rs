@@ -11,7 +11,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tern_core::http::target::{classify, is_valid_host, TargetForm, TargetParts};
+use tern_core::http::target::{classify, is_valid_host, TargetParts};
+use tern_core::message::request::TargetForm;
 use tern_fuzz::strict;
 use tern_fuzz::uri::{absolute_authority, is_host_and_port, split_port};
 

@@ -36,6 +36,7 @@ mod idle_park;
 pub mod listener;
 pub mod logging;
 pub mod malloc_tuning;
+pub mod message;
 pub mod metrics;
 pub mod process;
 pub mod proxy_protocol;

@@ -21,9 +21,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::http::forwarded::Forwarded;
-use crate::http::request::RequestHead;
-use crate::http::response::FileBody;
+use crate::message::forwarded::Forwarded;
+use crate::message::request::RequestHead;
+use crate::message::response::FileBody;
 use crate::socket::Peer;
 
 /// An HTTP application.

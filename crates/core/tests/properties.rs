@@ -8,8 +8,9 @@ use bytes::BytesMut;
 use proptest::prelude::*;
 use tern_core::config::HttpLimits;
 use tern_core::error::RequestError;
-use tern_core::http::body::{BodyDecoder, BodyFraming, Decoded};
-use tern_core::http::request::{self, Method, RequestHead, Version};
+use tern_core::http::body::{BodyDecoder, Decoded};
+use tern_core::http::request;
+use tern_core::message::request::{BodyFraming, Method, RequestHead, Version};
 
 /// Cases per property: enough to cover the shapes, few enough for a quick `cargo test`.
 const CASES: u32 = 64;

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::http::request::RequestHead;
-use crate::http::response::{status_has_body, Response};
+use crate::http::response::status_has_body;
 use crate::logging::json;
 use crate::logging::LineStyle;
+use crate::message::request::RequestHead;
+use crate::message::response::Response;
 use crate::service::ResponseHead;
 use crate::socket::Peer;
 

@@ -9,6 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::RequestError;
 use crate::http::grammar::{is_field_value_byte, quoted_string_len, token_len};
+use crate::message::request::BodyFraming;
 
 /// Longest chunk-size line (size, extensions, CRLF) we accept, in bytes.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -18,17 +19,6 @@ const MAX_CHUNK_LINE: usize = 4096;
 const MAX_CHUNK_EXTENSIONS: usize = 16 * 1024;
 /// Largest trailer section we accept after the last chunk, in bytes.
 const MAX_TRAILERS: usize = 16 * 1024;
-
-/// How a request body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
-    /// No body.
-    Empty,
-    /// Exactly this many bytes.
-    Length(u64),
-    /// Chunked transfer coding.
-    Chunked,
-}
 
 /// Incremental body decoder with a size limit.
 #[derive(Debug)]

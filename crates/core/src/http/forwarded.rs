@@ -21,54 +21,14 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::http::grammar::{quoted_string_len, token_len};
-use crate::http::request::RequestHead;
+use crate::message::forwarded::{Forwarded, ForwardedFor, Scheme};
+use crate::message::request::RequestHead;
 use crate::socket::Peer;
 use crate::trusted_proxies::TrustedProxies;
 
 /// The longest `for=` node read out of a quoted-string with escapes, in bytes: an IPv6 address
 /// in brackets with a port is at most 47 bytes (`[` 39 `]` `:` 5); longer is no address.
 const ESCAPED_NODE_MAX: usize = 64;
-
-/// The scheme the client used to reach the proxy (`wsgi.url_scheme`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-/// A client address that a proxy reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ForwardedFor {
-    pub ip: IpAddr,
-    /// The client's port, when the proxy gave one (`Forwarded: for="[2001:db8::1]:4711"`).
-    pub port: Option<u16>,
-}
-
-/// What a trusted proxy said about a request's client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Forwarded {
-    /// The client's address, when the headers name one.
-    pub client: Option<ForwardedFor>,
-    /// How the client reached the proxy, when the headers say so.
-    pub scheme: Option<Scheme>,
-}
-
-impl Forwarded {
-    /// The client as the logs name it: the forwarded address (with the peer's port when the proxy
-    /// gave none), else the connection's peer.
-    pub fn client_peer(&self, peer: Peer) -> Peer {
-        match self.client {
-            Some(client) => {
-                let peer_port = match peer {
-                    Peer::Tcp(addr) => addr.port(),
-                    Peer::Unix => 0,
-                };
-                Peer::Tcp(SocketAddr::new(client.ip, client.port.unwrap_or(peer_port)))
-            }
-            None => peer,
-        }
-    }
-}
 
 /// What the request's forwarding headers say, or None when there are none, when `peer` is not
 /// trusted, or when they name neither a client nor a scheme. Cheap when the head has no such

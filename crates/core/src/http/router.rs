@@ -7,9 +7,8 @@
 use std::io;
 
 use crate::config::StaticMount;
-use crate::http::request::{Method, RequestHead};
-use crate::http::response::{Body, Response};
-use crate::http::target::TargetForm;
+use crate::message::request::{Method, RequestHead, TargetForm};
+use crate::message::response::{Body, Response};
 use crate::static_files::path::{sanitize, PathRejection};
 use crate::static_files::{StaticFiles, StaticRequest};
 

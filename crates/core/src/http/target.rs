@@ -9,19 +9,7 @@
 use std::net::Ipv6Addr;
 
 use crate::error::RequestError;
-
-/// The forms of request target a request can reach a handler with (RFC 9112 §3.2.1–§3.2.4).
-/// The fourth, authority-form, is only for CONNECT, which tern refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetForm {
-    /// `/path?query`: the usual form (§3.2.1).
-    Origin,
-    /// `http://authority/path?query`: what clients send to proxies; origin servers must accept it
-    /// and take the host from it (§3.2.2).
-    Absolute,
-    /// `*` with OPTIONS: a question about the server as a whole, not about a resource (§3.2.4).
-    Asterisk,
-}
+use crate::message::request::TargetForm;
 
 /// Where the parts of an accepted target lie, as byte offsets into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::StaticMount;
-use crate::http::request::RequestHead;
-use crate::http::response::{Body, FileBody, Response};
+use crate::message::request::RequestHead;
+use crate::message::response::{Body, FileBody, HeaderValue, Response};
 use bytes::Bytes;
 use cache::{CacheKey, CachedContents, Described, FileCache, Siblings};
 use conditional::{parse_range, RangeRequest, Validators};
@@ -277,8 +277,7 @@ fn answer(
     head: &RequestHead,
 ) -> Response {
     let size = contents.len();
-    let mut headers: Vec<(&'static str, crate::http::response::HeaderValue)> =
-        Vec::with_capacity(7);
+    let mut headers: Vec<(&'static str, HeaderValue)> = Vec::with_capacity(7);
     headers.push(("Content-Type", content_type.into()));
     headers.push(("Last-Modified", validators.last_modified.clone().into()));
     headers.push(("ETag", validators.etag.clone().into()));

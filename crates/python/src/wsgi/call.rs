@@ -20,7 +20,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList, PyTuple};
 
-use tern_core::http::response::FileBody;
+use tern_core::message::response::FileBody;
 use tern_core::service::{AppEvent, RequestTimeout, ResponseHead, ServiceCall, ServiceRequest};
 
 use super::environ;

@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern};
 
-use tern_core::http::forwarded::{Forwarded, Scheme};
-use tern_core::http::request::{RequestHead, Version};
+use tern_core::message::forwarded::{Forwarded, Scheme};
+use tern_core::message::request::{RequestHead, Version};
 use tern_core::socket::Peer;
 
 use super::errors::ErrorStream;

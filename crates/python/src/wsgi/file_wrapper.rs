@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 
-use tern_core::http::response::FileBody;
+use tern_core::message::response::FileBody;
 
 #[pyclass(frozen, module = "tern_server._native")]
 pub struct FileWrapper {

@@ -105,7 +105,7 @@ impl WsgiService {
 
 impl Service for WsgiService {
     fn call(&self, request: ServiceRequest) -> Box<dyn ServiceCall> {
-        let is_head = request.head.method == tern_core::http::request::Method::Head;
+        let is_head = request.head.method == tern_core::message::request::Method::Head;
         let shared = Arc::new(CallShared::new(self.wsgi.clone(), is_head));
         let job_call = shared.clone();
         self.wsgi

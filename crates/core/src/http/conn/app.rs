@@ -22,13 +22,14 @@ use bytes::Bytes;
 use super::{After, ConnError, Connection, READ_CHUNK};
 use crate::error::RequestError;
 use crate::http::access_log::AccessRecord;
-use crate::http::body::{BodyDecoder, BodyFraming, Decoded};
+use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::data_rate::RateMeter;
 use crate::http::date;
-use crate::http::request::{Method, RequestHead, Version};
-use crate::http::response::{status_has_body, FileBody, Response, SERVER_NAME};
+use crate::http::response::{status_has_body, SERVER_NAME};
 use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
 use crate::http::spool::{BodySpool, ReceivedBody};
+use crate::message::request::{BodyFraming, Method, RequestHead, Version};
+use crate::message::response::{FileBody, Response};
 use crate::metrics::{self, Mount};
 use crate::service::{
     AppEvent, BodyReadError, RequestBody, RequestTimeout, ResponseHead, Service, ServiceCall,
