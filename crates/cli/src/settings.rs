@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tern_core::access_format::AccessFormat;
 use tern_core::config::{
     AccessLogTarget, HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogFormat,
     LogLevel, MinDataRate, RequestBodies, ServerConfig, StaticMount,
 };
-use tern_core::http::access_log::AccessFormat;
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::BindAddr;
 use tern_core::process::ProcessConfig;

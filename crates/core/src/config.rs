@@ -151,7 +151,7 @@ pub struct HttpConfig {
     /// Log one line per request.
     pub access_log: bool,
     /// `--access-log-format`, compiled; None: the default line, built without it.
-    pub access_format: Option<std::sync::Arc<crate::http::access_log::AccessFormat>>,
+    pub access_format: Option<std::sync::Arc<crate::access_format::AccessFormat>>,
     /// How long a cached small file is served without checking that it is unchanged.
     pub file_cache_validity: Duration,
     /// How request bodies reach the application.

@@ -26,6 +26,7 @@ compile_error!(
      prctl(PR_SET_PDEATHSIG) and glibc's mallopt directly"
 );
 
+pub mod access_format;
 pub mod clock;
 pub mod config;
 pub mod connection;

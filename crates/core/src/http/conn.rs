@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::access_format::AccessFormat;
 use crate::config::HttpConfig;
 use crate::connection::{ConnectionHandler, Ended};
 use crate::error::RequestError;
-use crate::http::access_log::{self, AccessFormat, AccessRecord, Captured};
+use crate::http::access_log::{self, AccessRecord, Captured};
 use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::buffers;
 use crate::http::data_rate::RateMeter;
