@@ -72,6 +72,9 @@ struct Shared {
     state: Mutex<State>,
     completions: Mutex<Completions>,
     max_threads: usize,
+    /// Runs on the job's thread after each job, even one that panicked (the bridge ends the
+    /// request's `wsgi.errors` output there).
+    after_job: fn(),
     /// One bit per recent job, the latest lowest: 1 if it was slow.
     slow_jobs: AtomicU32,
     /// Jobs finished, ever (the watchdog's measure of progress).
@@ -135,7 +138,8 @@ pub enum Wake {
 
 impl Pool {
     /// Creates the pool; must run inside the worker's tokio runtime (it starts the dispatcher).
-    pub fn new(max_threads: usize) -> Pool {
+    /// `after_job` runs on a job's thread after each job.
+    pub fn new(max_threads: usize, after_job: fn()) -> Pool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -153,6 +157,7 @@ impl Pool {
                 dispatcher: None,
             }),
             max_threads,
+            after_job,
             slow_jobs: AtomicU32::new(0),
             finished_jobs: AtomicU64::new(0),
             finished_recently: AtomicU64::new(0),
@@ -342,7 +347,7 @@ impl Shared {
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");
                 }
-                crate::wsgi::errors::end_of_job();
+                (self.after_job)();
                 self.record_job_time(self.now() - started);
                 next = self.next_job(true, &sleeper);
             }

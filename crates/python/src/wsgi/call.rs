@@ -9,16 +9,13 @@
 //! Each job records the Python thread it runs on, so a call that outlives `--request-timeout`
 //! can be found on its thread and its stack shown ([`super::stuck`]).
 
-use std::collections::VecDeque;
-use std::ffi::c_ulong;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyIterator, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use tern_core::message::response::FileBody;
 use tern_core::service::{AppEvent, RequestTimeout, ResponseHead, ServiceCall, ServiceRequest};
@@ -27,248 +24,18 @@ use super::environ;
 use super::errors::log_exception;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
+use super::py_bytes::body_bytes;
+use super::shared::{CallShared, Response, Stream, RUN_BUDGET};
 use super::start_response::StartResponse;
-use super::Wsgi;
-use crate::threads::{python_thread_ident, Wake};
+use crate::threads::Wake;
 
-/// Body bytes one job may hand to the connection before it must wait for them to be written.
-const RUN_BUDGET: usize = 256 * 1024;
-/// Likewise in chunks, so a generator of tiny chunks cannot queue a quarter-million events.
+/// [`RUN_BUDGET`] in chunks, so a generator of tiny chunks cannot queue a quarter-million events.
 const RUN_CHUNKS: usize = 256;
-/// Bodies at least this large are handed to the connection without a copy (the connection holds
-/// a reference to the Python bytes object instead); smaller ones are cheaper to copy.
-const SHARE_FROM: usize = 4 * 1024;
 /// The short body of a 500 answer.
 const ERROR_BODY: &[u8] = b"Internal Server Error\n";
 
-/// State shared by the connection (through [`WsgiCall`]) and the jobs of one request.
-pub struct CallShared {
-    wsgi: Arc<Wsgi>,
-    /// A HEAD request: an empty body from the app says nothing about the GET body's length.
-    is_head: bool,
-    state: Mutex<CallState>,
-    /// Signalled when the connection takes body bytes (a blocked `write()` may go on).
-    drained: Condvar,
-    /// Which pool thread runs a job of this call now (a lock of its own: taken twice per job,
-    /// never while waiting).
-    job: Mutex<RunningJob>,
-}
-
-/// The job of a call that is running now, if any.
-struct RunningJob {
-    /// The Python thread ident of the pool thread running it (the app call, or the iteration
-    /// producing the next chunks); [`NO_THREAD`] between jobs.
-    thread: c_ulong,
-    /// The connection timed out on it: it is counted in [`Wsgi::stuck_jobs`] until it ends.
-    counted_stuck: bool,
-}
-
-/// [`RunningJob::thread`] when no job of the call is running (no Python thread has ident 0).
-const NO_THREAD: c_ulong = 0;
-
-/// Marks the pool thread that created it as the one running its call, until dropped.
-struct RunningHere<'a> {
-    call: &'a CallShared,
-}
-
-impl Drop for RunningHere<'_> {
-    fn drop(&mut self) {
-        let mut job = self.call.lock_job();
-        job.thread = NO_THREAD;
-        if std::mem::take(&mut job.counted_stuck) {
-            self.call.wsgi.stuck_jobs.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-struct CallState {
-    events: VecDeque<AppEvent>,
-    /// The connection task, while it waits for an event.
-    waker: Option<Waker>,
-    /// Body bytes queued and not yet taken by the connection.
-    queued_bytes: usize,
-    response: Response,
-    /// The connection gave up: stop iterating, close, and drop further events.
-    cancelled: bool,
-    /// A `write()` waits on `drained` (notifying costs a syscall, so only then).
-    writer_waiting: bool,
-    /// The request body's temporary file, if it was spooled: closed when the connection is done
-    /// with the call, rather than whenever Python frees the environ (a reference cycle can put
-    /// that off until a garbage collection).
-    spooled_body: Option<Arc<std::fs::File>>,
-    /// Reading the request body failed through the client's fault; what the application raises
-    /// next is a consequence, not an application error.
-    body_failed: bool,
-}
-
-/// Where the response iterable is.
-enum Response {
-    /// A job has it (or has not produced it yet).
-    InJob,
-    /// Parked between jobs until the connection wants more.
-    Parked(Stream),
-    /// Sent, but to be closed only when the connection is done (a file being sent).
-    CloseWhenDone(Py<PyAny>),
-    /// Closed, or never needed closing.
-    Done,
-}
-
-/// A response iterable being iterated.
-pub struct Stream {
-    iterable: Py<PyAny>,
-    iterator: Py<PyIterator>,
-    start: Py<StartResponse>,
-    /// Whether any body byte was produced (to count an empty body's length as 0).
-    produced: bool,
-}
-
+/// Running the application: the jobs of one call.
 impl CallShared {
-    pub fn new(wsgi: Arc<Wsgi>, is_head: bool) -> Self {
-        CallShared {
-            wsgi,
-            is_head,
-            state: Mutex::new(CallState {
-                // Room for a whole small response: head, body, end.
-                events: VecDeque::with_capacity(4),
-                waker: None,
-                queued_bytes: 0,
-                response: Response::InJob,
-                cancelled: false,
-                writer_waiting: false,
-                spooled_body: None,
-                body_failed: false,
-            }),
-            drained: Condvar::new(),
-            job: Mutex::new(RunningJob {
-                thread: NO_THREAD,
-                counted_stuck: false,
-            }),
-        }
-    }
-
-    fn lock_job(&self) -> MutexGuard<'_, RunningJob> {
-        self.job
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records the calling pool thread as the one running this call, for the job's duration.
-    fn running_here(&self) -> RunningHere<'_> {
-        self.lock_job().thread = python_thread_ident();
-        RunningHere { call: self }
-    }
-
-    /// The Python thread ident of the thread running a job of this call; None between jobs
-    /// (the next one waits for a free thread).
-    pub fn thread_ident(&self) -> Option<c_ulong> {
-        Some(self.lock_job().thread).filter(|&ident| ident != NO_THREAD)
-    }
-
-    /// The connection timed out on this call: its running job, if any, is counted as stuck
-    /// (a drain does not wait for it) until it ends. Returns that job's thread.
-    pub fn count_as_stuck(&self) -> Option<c_ulong> {
-        let mut job = self.lock_job();
-        if job.thread == NO_THREAD {
-            return None;
-        }
-        if !job.counted_stuck {
-            job.counted_stuck = true;
-            self.wsgi.stuck_jobs.fetch_add(1, Ordering::SeqCst);
-        }
-        Some(job.thread)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, CallState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Hands an event to the connection. False: the connection is gone.
-    pub fn push(&self, event: AppEvent, when: Wake) -> bool {
-        self.push_all([event], when)
-    }
-
-    /// Hands several events to the connection at once. False: the connection is gone.
-    pub fn push_all(&self, events: impl IntoIterator<Item = AppEvent>, when: Wake) -> bool {
-        let mut state = self.lock();
-        if state.cancelled {
-            return false;
-        }
-        for event in events {
-            if let AppEvent::Data(bytes) = &event {
-                state.queued_bytes += bytes.len();
-            }
-            state.events.push_back(event);
-        }
-        let waker = state.waker.take();
-        drop(state);
-        if let Some(waker) = waker {
-            self.wsgi.pool().wake(waker, when);
-        }
-        true
-    }
-
-    /// The next event for the connection, with the byte accounting a blocked `write()` waits on.
-    fn take_event(&self, state: &mut CallState) -> Option<AppEvent> {
-        let event = state.events.pop_front()?;
-        if let AppEvent::Data(bytes) = &event {
-            state.queued_bytes -= bytes.len();
-            if state.writer_waiting && state.queued_bytes <= RUN_BUDGET {
-                self.drained.notify_all();
-            }
-        }
-        Some(event)
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.lock().cancelled
-    }
-
-    /// Keeps the spooled request body's file for `wsgi.input` while the call lasts.
-    pub fn keep_spooled_body(&self, file: std::fs::File) {
-        let mut state = self.lock();
-        if !state.cancelled {
-            state.spooled_body = Some(Arc::new(file));
-        }
-    }
-
-    /// The spooled request body's file; none once the call is over.
-    pub fn spooled_body(&self) -> Option<Arc<std::fs::File>> {
-        self.lock().spooled_body.clone()
-    }
-
-    /// Records that reading the request body failed through the client's fault.
-    pub fn note_body_failure(&self) {
-        self.lock().body_failed = true;
-    }
-
-    /// Blocks (without the interpreter) while too many body bytes wait for the connection.
-    /// False: the connection is gone.
-    pub fn wait_until_drained(&self) -> bool {
-        let mut state = self.lock();
-        while state.queued_bytes > RUN_BUDGET && !state.cancelled {
-            state.writer_waiting = true;
-            state = self
-                .drained
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-        state.writer_waiting = false;
-        !state.cancelled
-    }
-
-    /// At the end of a job's budget: parks the stream until the connection asks for more and
-    /// returns None, or, if the connection has already taken everything, gives it back to go on.
-    fn park(&self, stream: Stream) -> Option<Stream> {
-        let mut state = self.lock();
-        if state.events.is_empty() || state.cancelled {
-            return Some(stream);
-        }
-        state.response = Response::Parked(stream);
-        None
-    }
-
     fn submit_resume(self: &Arc<Self>, stream: Stream) {
         let call = self.clone();
         self.wsgi.pool().submit(Box::new(move |py| {
@@ -286,7 +53,7 @@ impl CallShared {
         let _running = self.running_here();
         let start = match Py::new(py, StartResponse::new(self.clone())) {
             Ok(start) => start,
-            Err(error) => return self.fail(py, None, error, "creating start_response"),
+            Err(error) => return self.fail(py, error, "creating start_response"),
         };
         let content_length = request.body.content_length;
         let input = Input::new(self.clone(), request.body);
@@ -301,29 +68,27 @@ impl CallShared {
             input,
         ) {
             Ok(environ) => environ,
-            Err(error) => return self.fail(py, Some(start.get()), error, "building the environ"),
+            Err(error) => return self.fail(py, error, "building the environ"),
         };
-        let result = match self.wsgi.app.bind(py).call1((environ, start.clone_ref(py))) {
+        let result = match self.wsgi.app.bind(py).call1((environ, start)) {
             Ok(result) => result,
-            Err(error) => {
-                return self.fail(py, Some(start.get()), error, "calling the application")
-            }
+            Err(error) => return self.fail(py, error, "calling the application"),
         };
         if let Ok(list) = result.cast::<PyList>() {
-            return self.send_whole(py, &start, &result, list.iter());
+            return self.send_whole(py, &result, list.iter());
         }
         if let Ok(tuple) = result.cast::<PyTuple>() {
-            return self.send_whole(py, &start, &result, tuple.iter());
+            return self.send_whole(py, &result, tuple.iter());
         }
         if let Ok(wrapper) = result.cast::<FileWrapper>() {
             if let Some(file) = wrapper.get().as_file(py) {
-                return self.send_file(py, &start, &result, file);
+                return self.send_file(py, &result, file);
             }
         }
         let iterator = match result.try_iter() {
             Ok(iterator) => iterator.unbind(),
             Err(error) => {
-                self.fail(py, Some(start.get()), error, "iterating the response");
+                self.fail(py, error, "iterating the response");
                 return close_iterable(py, &result);
             }
         };
@@ -332,7 +97,6 @@ impl CallShared {
             Stream {
                 iterable: result.unbind(),
                 iterator,
-                start,
                 produced: false,
             },
         );
@@ -342,7 +106,6 @@ impl CallShared {
     fn send_whole<'py>(
         &self,
         py: Python<'py>,
-        start: &Py<StartResponse>,
         result: &Bound<'py, PyAny>,
         mut items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
     ) {
@@ -372,7 +135,7 @@ impl CallShared {
         let body = match body {
             Ok(body) => body,
             Err(error) => {
-                self.fail(py, Some(start.get()), error, "reading the response");
+                self.fail(py, error, "reading the response");
                 return close_iterable(py, result);
             }
         };
@@ -381,9 +144,9 @@ impl CallShared {
             close_iterable(py, result);
         }
         let counted = (!(self.is_head && body.is_empty())).then_some(body.len() as u64);
-        let head = match start.get().take_head(counted) {
+        let head = match self.take_head(counted) {
             Ok(head) => head.map(AppEvent::Head),
-            Err(error) => return self.fail(py, Some(start.get()), error, "sending the response"),
+            Err(error) => return self.fail(py, error, "sending the response"),
         };
         let data = (!body.is_empty()).then(|| AppEvent::Data(body));
         // The whole response in one hand-over (one lock, one wake-up).
@@ -395,19 +158,13 @@ impl CallShared {
     }
 
     /// A wsgi.file_wrapper around a regular file: sent with sendfile, closed when sent.
-    fn send_file(
-        &self,
-        py: Python<'_>,
-        start: &Py<StartResponse>,
-        result: &Bound<'_, PyAny>,
-        mut file: FileBody,
-    ) {
-        match start.get().send_head(Some(file.len), Wake::WithBatch) {
+    fn send_file(&self, py: Python<'_>, result: &Bound<'_, PyAny>, mut file: FileBody) {
+        match self.send_head(Some(file.len), Wake::WithBatch) {
             // PEP 3333: a file_wrapper response stops at the application's Content-Length.
             Ok(Some(declared)) => file.len = file.len.min(declared),
             Ok(None) => {}
             Err(error) => {
-                self.fail(py, Some(start.get()), error, "sending the response");
+                self.fail(py, error, "sending the response");
                 return close_iterable(py, result);
             }
         }
@@ -448,45 +205,29 @@ impl CallShared {
             let next = stream.iterator.bind(py).clone().next();
             match next {
                 None => {
-                    let start = stream.start.get();
                     close_iterable(py, stream.iterable.bind(py));
                     let empty_length = (!stream.produced && !self.is_head).then_some(0);
-                    if let Err(error) = start.send_head(empty_length, Wake::WithBatch) {
-                        return self.fail(py, Some(start), error, "ending the response");
+                    if let Err(error) = self.send_head(empty_length, Wake::WithBatch) {
+                        return self.fail(py, error, "ending the response");
                     }
                     self.push(AppEvent::End, Wake::WithBatch);
                     return self.finish(Response::Done);
                 }
                 Some(Err(error)) => {
-                    self.fail(
-                        py,
-                        Some(stream.start.get()),
-                        error,
-                        "iterating the response",
-                    );
+                    self.fail(py, error, "iterating the response");
                     return close_iterable(py, stream.iterable.bind(py));
                 }
                 Some(Ok(chunk)) => {
                     let Ok(chunk_bytes) = chunk.cast::<PyBytes>() else {
-                        self.fail(
-                            py,
-                            Some(stream.start.get()),
-                            not_bytes(&chunk),
-                            "iterating the response",
-                        );
+                        self.fail(py, not_bytes(&chunk), "iterating the response");
                         return close_iterable(py, stream.iterable.bind(py));
                     };
                     let bytes = chunk_bytes.as_bytes();
                     if bytes.is_empty() {
                         continue;
                     }
-                    if let Err(error) = stream.start.get().send_head(None, Wake::Now) {
-                        self.fail(
-                            py,
-                            Some(stream.start.get()),
-                            error,
-                            "iterating the response",
-                        );
+                    if let Err(error) = self.send_head(None, Wake::Now) {
+                        self.fail(py, error, "iterating the response");
                         return close_iterable(py, stream.iterable.bind(py));
                     }
                     stream.produced = true;
@@ -503,7 +244,7 @@ impl CallShared {
     /// After the request body failed through the client's fault (the connection has logged that
     /// in one line), the exception is only a debug line: it is the application giving up on a
     /// body it could not read, and a traceback for each would bury real errors.
-    fn fail(&self, py: Python<'_>, start: Option<&StartResponse>, error: PyErr, doing: &str) {
+    fn fail(&self, py: Python<'_>, error: PyErr, doing: &str) {
         if self.lock().body_failed {
             tracing::debug!(
                 "application raised {} while {doing}, after the request body failed",
@@ -516,8 +257,7 @@ impl CallShared {
         } else {
             log_exception(py, &error, &format!("application error while {doing}"));
         }
-        let head_sent = start.is_some_and(StartResponse::head_sent);
-        if head_sent {
+        if self.head_sent() {
             self.push(AppEvent::Abort, Wake::WithBatch);
         } else {
             let head = ResponseHead {
@@ -537,40 +277,6 @@ impl CallShared {
             self.push(AppEvent::End, Wake::WithBatch);
         }
         self.finish(Response::Done);
-    }
-}
-
-/// A `bytes` object's content for the connection: copied when small, shared when large.
-pub fn body_bytes(bytes: &Bound<'_, PyBytes>) -> Bytes {
-    let data = bytes.as_bytes();
-    if data.len() < SHARE_FROM {
-        return Bytes::copy_from_slice(data);
-    }
-    Bytes::from_owner(SharedPyBytes {
-        ptr: data.as_ptr(),
-        len: data.len(),
-        _object: bytes.clone().unbind(),
-    })
-}
-
-/// Keeps a Python bytes object alive while the connection sends its content.
-struct SharedPyBytes {
-    ptr: *const u8,
-    len: usize,
-    /// Released through pyo3's deferred reference counting when dropped without the interpreter.
-    _object: Py<PyBytes>,
-}
-
-// SAFETY: a bytes object is immutable and its buffer lives as long as the object, which
-// `_object` keeps alive; reading it needs no interpreter lock.
-unsafe impl Send for SharedPyBytes {}
-// SAFETY: as for Send: shared references only ever read the immutable buffer.
-unsafe impl Sync for SharedPyBytes {}
-
-impl AsRef<[u8]> for SharedPyBytes {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: see the Send impl: the pointer and length came from the live, immutable object.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 

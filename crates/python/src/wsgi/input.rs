@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 
 use tern_core::service::{AppEvent, RequestBody};
 
-use super::call::CallShared;
+use super::shared::CallShared;
 use crate::threads::Wake;
 
 /// Bytes asked of the connection per refill (more if the application asked for more).

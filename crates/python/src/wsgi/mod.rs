@@ -4,14 +4,18 @@
 //! [`environ`] builds the environ dict, [`start_response`] checks and renders the head,
 //! [`input`] is `wsgi.input`, [`errors`] is `wsgi.errors` and the traceback log,
 //! [`file_wrapper`] is `wsgi.file_wrapper`, and [`call`] drives one request from the application
-//! call to the iterable's `close()`. The calls run on the thread pool of [`crate::threads`];
-//! [`stuck`] shows where a call that outlived `--request-timeout` hangs.
+//! call to the iterable's `close()`. What those share for one request (the events for the
+//! connection, the head until it is sent) is in [`shared`]; [`py_bytes`] hands a `bytes` body to
+//! the connection. The calls run on the thread pool of [`crate::threads`]; [`stuck`] shows where
+//! a call that outlived `--request-timeout` hangs.
 
 mod call;
 mod environ;
-pub(crate) mod errors;
+mod errors;
 mod file_wrapper;
 mod input;
+mod py_bytes;
+mod shared;
 mod start_response;
 mod stuck;
 
@@ -24,7 +28,8 @@ use pyo3::prelude::*;
 use tern_core::service::{Service, ServiceCall, ServiceRequest};
 
 use crate::threads::Pool;
-use call::{CallShared, WsgiCall};
+use call::WsgiCall;
+use shared::CallShared;
 
 /// With calls stuck past `--request-timeout`, the drain's flush of the app's output waits at most
 /// this long for the interpreter lock (one of them may hold it).
@@ -64,7 +69,8 @@ impl Wsgi {
     }
 
     fn pool(&self) -> &Pool {
-        self.pool.get_or_init(|| Pool::new(self.max_threads))
+        self.pool
+            .get_or_init(|| Pool::new(self.max_threads, errors::end_of_job))
     }
 
     /// Calls `close()` of a response the connection gave up on, on a pool thread.

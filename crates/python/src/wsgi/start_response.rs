@@ -2,7 +2,7 @@
 //! broken status or header from reaching the wire: a bad status, a non-str header, a hop-by-hop
 //! header or a line break in a value raises in the application, which then gets a 500.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -10,7 +10,8 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use tern_core::service::{AppEvent, ResponseHead};
 
-use super::call::CallShared;
+use super::py_bytes::body_bytes;
+use super::shared::CallShared;
 use crate::threads::Wake;
 
 /// Headers only the server may set (RFC 9110 §7.6.1); PEP 3333 forbids them to applications.
@@ -29,64 +30,13 @@ const HOP_BY_HOP: &[&str] = &[
 /// The `start_response` callable of one request.
 #[pyclass(frozen, module = "tern_server._native")]
 pub struct StartResponse {
+    /// Keeps the head until it is sent, and takes what `write()` sends.
     call: Arc<CallShared>,
-    state: Mutex<HeadState>,
-}
-
-#[derive(Default)]
-struct HeadState {
-    /// The head from the latest start_response call, until it is sent.
-    pending: Option<ResponseHead>,
-    called: bool,
-    sent: bool,
 }
 
 impl StartResponse {
     pub fn new(call: Arc<CallShared>) -> Self {
-        StartResponse {
-            call,
-            state: Mutex::new(HeadState::default()),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HeadState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub fn head_sent(&self) -> bool {
-        self.lock().sent
-    }
-
-    /// Queues the head if it has not gone yet; `body_length` is the whole body's length when
-    /// known. Returns the Content-Length the head declares. Fails if the application never
-    /// called start_response.
-    pub fn send_head(&self, body_length: Option<u64>, when: Wake) -> PyResult<Option<u64>> {
-        let Some(head) = self.take_head(body_length)? else {
-            return Ok(None);
-        };
-        let declared = head.content_length;
-        self.call.push(AppEvent::Head(head), when);
-        Ok(declared)
-    }
-
-    /// The head to send, if it has not gone yet (the caller sends it); as [`Self::send_head`].
-    pub fn take_head(&self, body_length: Option<u64>) -> PyResult<Option<ResponseHead>> {
-        let mut state = self.lock();
-        if state.sent {
-            return Ok(None);
-        }
-        let Some(mut head) = state.pending.take() else {
-            return Err(PyRuntimeError::new_err(
-                "the application did not call start_response before sending a body",
-            ));
-        };
-        if head.content_length.is_none() {
-            head.content_length = body_length;
-        }
-        state.sent = true;
-        Ok(Some(head))
+        StartResponse { call }
     }
 }
 
@@ -102,7 +52,7 @@ impl StartResponse {
         let this = slf.get();
         let exc_info = exc_info.filter(|info| !info.is_none());
         {
-            let state = this.lock();
+            let state = this.call.lock_head();
             match exc_info {
                 Some(info) if state.sent => {
                     // PEP 3333: too late to change the head; re-raise the application's error.
@@ -118,7 +68,7 @@ impl StartResponse {
             }
         }
         let head = parse_head(status, headers)?;
-        let mut state = this.lock();
+        let mut state = this.call.lock_head();
         state.pending = Some(head);
         state.called = true;
         drop(state);
@@ -131,14 +81,11 @@ impl StartResponse {
         let bytes = data.cast::<PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
         })?;
-        self.send_head(None, Wake::Now)?;
+        self.call.send_head(None, Wake::Now)?;
         if bytes.as_bytes().is_empty() {
             return Ok(());
         }
-        if !self
-            .call
-            .push(AppEvent::Data(super::call::body_bytes(bytes)), Wake::Now)
-        {
+        if !self.call.push(AppEvent::Data(body_bytes(bytes)), Wake::Now) {
             return Err(PyOSError::new_err("the client disconnected"));
         }
         let call = self.call.clone();

@@ -21,7 +21,7 @@ use pyo3::types::PyDict;
 
 use tern_core::service::RequestTimeout;
 
-use super::call::CallShared;
+use super::shared::CallShared;
 
 /// Stacks logged per worker; later timed-out calls get their summary alone. When a shared
 /// dependency hangs, hundreds of calls time out together with the same stack.
