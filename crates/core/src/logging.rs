@@ -1,9 +1,13 @@
 //! Log lines with time, level and worker pid, to stderr or a file, as text or JSON; access lines
 //! are buffered, and may go to a file of their own.
 //!
-//! Access lines (one per request) go through a per-process buffer that is flushed when it fills,
-//! once a second by the worker, before any other log line, and at exit: a write(2) per request
-//! would cost more than serving a small file. Every other line is written at once.
+//! Access lines (one per HTTP request, one per line-service connection) go through a per-process
+//! buffer that is flushed when it fills, once a second by the worker, before any other log line,
+//! and at exit: a write(2) per request would cost more than serving a small file. Every other line
+//! is written at once. HTTP's access lines skip `tracing` ([`access_line`]: the caller appends its
+//! part, text or JSON members, after a cached time prefix); the line services log theirs as
+//! `tracing` events with the target [`ACCESS_TARGET`]. `json` escapes strings for
+//! `--log-format json`.
 //!
 //! Log files are reopened on SIGUSR1 (logrotate's convention: it renames the file, then signals):
 //! [`reopen`] writes the buffered access lines to the old file first, and a line is written whole
@@ -26,7 +30,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{AccessLogTarget, LogConfig, LogFormat, LogLevel};
 
-/// The tracing target of access-log events.
+/// The tracing target of access-log events (the line services'; HTTP's go through
+/// [`access_line`]): they go to the access buffer, not straight out.
 pub const ACCESS_TARGET: &str = "tern::access";
 /// Flush the access buffer once it holds this many bytes.
 const ACCESS_BUFFER_LIMIT: usize = 32 * 1024;
@@ -312,7 +317,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Chooses the buffered or the direct writer per event.
 struct SinkWriters;
 
-/// Writes one formatted line: access lines into the buffer, others straight out.
+/// Writes one formatted line: access-log events into the buffer, others straight out.
 enum LineWriter {
     Access,
     Direct,

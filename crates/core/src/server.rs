@@ -7,8 +7,8 @@
 //!
 //! Each connection is served by a [`ConnectionHandler`] (see [`crate::connection`]). A handler may
 //! give an idle connection back instead of closing it ([`Ended::Idle`]); it then waits in the
-//! listener's [`IdlePark`] without a task, and the park hands it back here, to a new task, when its
-//! client sends again.
+//! listener's idle park (`idle_park::IdlePark`) without a task, and the park hands it back here,
+//! to a new task, when its client sends again.
 //!
 //! With `--proxy-protocol`, a new connection's task first takes its PROXY header
 //! ([`crate::proxy_protocol`]) and serves it as the client the header names; the park keeps that

@@ -1,8 +1,13 @@
 //! The static file server: maps a request to a file beneath a root and answers it the way nginx
-//! would (index files, redirects for directories, validators, ranges, precompressed siblings).
+//! would (index files, redirects for directories, validators, ranges, precompressed siblings),
+//! with [`crate::message`]'s request head and response, so it needs nothing from the HTTP
+//! connection that calls it. Names starting with a dot are 404 unless `--serve-dotfiles`
+//! (`/.well-known/` stays served).
 //!
 //! Path safety is in two steps, each in its own module: [`path`] keeps only normal segments, and
-//! [`root`] opens them with the kernel proving the result is inside the root.
+//! [`root`] opens them with the kernel proving the result is inside the root. [`cache`] keeps
+//! recently served files (small ones' bytes, larger ones' open descriptors); [`conditional`]
+//! holds the validators and ranges, [`mime`] the content types, [`listing`] the directory pages.
 
 pub mod cache;
 pub mod conditional;
@@ -40,7 +45,8 @@ pub struct StaticFiles {
     list_dirs: bool,
     /// See [`StaticMount::serve_dotfiles`].
     serve_dotfiles: bool,
-    /// Small files recently served, revalidated on every hit.
+    /// Files recently served (small ones' bytes, larger ones open), revalidated by a stat once
+    /// their validity window has passed.
     cache: FileCache,
     /// The Content-Type of each file name, with the mount's charset on textual types.
     content_types: ContentTypes,
@@ -57,7 +63,7 @@ pub struct StaticRequest<'a> {
 }
 
 impl StaticFiles {
-    /// `cache_validity`: how long a cached small file is trusted before it is stat'ed again.
+    /// `cache_validity`: how long a cached file is trusted before it is stat'ed again.
     pub fn new(mount: &StaticMount, cache_validity: std::time::Duration) -> io::Result<Self> {
         Ok(StaticFiles {
             root: Root::open(&mount.root)?,
