@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Sets up and runs every test of tern:
+# 0. the module graph of each crate has no cycles (scripts/module_cycles.py);
 # 1. the Rust unit tests and the integration tests, which start the real `tern` binary on 127.0.0.1
 #    and talk to it over real sockets;
 # 2. the Python package: `pip install .` into a fresh virtualenv (.venv), then pytest against the
@@ -9,6 +10,10 @@
 # from Debian's packages (apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# No dependency cycles between the modules of a crate (plain Python, before anything is built).
+python3 scripts/test_module_cycles.py
+python3 scripts/module_cycles.py
 
 # Lints are declared in [workspace.lints]; warnings are denied here, not in the source.
 export RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
