@@ -1,12 +1,15 @@
 //! The command-line definition: every subcommand, flag and `TERN_*` environment variable. The
 //! defaults are tern-core's (`tern_core::config`), shown in the help as the flags take them.
+//! [`ConfigSource`], the configuration file a command read, is here too: the server options
+//! carry it to the start-up log ([`crate::config_file`] fills it in).
 
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use tern_core::config::{self, LogFormat};
 
-use crate::settings::format_size;
+use crate::sizes::format_size;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,7 +65,7 @@ pub struct ServerArgs {
     /// The configuration file that was read (`--config`, or ./pyproject.toml), for the start-up
     /// log; set by [`crate::config_file`], not a flag.
     #[arg(skip)]
-    pub config_read: Option<crate::config_file::ConfigSource>,
+    pub config_read: Option<ConfigSource>,
     /// Address to listen on.
     #[arg(long, env = "TERN_HOST", default_value = config::DEFAULT_HOST)]
     pub host: String,
@@ -545,4 +548,23 @@ pub struct ClientArgs {
         allow_negative_numbers = true
     )]
     pub timeout: f64,
+}
+
+/// Where the file's values came from, for the start-up log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    /// The file, made absolute.
+    pub path: PathBuf,
+    /// The values were the `[tool.tern]` table of a pyproject.toml.
+    pub pyproject: bool,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.pyproject {
+            write!(f, " [tool.tern]")?;
+        }
+        Ok(())
+    }
 }

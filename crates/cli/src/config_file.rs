@@ -14,32 +14,12 @@
 
 use std::any::TypeId;
 use std::ffi::OsString;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::args::{Cli, Command};
-
-/// Where the file's values came from, for the start-up log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigSource {
-    /// The file, made absolute.
-    pub path: PathBuf,
-    /// The values were the `[tool.tern]` table of a pyproject.toml.
-    pub pyproject: bool,
-}
-
-impl fmt::Display for ConfigSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if self.pyproject {
-            write!(f, " [tool.tern]")?;
-        }
-        Ok(())
-    }
-}
+use crate::args::{Cli, Command, ConfigSource};
 
 /// Why the command line could not be turned into a [`Cli`].
 #[derive(Debug)]

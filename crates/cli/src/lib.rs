@@ -1,7 +1,7 @@
 //! tern-cli: the command line of tern. [`args`] is the one clap definition (shared with the Python
 //! package), [`config_file`] layers a TOML file under it, [`settings`] validates arguments into
-//! core configuration, [`commands`] runs them; [`reload`] and [`load_error_page`] are the
-//! development reloader (`tern serve APP --reload`).
+//! core configuration ([`sizes`] reads and writes `64K`, `100M`), [`commands`] runs them;
+//! [`reload`] and [`load_error_page`] are the development reloader (`tern serve APP --reload`).
 
 pub mod app_host;
 pub mod args;
@@ -10,6 +10,7 @@ pub mod config_file;
 pub mod load_error_page;
 pub mod reload;
 pub mod settings;
+pub mod sizes;
 
 use std::ffi::OsString;
 
