@@ -1,7 +1,7 @@
 //! What a protocol implements to serve connections, and how a connection's task ends.
 //!
 //! The accept loop ([`crate::server`]) gives each connection to a [`ConnectionHandler`] (HTTP in
-//! [`crate::http`], the line services in `lines`); when the handler gives a connection back idle
+//! [`crate::http`], the line services in tern-lines); when the handler gives a connection back idle
 //! ([`Ended::Idle`]), the loop lets it wait in the idle park (`idle_park`) without a task. This
 //! module sits below all of them, so none has to import another for these two types.
 

@@ -13,7 +13,7 @@
 //!   ([`http::body`]), routes it to a static mount ([`static_files`]) and writes the response
 //!   ([`http::response`]).
 //! - Line services live in their own crate, tern-lines: its `LineHandler` is another
-//!   [`server::ConnectionHandler`], served the same way.
+//!   [`connection::ConnectionHandler`], served the same way.
 //! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).
 //! - A connection idle between requests may leave its task ([`connection::Ended::Idle`]) for the
 //!   listener's idle park (`idle_park`), which hands it back to the accept loop when the client

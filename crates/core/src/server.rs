@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::ServerConfig;
+use crate::connection::{ConnectionHandler, Ended};
 use crate::idle_park::{IdlePark, Resumed};
 use crate::listener::Listener;
 use crate::proxy_protocol;
@@ -33,10 +34,6 @@ use crate::trusted_proxies::TrustedProxies;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// At most one "out of file descriptors" warning per this interval, so a storm cannot flood the log.
 const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(5);
-
-/// Also here for the line services (`lines`), which import them from this module; their home is
-/// [`crate::connection`].
-pub use crate::connection::{ConnectionHandler, Ended};
 
 /// How a connection came to its task.
 enum Arrival {

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 use tern_core::config::LineConfig;
+use tern_core::connection::{ConnectionHandler, Ended};
 use tern_core::logging::ACCESS_TARGET;
-use tern_core::server::{ConnectionHandler, Ended};
 use tern_core::shutdown::ShutdownWatch;
 use tern_core::socket::{Peer, Socket};
 
