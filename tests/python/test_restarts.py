@@ -11,7 +11,7 @@ import threading
 import requests
 
 from conftest import Server
-from wsgi_support import log_text, wait_for, wait_for_log
+from wsgi_support import fetch, log_text, wait_for, wait_for_log
 
 RESTARTS = 4
 CLIENTS = 16
@@ -299,3 +299,20 @@ def test_a_stop_while_workers_still_import_the_app_is_a_clean_stop(serve_app):
     wait_for(lambda: len(worker_pids(server)) == 2, message="two workers")
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0, log_text(server)
+
+
+def test_a_drain_announced_while_workers_still_import_the_app_reaches_them(serve_app):
+    """SIGUSR2 to the supervisor while its workers are still importing the app (they cannot take
+    the signal yet): once they serve, their health checks answer 503 all the same."""
+    server = serve_app("slow_import_app:application", "-w", "2", "--health-path", "/healthz")
+    wait_for(lambda: len(worker_pids(server)) == 2, message="two workers")
+    server.process.send_signal(signal.SIGUSR2)
+
+    def health():
+        try:
+            return fetch(server.address, "GET", "/healthz", timeout=5).status
+        except OSError:
+            return None
+
+    wait_for(lambda: all(health() == 503 for _ in range(8)), message="every worker's health check at 503")
+    assert fetch(server.address, "GET", "/").body == b"loaded\n"

@@ -160,6 +160,7 @@ pub fn run<'a>(
     code_watch: Option<&'a mut dyn CodeWatch>,
 ) -> i32 {
     let signals = blocked_signal_set();
+    crate::health::share_announcements();
     let mut supervisor = Supervisor {
         config,
         listeners,
@@ -253,6 +254,7 @@ impl Supervisor<'_> {
     /// the next SIGHUP starts answer 200 again.
     fn announce_drain_to_workers(&self) {
         tracing::info!("SIGUSR2: health checks answer 503 until the workers are replaced");
+        crate::health::announce_drain();
         for worker in &self.active {
             send_signal(worker.pid, libc::SIGUSR2);
         }
@@ -472,6 +474,7 @@ impl Supervisor<'_> {
             "health checks answer 503; draining in {}s",
             delay.as_secs_f64()
         );
+        crate::health::announce_drain();
         for worker in &self.active {
             send_signal(worker.pid, libc::SIGUSR2);
         }
@@ -546,6 +549,7 @@ impl Supervisor<'_> {
         ready: ReadySignal,
     ) -> ! {
         crate::logging::refresh_pid();
+        crate::health::forked();
         // The supervisor's copies: a worker closes the listening sockets it was given when it
         // drains, and must hold no others that would keep the port open.
         self.listeners.clear();
