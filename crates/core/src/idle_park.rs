@@ -24,10 +24,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use rustix::event::epoll;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
@@ -39,6 +40,11 @@ use crate::socket::{Peer, Socket};
 const SWEEP_SPACING: Duration = Duration::from_millis(100);
 /// Events taken from the park's epoll set per `epoll_wait`.
 const EVENTS_PER_WAIT: usize = 64;
+/// The timeout of the park's `epoll_wait`: the runtime said the set is ready, so never block.
+const NO_WAIT: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// The parked connections of one listener in one worker.
 pub(crate) struct IdlePark<S> {
@@ -82,26 +88,26 @@ struct Slots {
 }
 
 struct Slot {
-    /// The parked descriptor; -1 when the slot is empty.
-    fd: RawFd,
+    /// The parked descriptor, owned by the slot; `None` when the slot is empty. (`OwnedFd` can
+    /// never be -1, so the `Option` costs no space.)
+    fd: Option<OwnedFd>,
+    /// Counts the connections this slot has held, so that an event naming an earlier one is stale.
     generation: u32,
     /// Close the connection if it is still parked at this time (ms since `Slots::epoch`).
     deadline_ms: u64,
 }
 
+// The 16 bytes per parked connection that the module comment promises.
+const _: () = assert!(std::mem::size_of::<Slot>() == 16);
+
 impl<S: Socket> IdlePark<S> {
     pub(crate) fn new() -> io::Result<Self> {
-        // SAFETY: plain syscall; the result is checked before use.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nothing else; the AsyncFd owns it from here,
-        // so it stays open for as long as it is registered.
-        let epoll = unsafe {
-            AsyncFd::register_with_interest(OwnedFd::from_raw_fd(fd), tokio::io::Interest::READABLE)
-        }
-        .map_err(io::Error::from)?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        // SAFETY: an `OwnedFd` is open until dropped, and the AsyncFd owns this one from here on:
+        // it stays open, and the same descriptor, for as long as it is registered.
+        let epoll =
+            unsafe { AsyncFd::register_with_interest(epoll, tokio::io::Interest::READABLE) }
+                .map_err(io::Error::from)?;
         Ok(IdlePark {
             epoll,
             slots: Mutex::new(Slots {
@@ -144,7 +150,7 @@ impl<S: Socket> IdlePark<S> {
             Some(index) => index,
             None => {
                 slots.slots.push(Slot {
-                    fd: -1,
+                    fd: None,
                     generation: 0,
                     deadline_ms: 0,
                 });
@@ -152,30 +158,22 @@ impl<S: Socket> IdlePark<S> {
             }
         };
         let generation = slots.slots[index as usize].generation;
-        let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
-            u64: (u64::from(generation) << 32) | u64::from(index),
-        };
-        // SAFETY: both descriptors are open; `event` outlives the call.
-        if unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut event,
-            )
-        } < 0
-        {
+        if let Err(error) = epoll::add(
+            self.epoll.get_ref(),
+            &fd,
+            epoll::EventData::new_u64(slot_key(index, generation)),
+            epoll::EventFlags::IN | epoll::EventFlags::RDHUP | epoll::EventFlags::ONESHOT,
+        ) {
             tracing::warn!(
                 "cannot park an idle connection, closing it: {}",
-                io::Error::last_os_error()
+                io::Error::from(error)
             );
             slots.free.push(index);
             return;
         }
         let deadline_ms = slots.millis(until);
         let slot = &mut slots.slots[index as usize];
-        slot.fd = fd_into_raw(fd);
+        slot.fd = Some(fd);
         slot.deadline_ms = deadline_ms;
         slots.parked += 1;
         crate::metrics::add_parked(1);
@@ -245,26 +243,25 @@ impl<S: Socket> IdlePark<S> {
         shutdown: &ShutdownWatch,
         resume: &impl Fn(Resumed<S>, ShutdownWatch),
     ) -> usize {
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
-        // SAFETY: `events` has room for EVENTS_PER_WAIT entries; timeout 0 never blocks.
-        let count = unsafe {
-            libc::epoll_wait(
-                self.epoll.as_raw_fd(),
-                events.as_mut_ptr(),
-                EVENTS_PER_WAIT as i32,
-                0,
-            )
-        };
-        if count < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() != io::ErrorKind::Interrupted {
-                tracing::warn!("epoll_wait on the idle-connection park failed: {error}");
+        let mut events = [epoll::Event {
+            flags: epoll::EventFlags::empty(),
+            data: epoll::EventData::new_u64(0),
+        }; EVENTS_PER_WAIT];
+        // A zero timeout never blocks.
+        let count = match epoll::wait(self.epoll.get_ref(), &mut events[..], Some(&NO_WAIT)) {
+            Ok(count) => count,
+            Err(error) => {
+                if error != rustix::io::Errno::INTR {
+                    tracing::warn!(
+                        "epoll_wait on the idle-connection park failed: {}",
+                        io::Error::from(error)
+                    );
+                }
+                return 0;
             }
-            return 0;
-        }
-        let count = count as usize;
+        };
         for event in &events[..count] {
-            let key = event.u64;
+            let key = event.data.u64();
             let Some((fd, permit, carried_peer)) = self.take(key as u32, (key >> 32) as u32) else {
                 continue;
             };
@@ -293,7 +290,7 @@ impl<S: Socket> IdlePark<S> {
     ) -> Option<(OwnedFd, OwnedSemaphorePermit, Option<Peer>)> {
         let mut slots = self.lock();
         let slot = slots.slots.get(index as usize)?;
-        if slot.generation != generation || slot.fd < 0 {
+        if slot.generation != generation || slot.fd.is_none() {
             return None;
         }
         let carried_peer = if slots.carried_peers.is_empty() {
@@ -301,17 +298,10 @@ impl<S: Socket> IdlePark<S> {
         } else {
             slots.carried_peers.get(&index).copied()
         };
-        let fd = slots.empty(index);
-        // SAFETY: both descriptors are open. Leaving the epoll set before the runtime registers
-        // the socket keeps the two sets from both reporting it.
-        unsafe {
-            libc::epoll_ctl(
-                self.epoll.as_raw_fd(),
-                libc::EPOLL_CTL_DEL,
-                fd.as_raw_fd(),
-                std::ptr::null_mut(),
-            )
-        };
+        let fd = slots.empty(index)?;
+        // Leaving the epoll set before the runtime registers the socket keeps the two sets from
+        // both reporting it. (It cannot fail for a descriptor that is in the set.)
+        let _ = epoll::delete(self.epoll.get_ref(), &fd);
         let permit = slots.permits.as_mut().and_then(|held| held.split(1))?;
         Some((fd, permit, carried_peer))
     }
@@ -324,7 +314,7 @@ impl<S: Socket> IdlePark<S> {
         let mut earliest: Option<u64> = None;
         for index in 0..slots.slots.len() {
             let slot = &slots.slots[index];
-            if slot.fd < 0 {
+            if slot.fd.is_none() {
                 continue;
             }
             if slot.deadline_ms <= now_ms {
@@ -378,7 +368,7 @@ impl Slots {
     fn close_all(&mut self) {
         self.closed = true;
         for index in 0..self.slots.len() {
-            if self.slots[index].fd >= 0 {
+            if self.slots[index].fd.is_some() {
                 drop(self.empty(index as u32));
             }
         }
@@ -386,12 +376,11 @@ impl Slots {
         self.next_sweep = None;
     }
 
-    /// Empties a slot and returns its descriptor (closing it is up to the caller).
-    fn empty(&mut self, index: u32) -> OwnedFd {
+    /// Empties a slot and returns its descriptor (closing it is up to the caller); `None` if the
+    /// slot was empty already.
+    fn empty(&mut self, index: u32) -> Option<OwnedFd> {
         let slot = &mut self.slots[index as usize];
-        // SAFETY: a non-negative `fd` in a slot is owned by that slot alone.
-        let fd = unsafe { OwnedFd::from_raw_fd(slot.fd) };
-        slot.fd = -1;
+        let fd = slot.fd.take()?;
         slot.generation = slot.generation.wrapping_add(1);
         if !self.carried_peers.is_empty() {
             self.carried_peers.remove(&index);
@@ -402,7 +391,7 @@ impl Slots {
         if self.parked == 0 {
             self.next_sweep = None;
         }
-        fd
+        Some(fd)
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -410,6 +399,7 @@ impl Slots {
     }
 }
 
-fn fd_into_raw(fd: OwnedFd) -> RawFd {
-    std::os::fd::IntoRawFd::into_raw_fd(fd)
+/// A slot's name in the epoll set: its generation in the high half, its index in the low one.
+fn slot_key(index: u32, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(index)
 }
