@@ -15,9 +15,13 @@
 //! worker had to cut a request.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 
 use crate::config::ServerConfig;
 use crate::listener::Listener;
@@ -31,6 +35,11 @@ const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(1);
 const KILL_MARGIN: Duration = Duration::from_secs(5);
 /// The longest the supervisor sleeps in one `sigtimedwait`.
 const TICK: Duration = Duration::from_millis(200);
+/// A `poll` timeout that never blocks.
+const NO_WAIT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// What a worker writes on its pipe to the supervisor: it accepts connections now...
 const LINK_READY: u8 = b'R';
@@ -39,10 +48,10 @@ const LINK_RECYCLE_ME: u8 = b'X';
 /// ...or a request outlived `--request-timeout`.
 const LINK_HUNG_REQUEST: u8 = b'T';
 
-/// The worker's end of its pipe to the supervisor (-1: no supervisor). Process-wide, so that
+/// The worker's end of its pipe to the supervisor (unset: no supervisor). Process-wide, so that
 /// whatever finds the worker needs replacing (its recycling check, a hung-request watchdog on
-/// another thread) can say so.
-static SUPERVISOR_LINK: AtomicI32 = AtomicI32::new(-1);
+/// another thread) can say so. Set once, in the forked worker; never closed before it exits.
+static SUPERVISOR_LINK: OnceLock<OwnedFd> = OnceLock::new();
 /// The worker already asked to be replaced: once is enough.
 static REPLACEMENT_ASKED: AtomicBool = AtomicBool::new(false);
 
@@ -86,17 +95,15 @@ pub fn ask_for_replacement(cause: ReplacementCause, reason: &dyn std::fmt::Displ
 }
 
 fn write_link(byte: u8) {
-    let fd = SUPERVISOR_LINK.load(Ordering::SeqCst);
-    if fd >= 0 {
-        // SAFETY: writes one byte from a valid buffer to the descriptor the worker keeps open
-        // for its whole life (it is never closed before the process exits).
-        unsafe { libc::write(fd, [byte].as_ptr().cast(), 1) };
+    if let Some(link) = SUPERVISOR_LINK.get() {
+        // Nothing to do if it fails: the supervisor is gone, and this worker goes with it.
+        let _ = rustix::io::write(link, &[byte]);
     }
 }
 
 /// One running worker, as the supervisor sees it.
 struct Worker {
-    pid: libc::pid_t,
+    pid: Pid,
     started: Instant,
     /// The supervisor's end of the worker's pipe: "ready", "replace me", or end of file when it
     /// exits.
@@ -141,7 +148,7 @@ struct Supervisor<'a> {
     /// Workers serving traffic; kept at `config.workers`.
     active: Vec<Worker>,
     /// Workers told to stop (SIGHUP) that have not exited yet.
-    retiring: Vec<libc::pid_t>,
+    retiring: Vec<Pid>,
     /// The signals this process takes synchronously.
     signals: libc::sigset_t,
     /// No replacement is forked before this instant (crash-loop brake).
@@ -245,7 +252,7 @@ impl Supervisor<'_> {
         crate::logging::reopen();
         let workers = self.active.iter().map(|w| w.pid);
         for pid in workers.chain(self.retiring.iter().copied()) {
-            send_signal(pid, libc::SIGUSR1);
+            send_signal(pid, Signal::USR1);
         }
     }
 
@@ -256,40 +263,36 @@ impl Supervisor<'_> {
         tracing::info!("SIGUSR2: health checks answer 503 until the workers are replaced");
         crate::health::announce_drain();
         for worker in &self.active {
-            send_signal(worker.pid, libc::SIGUSR2);
+            send_signal(worker.pid, Signal::USR2);
         }
     }
 
     /// Replaces, one by one, the workers that asked for it on their pipe.
     fn replace_workers_that_ask(&mut self) {
-        let mut polls: Vec<libc::pollfd> = self
+        let mut polls: Vec<PollFd<'_>> = self
             .active
             .iter()
-            .map(|worker| libc::pollfd {
-                fd: worker.link.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|worker| PollFd::new(&worker.link, PollFlags::IN))
             .collect();
-        // SAFETY: a valid array of pollfd; a zero timeout never blocks.
-        if unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, 0) } <= 0 {
+        // A zero timeout never blocks.
+        if !matches!(rustix::event::poll(&mut polls, Some(&NO_WAIT)), Ok(1..)) {
             return;
         }
         let mut asking = Vec::new();
         for (poll, worker) in polls.iter().zip(&self.active) {
-            if poll.revents & libc::POLLIN == 0 {
+            if !poll.revents().contains(PollFlags::IN) {
                 continue;
             }
             let mut bytes = [0u8; 16];
-            // SAFETY: reads into our buffer from a descriptor we own; the pipe has data.
-            let read = unsafe { libc::read(poll.fd, bytes.as_mut_ptr().cast(), bytes.len()) };
-            let said = &bytes[..read.max(0) as usize];
+            let read = rustix::io::read(&worker.link, &mut bytes).unwrap_or(0);
+            let said = &bytes[..read];
             if said.contains(&LINK_HUNG_REQUEST) {
                 asking.push((worker.pid, RestartCause::Timeout));
             } else if said.contains(&LINK_RECYCLE_ME) {
                 asking.push((worker.pid, RestartCause::Recycle));
             }
         }
+        drop(polls);
         for (pid, cause) in asking {
             tracing::info!("worker {pid} asked to be replaced; starting its replacement");
             if !self.replace_worker(pid, cause) {
@@ -312,13 +315,11 @@ impl Supervisor<'_> {
     /// Collects every exited child; an active worker that exited is logged and left for replacement.
     fn reap(&mut self) {
         loop {
-            let mut status = 0;
-            // SAFETY: waitpid writes the status into our local.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
+            let Ok(Some((pid, status))) = rustix::process::waitpid(None, WaitOptions::NOHANG)
+            else {
                 return;
-            }
-            metrics::supervisor_side::worker_exited(pid);
+            };
+            metrics::supervisor_side::worker_exited(pid.as_raw_pid());
             if let Some(index) = self.retiring.iter().position(|&p| p == pid) {
                 self.retiring.swap_remove(index);
                 if exited_cleanly(status) {
@@ -359,7 +360,7 @@ impl Supervisor<'_> {
             "{why}: replacing {} worker(s) one by one",
             self.active.len()
         );
-        let old: Vec<libc::pid_t> = self.active.iter().map(|w| w.pid).collect();
+        let old: Vec<Pid> = self.active.iter().map(|w| w.pid).collect();
         for old_pid in old {
             if !self.replace_worker(old_pid, RestartCause::Reload) {
                 return;
@@ -370,7 +371,7 @@ impl Supervisor<'_> {
 
     /// Starts a new worker, waits until it accepts, then drains `old_pid` with SIGTERM. False
     /// (and the old worker keeps serving) if the new one cannot start.
-    fn replace_worker(&mut self, old_pid: libc::pid_t, cause: RestartCause) -> bool {
+    fn replace_worker(&mut self, old_pid: Pid, cause: RestartCause) -> bool {
         let worker = match self.spawn_worker() {
             Ok(worker) => worker,
             Err(error) => {
@@ -389,7 +390,7 @@ impl Supervisor<'_> {
             );
             self.active.retain(|w| w.pid != new_pid);
             self.retiring.push(new_pid);
-            send_signal(new_pid, libc::SIGKILL);
+            send_signal(new_pid, Signal::KILL);
             return false;
         }
         tracing::info!(
@@ -398,7 +399,7 @@ impl Supervisor<'_> {
         );
         self.active.retain(|w| w.pid != old_pid);
         self.retiring.push(old_pid);
-        send_signal(old_pid, libc::SIGTERM);
+        send_signal(old_pid, Signal::TERM);
         metrics::supervisor_side::count_restart(cause);
         true
     }
@@ -412,10 +413,10 @@ impl Supervisor<'_> {
         // refuses newcomers instead of queueing them for nobody.
         self.listeners.clear();
         metrics::supervisor_side::close_listener();
-        let mut remaining: Vec<libc::pid_t> = self.active.drain(..).map(|w| w.pid).collect();
+        let mut remaining: Vec<Pid> = self.active.drain(..).map(|w| w.pid).collect();
         remaining.append(&mut self.retiring);
         for &pid in &remaining {
-            send_signal(pid, libc::SIGTERM);
+            send_signal(pid, Signal::TERM);
         }
         let mut clean = true;
         let mut deadline = Instant::now() + self.config.grace_timeout + KILL_MARGIN;
@@ -425,7 +426,7 @@ impl Supervisor<'_> {
                 hurried = true;
                 tracing::warn!("second stop signal: stopping the workers at once");
                 for &pid in &remaining {
-                    send_signal(pid, libc::SIGQUIT);
+                    send_signal(pid, Signal::QUIT);
                 }
                 deadline = deadline.min(Instant::now() + KILL_MARGIN);
             }
@@ -433,10 +434,10 @@ impl Supervisor<'_> {
             if now >= deadline {
                 for &pid in &remaining {
                     tracing::warn!("worker {pid} did not stop in time; killing it");
-                    send_signal(pid, libc::SIGKILL);
-                    // SAFETY: blocking wait for a child we just killed.
-                    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-                    metrics::supervisor_side::worker_exited(pid);
+                    send_signal(pid, Signal::KILL);
+                    // A blocking wait for a child just killed.
+                    let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+                    metrics::supervisor_side::worker_exited(pid.as_raw_pid());
                 }
                 return false;
             }
@@ -444,19 +445,21 @@ impl Supervisor<'_> {
                 second_signal = true;
             }
             remaining.retain(|&pid| {
-                let mut status = 0;
-                // SAFETY: non-blocking wait for one of our children.
-                let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-                if reaped == pid {
-                    metrics::supervisor_side::worker_exited(pid);
-                }
-                if reaped == pid && stopped_before_serving(status) {
+                let status = match rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+                    // Still running.
+                    Ok(None) => return true,
+                    Ok(Some((_, status))) => status,
+                    // Not our child any more: nothing left to wait for.
+                    Err(_) => return false,
+                };
+                metrics::supervisor_side::worker_exited(pid.as_raw_pid());
+                if stopped_before_serving(status) {
                     tracing::info!("worker {pid} stopped while it was still starting");
-                } else if reaped == pid && !exited_cleanly(status) {
+                } else if !exited_cleanly(status) {
                     tracing::warn!("worker {pid} exited ({})", describe_status(status));
                     clean = false;
                 }
-                reaped == 0
+                false
             });
         }
         clean
@@ -476,7 +479,7 @@ impl Supervisor<'_> {
         );
         crate::health::announce_drain();
         for worker in &self.active {
-            send_signal(worker.pid, libc::SIGUSR2);
+            send_signal(worker.pid, Signal::USR2);
         }
         let until = Instant::now() + delay;
         loop {
@@ -493,9 +496,8 @@ impl Supervisor<'_> {
 
     /// Forks one worker.
     fn spawn_worker(&mut self) -> io::Result<Worker> {
-        let (link_read, link_write) = pipe()?;
-        // SAFETY: getpid has no preconditions.
-        let supervisor_pid = unsafe { libc::getpid() };
+        let (link_read, link_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let supervisor_pid = rustix::process::getpid();
         let listeners = self
             .listeners
             .iter()
@@ -507,31 +509,33 @@ impl Supervisor<'_> {
         // SAFETY: this process is single-threaded (no runtime, no helper threads; see
         // `warn_if_threaded` for an application that started some), so the child starts in a
         // consistent state; it only calls `child_main`, which never returns.
-        let pid = unsafe { libc::fork() };
-        if pid != 0 {
+        let forked = unsafe { libc::fork() };
+        if forked != 0 {
             self.fork_hooks.after_fork_in_parent();
         }
-        if pid < 0 {
+        if forked < 0 {
             let error = io::Error::last_os_error();
             if let Some(slot) = metrics_slot {
                 metrics::supervisor_side::unclaim_slot(slot);
             }
             return Err(error);
         }
-        if pid == 0 {
+        let Some(pid) = Pid::from_raw(forked) else {
+            // The new worker.
             self.fork_hooks.after_fork_in_child();
             if let Some(slot) = metrics_slot {
                 metrics::supervisor_side::attach(slot);
             }
             drop(link_read);
-            // Kept open until the worker exits: see SUPERVISOR_LINK.
-            SUPERVISOR_LINK.store(link_write.into_raw_fd(), Ordering::SeqCst);
+            // Kept open until the worker exits: see SUPERVISOR_LINK. Nothing in a fresh worker
+            // has set it.
+            let _ = SUPERVISOR_LINK.set(link_write);
             self.child_main(supervisor_pid, listeners, ReadySignal(true));
-        }
+        };
         drop(link_write);
         drop(listeners);
         if let Some(slot) = metrics_slot {
-            metrics::supervisor_side::assign_slot(slot, pid);
+            metrics::supervisor_side::assign_slot(slot, forked);
         }
         tracing::info!("worker {pid} started");
         Ok(Worker {
@@ -544,7 +548,7 @@ impl Supervisor<'_> {
     /// The body of a freshly forked worker process.
     fn child_main(
         &mut self,
-        supervisor_pid: libc::pid_t,
+        supervisor_pid: Pid,
         listeners: Vec<Listener>,
         ready: ReadySignal,
     ) -> ! {
@@ -553,14 +557,26 @@ impl Supervisor<'_> {
         // The supervisor's copies: a worker closes the listening sockets it was given when it
         // drains, and must hold no others that would keep the port open.
         self.listeners.clear();
-        // SAFETY: prctl, getppid, _exit and sigprocmask with valid arguments; the set is ours.
+        // Die with the supervisor, even if it is killed with SIGKILL...
+        let _ = rustix::process::set_parent_process_death_signal(Some(Signal::TERM));
+        // ...including if it died before the line above took effect: then leave at once.
+        let status = if rustix::process::getppid() == Some(supervisor_pid) {
+            self.unblock_signals();
+            (self.worker_main)(listeners, ready)
+        } else {
+            0
+        };
+        crate::logging::flush();
+        // SAFETY: leave without running the parent's exit handlers a second time.
+        unsafe { libc::_exit(status) }
+    }
+
+    /// Unblocks the signals the supervisor takes synchronously, ignoring those that are the
+    /// supervisor's business until the worker, serving, installs handlers of its own.
+    fn unblock_signals(&self) {
+        // SAFETY: signal and sigprocmask with valid arguments; the set is ours (initialised in
+        // `blocked_signal_set`). No other thread exists yet to race with the dispositions.
         unsafe {
-            // Die with the supervisor, even if it is killed with SIGKILL...
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            // ...including if it died before the line above took effect.
-            if libc::getppid() != supervisor_pid {
-                libc::_exit(0);
-            }
             // SIGHUP is the supervisor's business (rolling restart); a terminal hang-up sent to the
             // whole process group must not kill the workers behind its back.
             libc::signal(libc::SIGHUP, libc::SIG_IGN);
@@ -575,21 +591,7 @@ impl Supervisor<'_> {
             libc::signal(libc::SIGUSR1, libc::SIG_IGN);
             libc::sigprocmask(libc::SIG_UNBLOCK, &self.signals, std::ptr::null_mut());
         }
-        let status = (self.worker_main)(listeners, ready);
-        crate::logging::flush();
-        // SAFETY: leave without running the parent's exit handlers a second time.
-        unsafe { libc::_exit(status) }
     }
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills the two-element array we pass.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// True once the worker wrote its ready byte; false on timeout or if it exited first.
@@ -600,47 +602,41 @@ fn wait_ready(ready: &OwnedFd, timeout: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        let mut poll = libc::pollfd {
-            fd: ready.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut poll, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        if n <= 0 {
-            return false;
+        let mut poll = [PollFd::new(ready, PollFlags::IN)];
+        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        match rustix::event::poll(&mut poll, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(1..) => {}
+            _ => return false,
         }
         let mut byte = [0u8; 1];
-        // SAFETY: reads at most one byte into our buffer.
-        let read = unsafe { libc::read(ready.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
-        return read == 1;
+        return rustix::io::read(ready, &mut byte) == Ok(1);
     }
 }
 
-fn send_signal(pid: libc::pid_t, signal: i32) {
-    // SAFETY: kill has no memory-safety preconditions; pid is one of our children.
-    unsafe { libc::kill(pid, signal) };
+/// Signals one of our children; one that exited already (not reaped yet) ignores it.
+fn send_signal(pid: Pid, signal: Signal) {
+    let _ = rustix::process::kill_process(pid, signal);
 }
 
-fn describe_status(status: i32) -> String {
-    if libc::WIFSIGNALED(status) {
-        format!("killed by signal {}", libc::WTERMSIG(status))
-    } else {
-        format!("exit status {}", libc::WEXITSTATUS(status))
+fn describe_status(status: WaitStatus) -> String {
+    match status.terminating_signal() {
+        Some(signal) => format!("killed by signal {signal}"),
+        None => format!("exit status {}", status.exit_status().unwrap_or_default()),
     }
 }
 
 /// Killed by the SIGTERM of a stop: a worker takes SIGTERM as "drain" once it serves, so one
 /// that died of it was still starting (importing the app, say) and had no request to cut.
-fn stopped_before_serving(status: i32) -> bool {
-    libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM
+fn stopped_before_serving(status: WaitStatus) -> bool {
+    status.terminating_signal() == Some(Signal::TERM.as_raw())
 }
 
-fn exited_cleanly(status: i32) -> bool {
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+fn exited_cleanly(status: WaitStatus) -> bool {
+    status.exit_status() == Some(0)
 }
 
 /// `fork` copies only the calling thread. An application that started threads while it was
