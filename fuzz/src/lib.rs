@@ -8,9 +8,10 @@
 //! header of parameters.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -152,9 +153,14 @@ impl AsyncWrite for ScriptedSocket {
     }
 }
 
-impl AsRawFd for ScriptedSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        -1
+/// A scripted socket has no descriptor of its own. It shows /dev/null's, opened read-only once, so
+/// that a call on the descriptor (sendfile, writev, a peek) fails as it would on a dead socket.
+impl AsFd for ScriptedSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        static DEV_NULL: OnceLock<File> = OnceLock::new();
+        DEV_NULL
+            .get_or_init(|| File::open("/dev/null").expect("open /dev/null"))
+            .as_fd()
     }
 }
 

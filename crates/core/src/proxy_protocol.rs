@@ -262,21 +262,8 @@ async fn peek<S: Socket>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         socket.readable().await?;
         let peeked = socket.try_io(Interest::READABLE, || {
-            // SAFETY: `buf` is valid for `buf.len()` bytes of writes for the whole call, and the
-            // descriptor stays open while `socket` is borrowed.
-            let received = unsafe {
-                libc::recv(
-                    socket.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_PEEK,
-                )
-            };
-            if received < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(received as usize)
-            }
+            let (received, _) = rustix::net::recv(socket, &mut *buf, rustix::net::RecvFlags::PEEK)?;
+            Ok(received)
         });
         match peeked {
             Ok(count) => return Ok(count),

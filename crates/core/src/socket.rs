@@ -1,18 +1,18 @@
 //! What the protocol code needs from an accepted connection, whether TCP or Unix-domain.
 //!
 //! Besides async reads and writes, the static server sends file bytes with `sendfile(2)` straight
-//! from the page cache, which needs the raw descriptor and tokio's readiness API.
+//! from the page cache, which needs the descriptor and tokio's readiness API.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpStream, UnixStream};
 
 /// An accepted, non-blocking stream socket.
-pub trait Socket: AsyncRead + AsyncWrite + AsRawFd + Unpin + Send + Sync + 'static {
+pub trait Socket: AsyncRead + AsyncWrite + AsFd + Unpin + Send + Sync + 'static {
     /// Waits until the socket may accept more bytes.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Waits until the socket has bytes (or EOF) to read, without reading them.

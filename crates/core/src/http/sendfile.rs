@@ -2,10 +2,10 @@
 //! without passing through user space, so a multi-gigabyte download costs no memory.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
+use std::io::{self, IoSlice};
 use std::time::Duration;
 
+use rustix::net::SendFlags;
 use tokio::io::Interest;
 
 use crate::socket::Socket;
@@ -27,22 +27,10 @@ pub async fn send_file<S: Socket>(
     while position < end {
         let chunk = (end - position).min(MAX_CHUNK) as usize;
         let sent = socket.try_io(Interest::WRITABLE, || {
-            let mut file_offset = position as libc::off_t;
-            // SAFETY: both descriptors are open for the duration of the call; the kernel updates
-            // `file_offset`, a local.
-            let n = unsafe {
-                libc::sendfile(
-                    socket.as_raw_fd(),
-                    file.as_raw_fd(),
-                    &mut file_offset,
-                    chunk,
-                )
-            };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as u64)
-            }
+            // The kernel moves this copy of the offset, not the file's own.
+            let mut file_offset = position;
+            let n = rustix::fs::sendfile(socket, file, Some(&mut file_offset), chunk)?;
+            Ok(n as u64)
         });
         match sent {
             Ok(0) => {
@@ -76,20 +64,11 @@ pub async fn send_all_with_more<S: Socket>(
     while sent < bytes.len() {
         let rest = &bytes[sent..];
         let result = socket.try_io(Interest::WRITABLE, || {
-            // SAFETY: `rest` is a valid buffer for the duration of the call.
-            let n = unsafe {
-                libc::send(
-                    socket.as_raw_fd(),
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_MORE | libc::MSG_NOSIGNAL,
-                )
-            };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
+            Ok(rustix::net::send(
+                socket,
+                rest,
+                SendFlags::MORE | SendFlags::NOSIGNAL,
+            )?)
         });
         match result {
             Ok(n) => sent += n,
@@ -119,24 +98,10 @@ pub async fn send_vectored<S: Socket>(
             (&[][..], &second[sent - first.len()..])
         };
         let result = socket.try_io(Interest::WRITABLE, || {
-            // Built here, not held across an await: raw pointers are not Send.
-            let parts = [
-                libc::iovec {
-                    iov_base: a.as_ptr() as *mut _,
-                    iov_len: a.len(),
-                },
-                libc::iovec {
-                    iov_base: b.as_ptr() as *mut _,
-                    iov_len: b.len(),
-                },
-            ];
-            // SAFETY: both iovecs describe live slices for the duration of the call.
-            let n = unsafe { libc::writev(socket.as_raw_fd(), parts.as_ptr(), 2) };
-            if n < 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(n as usize)
-            }
+            Ok(rustix::io::writev(
+                socket,
+                &[IoSlice::new(a), IoSlice::new(b)],
+            )?)
         });
         match result {
             Ok(n) => sent += n,

@@ -6,13 +6,14 @@
 //! component at a time with `openat(O_NOFOLLOW)` from the root's descriptor: just as race-free,
 //! stricter (it refuses every symlink), and never consults a path by name.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 /// Set once openat2 reported ENOSYS, so later opens go straight to the fallback.
 static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
@@ -73,13 +74,10 @@ impl Root {
         } else {
             relative
         };
-        let c_path =
-            CString::new(relative.as_os_str().as_bytes()).map_err(|_| OpenError::Forbidden)?;
         if !OPENAT2_MISSING.load(Ordering::Relaxed) {
-            match self.openat2(&c_path) {
-                Err(error)
-                    if matches!(error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM)) =>
-                {
+            match self.openat2(relative) {
+                Err(error @ (Errno::NOSYS | Errno::PERM)) => {
+                    let error = io::Error::from(error);
                     tracing::warn!("openat2 is not available ({error}); symlinks in the document root will be refused");
                     OPENAT2_MISSING.store(true, Ordering::Relaxed);
                 }
@@ -94,14 +92,8 @@ impl Root {
     /// Used only to revalidate bytes that were read through [`Root::open_beneath`]; it never
     /// decides on its own that a file may be served.
     pub fn identity_beneath(&self, relative: &Path) -> Option<FileIdentity> {
-        let c_path = CString::new(relative.as_os_str().as_bytes()).ok()?;
-        // SAFETY: stat is plain data, for which all zeroes is a valid value.
-        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstatat fills `stat` from a valid dirfd and a NUL-terminated path.
-        if unsafe { libc::fstatat(self.dir.as_raw_fd(), c_path.as_ptr(), &mut stat, 0) } != 0 {
-            return None;
-        }
-        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+        let stat = rustix::fs::statat(&self.dir, relative, AtFlags::empty()).ok()?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return None;
         }
         Some(FileIdentity {
@@ -109,37 +101,26 @@ impl Root {
             inode: stat.st_ino,
             size: stat.st_size as u64,
             modified_seconds: stat.st_mtime,
-            modified_nanos: stat.st_mtime_nsec,
+            modified_nanos: stat.st_mtime_nsec as i64,
             changed_seconds: stat.st_ctime,
-            changed_nanos: stat.st_ctime_nsec,
+            changed_nanos: stat.st_ctime_nsec as i64,
         })
     }
 
-    fn openat2(&self, c_path: &CString) -> io::Result<File> {
-        // SAFETY: open_how is plain data; zeroed is a valid starting value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: valid dirfd, NUL-terminated path, and a pointer to an open_how of the given size.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.dir.as_raw_fd(),
-                c_path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just gave us this descriptor.
-        Ok(unsafe { File::from_raw_fd(fd as i32) })
+    fn openat2(&self, relative: &Path) -> rustix::io::Result<File> {
+        let fd = rustix::fs::openat2(
+            &self.dir,
+            relative,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        Ok(File::from(fd))
     }
 
     /// Fallback without openat2: open each component from its parent's descriptor, following no
     /// symlink, so nothing but real directories beneath the root is ever traversed.
-    fn open_walking(&self, relative: &Path) -> io::Result<File> {
+    fn open_walking(&self, relative: &Path) -> rustix::io::Result<File> {
         let names: Vec<&std::ffi::OsStr> = relative
             .components()
             .filter_map(|c| match c {
@@ -148,38 +129,26 @@ impl Root {
             })
             .collect();
         let base =
-            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_NOFOLLOW;
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::NOFOLLOW;
         if names.is_empty() {
-            return openat(self.dir.as_raw_fd(), c".", base | libc::O_DIRECTORY);
+            let dir = rustix::fs::openat(&self.dir, c".", base | OFlags::DIRECTORY, Mode::empty())?;
+            return Ok(File::from(dir));
         }
         let mut current: Option<File> = None;
         for (index, name) in names.iter().enumerate() {
             let last = index + 1 == names.len();
-            let flags = if last { base } else { base | libc::O_DIRECTORY };
-            let name = CString::new(name.as_bytes())
-                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            let parent = current
-                .as_ref()
-                .map_or(self.dir.as_raw_fd(), |dir| dir.as_raw_fd());
-            current = Some(openat(parent, &name, flags)?);
+            let flags = if last { base } else { base | OFlags::DIRECTORY };
+            let parent = current.as_ref().map_or(self.dir.as_fd(), |dir| dir.as_fd());
+            let opened = rustix::fs::openat(parent, *name, flags, Mode::empty())?;
+            current = Some(File::from(opened));
         }
-        current.ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))
+        current.ok_or(Errno::NOENT)
     }
 }
 
-fn openat(dir: std::os::fd::RawFd, name: &std::ffi::CStr, flags: i32) -> io::Result<File> {
-    // SAFETY: a valid directory descriptor and a NUL-terminated name.
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
-fn classify(error: io::Error) -> OpenError {
-    match error.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ENAMETOOLONG) => OpenError::NotFound,
+fn classify(error: Errno) -> OpenError {
+    match error {
+        Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => OpenError::NotFound,
         _ => OpenError::Forbidden,
     }
 }
