@@ -8,14 +8,11 @@
 
 use std::time::Duration;
 
-fn read(clock: libc::clockid_t) -> Duration {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec to write to; both clock ids exist on every Linux we run on.
-    let rc = unsafe { libc::clock_gettime(clock, &mut now) };
-    debug_assert_eq!(rc, 0);
+use rustix::time::{clock_gettime, ClockId};
+
+fn read(clock: ClockId) -> Duration {
+    // Both clocks exist on every Linux we run on (since 2.6.32).
+    let now = clock_gettime(clock);
     Duration::new(
         now.tv_sec.max(0) as u64,
         now.tv_nsec.clamp(0, 999_999_999) as u32,
@@ -24,12 +21,12 @@ fn read(clock: libc::clockid_t) -> Duration {
 
 /// Time since an arbitrary start (boot), as of the last tick.
 pub fn coarse_monotonic() -> Duration {
-    read(libc::CLOCK_MONOTONIC_COARSE)
+    read(ClockId::MonotonicCoarse)
 }
 
 /// Time since the Unix epoch, as of the last tick.
 pub fn coarse_wall() -> Duration {
-    read(libc::CLOCK_REALTIME_COARSE)
+    read(ClockId::RealtimeCoarse)
 }
 
 #[cfg(test)]

@@ -19,8 +19,7 @@ pub struct ProcessConfig {
 /// Sets the file mode mask (before binding, so Unix socket files get it).
 pub fn apply_umask(config: &ProcessConfig) {
     if let Some(mask) = config.umask {
-        // SAFETY: umask has no preconditions.
-        unsafe { libc::umask(mask) };
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(mask));
     }
 }
 

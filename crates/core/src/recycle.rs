@@ -119,8 +119,7 @@ impl RecyclePolicy {
 pub fn resident_memory() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page_size = rustix::param::page_size();
     Some(pages * u64::try_from(page_size).ok()?)
 }
 

@@ -13,6 +13,8 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::mm;
+
 /// Who answered a request, the `mount` label of the request metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mount {
@@ -134,20 +136,15 @@ impl Table {
     pub fn map(slots: usize) -> io::Result<Table> {
         let words = HEADER_WORDS + slots * SLOT_WORDS;
         let bytes = words * std::mem::size_of::<AtomicU64>();
-        // SAFETY: an anonymous shared mapping with no address hint; the result is checked.
+        // SAFETY: a new anonymous shared mapping with no address hint: it replaces nothing.
         let memory = unsafe {
-            libc::mmap(
+            mm::mmap_anonymous(
                 std::ptr::null_mut(),
                 bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
+                mm::ProtFlags::READ | mm::ProtFlags::WRITE,
+                mm::MapFlags::SHARED,
             )
-        };
-        if memory == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        }?;
         // SAFETY: the mapping is `bytes` long, page-aligned (so aligned for u64), zero-filled
         // (a valid AtomicU64 is any bit pattern), and never unmapped, so the slice may be
         // 'static. It is shared with the forked workers, which is what atomics are for.
