@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, eventually, read_response, wait_parked, Server, Site, PATIENCE};
+use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::support::{
+    connect, eventually, read_response, send_signal, wait_parked, Server, Site, PATIENCE,
+};
 
 /// A site with a small page and a file big enough that a client that stops reading keeps its
 /// download in flight.
@@ -230,7 +234,7 @@ fn orphaned_workers_free_the_port_at_once() {
         std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", first.id()))
             .unwrap_or_default()
             .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
+            .filter_map(|p| p.parse::<u32>().ok())
             .collect::<Vec<_>>()
     };
     eventually("two workers", || workers().len() == 2);
@@ -258,12 +262,11 @@ fn orphaned_workers_free_the_port_at_once() {
     }
     drop(download);
     for pid in orphans {
-        // SAFETY: SIGKILL to the workers of the server this test started.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // The workers of the server this test started.
+        send_signal(pid, libc::SIGKILL);
     }
     let mut second = second.expect("a new server binds the port while the orphans drain");
-    // SAFETY: SIGTERM to the process this test started.
-    unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+    send_signal(second.id(), libc::SIGTERM);
     second.wait().unwrap();
 }
 
@@ -299,17 +302,16 @@ fn ctrl_c_twice_to_the_process_group_stops_at_once() {
         .process_group(0);
     let mut server = Server::from_command(command);
     let download = stalled_download(server.addr);
-    let group = server.pid() as i32;
-    // SAFETY: SIGINT to the process group of the server this test started (its own group).
-    unsafe { libc::kill(-group, libc::SIGINT) };
+    // The server this test started leads a process group of its own.
+    let group = Pid::from_raw(server.pid() as i32).expect("a process id");
+    kill_process_group(group, Signal::INT).unwrap();
     server.wait_for_log("stopping", "in-flight");
     assert!(
         !server.log().contains("stopping at once"),
         "one Ctrl-C drains:\n{}",
         server.log()
     );
-    // SAFETY: as above.
-    unsafe { libc::kill(-group, libc::SIGINT) };
+    kill_process_group(group, Signal::INT).unwrap();
     let status = server
         .wait_exit(PATIENCE)
         .expect("the second Ctrl-C stops the server long before the grace timeout");

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{connect, exchange, read_response, Server, Site, PATIENCE};
+use crate::support::{connect, exchange, read_response, send_signal, Server, Site, PATIENCE};
 
 /// 19 bytes, the benchmark's static case.
 const PAGE: &[u8] = b"hello from the logs";
@@ -78,8 +78,7 @@ impl FileLogged {
     }
 
     fn signal(&self, signal: i32) {
-        // SAFETY: a signal to the process this test started.
-        unsafe { libc::kill(self.child.id() as i32, signal) };
+        send_signal(self.child.id(), signal);
     }
 
     /// SIGTERM, then the exit status (the workers write out their access lines on the way).

@@ -5,7 +5,7 @@ use std::io::{BufReader, Write};
 use std::net::SocketAddr;
 
 use crate::support::{
-    connect, eventually, exchange, get, read_response, scrape, value, Server, Site,
+    connect, eventually, exchange, get, read_response, scrape, send_signal, value, Server, Site,
 };
 
 /// Starts `tern serve` on a small site with metrics on a port of their own; returns the server
@@ -113,8 +113,7 @@ fn one_scrape_shows_every_worker_and_counts_survive_restarts() {
 
     // A worker killed: counted as a crash, and its replacement goes on counting.
     let victim = server.worker_pids()[0];
-    // SAFETY: SIGKILL to a worker of the server this test started.
-    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    send_signal(victim, libc::SIGKILL);
     eventually("the crash counted and a replacement running", || {
         let samples = scrape(metrics);
         value(&samples, "tern_worker_restarts_total{cause=\"crash\"}") == 1.0

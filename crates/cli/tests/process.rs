@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 
-use crate::support::{eventually, get, Server, Site, PATIENCE};
+use crate::support::{eventually, get, send_signal, Server, Site, PATIENCE};
 
 fn site() -> Site {
     let site = Site::new();
@@ -13,7 +13,7 @@ fn site() -> Site {
     site
 }
 
-fn children(pid: u32) -> Vec<i32> {
+fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .unwrap_or_default()
         .split_whitespace()
@@ -56,8 +56,8 @@ fn serves_on_sockets_passed_by_systemd_socket_activation() {
         "{log:#?}"
     );
     for pid in children(activator.id()) {
-        // SAFETY: SIGTERM to the tern this test started through the activator.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // The tern this test started through the activator.
+        send_signal(pid, libc::SIGTERM);
     }
     eventually("tern stopped", || children(activator.id()).is_empty());
     let _ = activator.kill();
@@ -98,8 +98,7 @@ fn umask_applies_to_the_unix_socket_file() {
     eventually("the socket file", || socket.exists());
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode & 0o077, 0, "mode {mode:o}");
-    // SAFETY: SIGTERM to the process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    send_signal(child.id(), libc::SIGTERM);
     child.wait().unwrap();
     let refused = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(["serve", "--umask", "999"])
@@ -112,8 +111,7 @@ fn umask_applies_to_the_unix_socket_file() {
 #[test]
 fn user_drops_root_after_binding() {
     let site = site();
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     if !root {
         // Without root, switching users must fail with a clear line and exit status 2.
         let output = Command::new(env!("CARGO_BIN_EXE_tern"))

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::support::{
-    connect, eventually, get, read_response, wait_parked, Server, Site, PATIENCE,
+    connect, eventually, get, read_response, send_signal, wait_parked, Server, Site, PATIENCE,
 };
 
 fn site_with_index() -> Site {
@@ -36,8 +36,7 @@ fn a_killed_worker_is_replaced_and_logged() {
     let server = Server::start(&["serve", "-r", &site.root_str(), "-w", "2"]);
     eventually("two workers", || server.worker_pids().len() == 2);
     let victim = server.worker_pids()[0];
-    // SAFETY: SIGKILL to a worker of the server this test started.
-    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    send_signal(victim, libc::SIGKILL);
     server.wait_for_log(&format!("worker {victim} died"), "replacement");
     eventually("a replacement worker", || {
         let pids = server.worker_pids();
@@ -267,8 +266,7 @@ fn logs_carry_time_level_and_pid_and_go_to_logfile() {
         text.contains("listening on http://"),
         "the start-up line is in the file too"
     );
-    // SAFETY: SIGTERM to the process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    send_signal(child.id(), libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
@@ -302,8 +300,7 @@ fn unix_socket_bind_and_warning_level_hide_info_lines() {
         .unwrap();
     let response = read_response(&mut BufReader::new(stream), false).unwrap();
     assert_eq!(response.body, b"hello from a worker");
-    // SAFETY: SIGTERM to the process this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    send_signal(child.id(), libc::SIGTERM);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0));
     let log = String::from_utf8_lossy(&output.stderr);

@@ -8,6 +8,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustix::process::{getrlimit, setrlimit, Pid, Resource, Rlimit, Signal};
+
 pub mod scrape;
 
 pub use scrape::{parked, scrape, value, wait_parked};
@@ -140,8 +142,7 @@ impl Server {
     }
 
     pub fn signal(&self, signal: i32) {
-        // SAFETY: sending a signal to a process this test started.
-        unsafe { libc::kill(self.pid() as i32, signal) };
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for the supervisor to exit.
@@ -168,8 +169,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: SIGTERM to our own child; workers follow it.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            // Workers follow it.
+            send_signal(child.id(), libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -192,17 +193,27 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Raises this test process's soft descriptor limit to its hard limit; returns the new limit.
 pub fn raise_own_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_cur
+    let limit = getrlimit(Resource::Nofile);
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    );
+    // `None` is RLIM_INFINITY.
+    limit.maximum.unwrap_or(u64::MAX)
+}
+
+/// Sends `signal` (a `libc::SIG…` number) to `pid`: a process this test started, or one of its
+/// workers. One that has exited already is no error.
+pub fn send_signal(pid: u32, signal: i32) {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .expect("a process id");
+    let signal = Signal::from_named_raw(signal).expect("a named signal");
+    let _ = rustix::process::kill_process(pid, signal);
 }
 
 /// A parsed HTTP response.
