@@ -16,6 +16,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use rustix::mm;
+
 /// Set once, when the worker learns that it will drain (or starts to).
 static DRAINING: AtomicBool = AtomicBool::new(false);
 /// Drains the supervisor has announced, in memory shared with the workers.
@@ -26,24 +28,25 @@ static ANNOUNCED_BEFORE_FORK: AtomicU64 = AtomicU64::new(0);
 /// In the supervisor, before any fork: maps the shared announcement count. Without it (a mapping
 /// refused), announcements travel by signal alone.
 pub fn share_announcements() {
-    // SAFETY: an anonymous shared mapping with no address hint; the result is checked.
-    let memory = unsafe {
-        libc::mmap(
+    // SAFETY: a new anonymous shared mapping with no address hint: it replaces nothing.
+    let mapped = unsafe {
+        mm::mmap_anonymous(
             std::ptr::null_mut(),
             std::mem::size_of::<AtomicU64>(),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
+            mm::ProtFlags::READ | mm::ProtFlags::WRITE,
+            mm::MapFlags::SHARED,
         )
     };
-    if memory == libc::MAP_FAILED {
-        tracing::warn!(
-            "cannot map memory for drain announcements: {}",
-            std::io::Error::last_os_error()
-        );
-        return;
-    }
+    let memory = match mapped {
+        Ok(memory) => memory,
+        Err(error) => {
+            tracing::warn!(
+                "cannot map memory for drain announcements: {}",
+                std::io::Error::from(error)
+            );
+            return;
+        }
+    };
     // SAFETY: the mapping is page-aligned, zero-filled (a valid AtomicU64) and never unmapped;
     // it is shared with the forked workers, which is what an atomic is for.
     let counter: &'static AtomicU64 = unsafe { &*memory.cast::<AtomicU64>() };
