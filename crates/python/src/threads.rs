@@ -37,7 +37,7 @@ mod policy;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::Thread;
@@ -78,6 +78,11 @@ struct Shared {
     finished_recently: AtomicU64,
     /// Watchdog ticks so far: the pool's clock.
     ticks: AtomicU64,
+    /// Threads asked of the watchdog and not started yet. They are counted in the state's
+    /// `threads` and `running` from the moment they are asked for, so the jobs that follow do not
+    /// ask again. Outside the lock: the watchdog looks at every wake-up and tick, and must not
+    /// take the lock for that.
+    to_start: AtomicUsize,
 }
 
 struct State {
@@ -85,15 +90,12 @@ struct State {
     queue: VecDeque<(Job, u64, Option<Instant>)>,
     /// Sleeping threads, the most recently active last.
     idle: Vec<Arc<Sleeper>>,
-    /// Threads awake: running a job or about to look at the queue (`to_start` included).
+    /// Threads awake: running a job or about to look at the queue (threads to start included).
     running: usize,
     /// Of those, threads inside a job.
     in_job: usize,
-    /// Threads alive (`to_start` included).
+    /// Threads alive (threads to start included).
     threads: usize,
-    /// Threads asked of the watchdog and not started yet. They count as alive and running from
-    /// the moment they are asked for, so the jobs that follow do not ask again.
-    to_start: usize,
     /// A wake-up is scheduled for the end of the loop's turn.
     wake_scheduled: bool,
     /// The watchdog thread, unparked to start threads or after it slept for good; None if it
@@ -121,28 +123,6 @@ impl State {
             self.in_job,
             self.threads.saturating_sub(self.in_job),
         );
-    }
-
-    /// Carries out `wakeups`: unparks sleeping threads, and counts the threads to start as
-    /// alive and running (`to_start`). True if threads are to be started: the caller then asks
-    /// the watchdog ([`Shared::ask_watchdog`]), or is the watchdog.
-    fn get_going(&mut self, wakeups: Wakeups) -> bool {
-        for _ in 0..wakeups.wake {
-            let Some(sleeper) = self.idle.pop() else {
-                break;
-            };
-            self.running += 1;
-            sleeper.woken.store(true, Ordering::Release);
-            sleeper.thread.unpark();
-        }
-        if wakeups.start == 0 {
-            return false;
-        }
-        self.threads += wakeups.start;
-        self.running += wakeups.start;
-        self.to_start += wakeups.start;
-        self.publish_metrics();
-        true
     }
 }
 
@@ -181,7 +161,6 @@ impl Pool {
                 running: 0,
                 in_job: 0,
                 threads: 0,
-                to_start: 0,
                 wake_scheduled: false,
                 watchdog: None,
                 watchdog_asleep: false,
@@ -197,6 +176,7 @@ impl Pool {
             finished_jobs: AtomicU64::new(0),
             finished_recently: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            to_start: AtomicUsize::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
         let watchdog_shared = shared.clone();
@@ -226,7 +206,7 @@ impl Pool {
         let mut start = false;
         match decision {
             OnSubmit::Nothing => {}
-            OnSubmit::Wake(wakeups) => start = state.get_going(wakeups),
+            OnSubmit::Wake(wakeups) => start = self.shared.get_going(&mut state, wakeups),
             OnSubmit::WakeAfterTurn => {
                 state.wake_scheduled = true;
                 let shared = self.shared.clone();
@@ -301,9 +281,31 @@ impl Shared {
         let wakeups = self
             .policy
             .at_end_of_turn(state.queue.len(), state.threads());
-        if state.get_going(wakeups) {
+        if self.get_going(&mut state, wakeups) {
             self.ask_watchdog(state);
         }
+    }
+
+    /// Carries out `wakeups`: unparks sleeping threads, and counts the threads to start as
+    /// alive and running (and in `to_start`). True if threads are to be started: the caller then
+    /// asks the watchdog ([`Shared::ask_watchdog`]), or is the watchdog.
+    fn get_going(&self, state: &mut State, wakeups: Wakeups) -> bool {
+        for _ in 0..wakeups.wake {
+            let Some(sleeper) = state.idle.pop() else {
+                break;
+            };
+            state.running += 1;
+            sleeper.woken.store(true, Ordering::Release);
+            sleeper.thread.unpark();
+        }
+        if wakeups.start == 0 {
+            return false;
+        }
+        state.threads += wakeups.start;
+        state.running += wakeups.start;
+        state.publish_metrics();
+        self.to_start.fetch_add(wakeups.start, Ordering::Relaxed);
+        true
     }
 
     /// Wakes the watchdog: it starts the threads counted in `to_start` at once, and resumes its
@@ -321,7 +323,7 @@ impl Shared {
 
     /// Starts the threads counted in `to_start` (the watchdog's job). Spawns without the lock.
     fn start_threads(self: &Arc<Self>) {
-        let count = std::mem::take(&mut self.lock_state().to_start);
+        let count = self.to_start.swap(0, Ordering::Relaxed);
         for started in 0..count {
             let shared = self.clone();
             let spawned = std::thread::Builder::new()
@@ -532,7 +534,7 @@ fn watchdog(shared: Arc<Shared>) {
             let wakeups = shared
                 .policy
                 .on_tick(tick, waiting, state.threads(), shared.slow_jobs());
-            state.get_going(wakeups);
+            shared.get_going(&mut state, wakeups);
             let sleep = progress.may_sleep(state.queue.len(), state.threads());
             if sleep {
                 state.watchdog_asleep = true;
