@@ -11,24 +11,33 @@
 //!   collected and the loop is woken once per batch, through a dispatcher task on the loop that
 //!   wakes them locally.
 //! - Applications whose calls block (sleep, a database, a slow upload) are told apart by how
-//!   many of the last eight jobs took longer than [`SLOW_JOB_TICKS`]: three or more, and every
-//!   queued job gets a thread of its own at once, up to `--threads`, since batching would only make
-//!   jobs wait behind sleeping ones. Except under load: while calls end at least
-//!   [`FINISHERS_TO_WAIT_FOR`] per tick, a new job is left for the next thread that finishes its
-//!   call. That thread is running and holds the interpreter already, whereas a woken one must wait
-//!   for the CPU behind hundreds of others and then for the lock: at 256 sleeping calls on one core,
-//!   waking cost 2 ms of queueing per request and left the CPU a third idle. (An average of wall times was tried first: on a busy core a fast
-//!   job now and then spans a preemption, and the average tipped a hello-world app into a thread
-//!   per call, 64 threads fighting over the interpreter.)
+//!   many of the last eight jobs took longer than [`SLOW_JOB_TICKS`](policy::SLOW_JOB_TICKS):
+//!   three or more, and every queued job gets a thread of its own at once, up to `--threads`,
+//!   since batching would only make jobs wait behind sleeping ones. Except under load: while
+//!   calls end at least [`FINISHERS_TO_WAIT_FOR`](policy::FINISHERS_TO_WAIT_FOR) per tick, a new
+//!   job is left for the next thread that finishes its call. That thread is running and holds the
+//!   interpreter already, whereas a woken one must wait for the CPU behind hundreds of others and
+//!   then for the lock: at 256 sleeping calls on one core, waking cost 2 ms of queueing per
+//!   request and left the CPU a third idle. (An average of wall times was tried first: on a busy
+//!   core a fast job now and then spans a preemption, and the average tipped a hello-world app
+//!   into a thread per call, 64 threads fighting over the interpreter.)
 //! - A call that blocks in an otherwise fast application must not hold up the queue either: a
 //!   watchdog looks every millisecond and, when jobs wait while no job has finished for a whole
 //!   tick, wakes or starts one more thread for each of them. While jobs do finish, the interpreter
 //!   is busy and more threads would only queue for it. Idle threads exit after a while, so the
 //!   pool follows the load.
+//! - The event loop never starts a thread: starting one takes tens of microseconds, during which
+//!   no connection is served. When a job needs a thread and none sleeps, `submit` counts the
+//!   thread as running already and asks the watchdog, which starts it.
+//!
+//! Every one of those decisions is made by [`policy`], a pure type with unit tests; this module
+//! gathers what it needs, asks, and acts (unparks, spawns, wakes the loop).
+
+mod policy;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::Thread;
@@ -36,30 +45,15 @@ use std::time::{Duration, Instant};
 
 use pyo3::Python;
 
+use policy::{OnSubmit, Policy, Progress, SlowJobs, Threads, Waiting, Wakeups};
+
 /// A unit of work that needs the interpreter.
 pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
 
 /// How often the watchdog looks.
 const WATCHDOG_TICK: Duration = Duration::from_millis(1);
-/// A job during which the watchdog ticked this often (at least one whole tick: about 1 ms of wall
-/// time) counts as slow. Ticks, not clock reads: the hot path reads no clock.
-const SLOW_JOB_TICKS: u64 = 2;
-/// Slow jobs among the last eight that mark the application as blocking.
-const SLOW_JOBS_TO_BLOCK: u32 = 3;
-/// With blocking calls, a new job waits for a thread finishing its call (instead of waking one)
-/// when calls have been ending at least this often per tick.
-const FINISHERS_TO_WAIT_FOR: u64 = 8;
-/// The window over which that rate is counted: calls end in bursts (as the interpreter lock
-/// passes from one returning thread to the next), so one tick alone says little.
-const RECENT_TICKS: u64 = 8;
-/// With blocking calls, the watchdog wakes at most this many threads per tick for jobs that waited
-/// a tick while calls still end (2 left a backlog standing, 8 and 16 flooded the CPU with woken
-/// threads; bench/NOTES.md).
-const DRAIN_PER_TICK: usize = 4;
 /// A thread idle this long exits (one always stays).
 const IDLE_EXIT: Duration = Duration::from_secs(30);
-/// The watchdog sleeps for good after this many ticks with nothing to do.
-const WATCHDOG_QUIET_TICKS: u32 = 200;
 /// Stack of each Python thread: deep framework call chains run on it.
 const THREAD_STACK: usize = 4 << 20;
 
@@ -71,18 +65,24 @@ pub struct Pool {
 struct Shared {
     state: Mutex<State>,
     completions: Mutex<Completions>,
-    max_threads: usize,
+    /// The rules: when to wake or start threads, when the watchdog steps in.
+    policy: Policy,
     /// Runs on the job's thread after each job, even one that panicked (the bridge ends the
     /// request's `wsgi.errors` output there).
     after_job: fn(),
-    /// One bit per recent job, the latest lowest: 1 if it was slow.
+    /// One bit per recent job, the latest lowest: 1 if it was slow ([`SlowJobs`]).
     slow_jobs: AtomicU32,
     /// Jobs finished, ever (the watchdog's measure of progress).
     finished_jobs: AtomicU64,
-    /// Jobs finished during the last [`RECENT_TICKS`] watchdog ticks.
+    /// Jobs finished during the last [`policy::RECENT_TICKS`] watchdog ticks.
     finished_recently: AtomicU64,
     /// Watchdog ticks so far: the pool's clock.
     ticks: AtomicU64,
+    /// Threads asked of the watchdog and not started yet. They are counted in the state's
+    /// `threads` and `running` from the moment they are asked for, so the jobs that follow do not
+    /// ask again. Outside the lock: the watchdog looks at every wake-up and tick, and must not
+    /// take the lock for that.
+    to_start: AtomicUsize,
 }
 
 struct State {
@@ -90,19 +90,32 @@ struct State {
     queue: VecDeque<(Job, u64, Option<Instant>)>,
     /// Sleeping threads, the most recently active last.
     idle: Vec<Arc<Sleeper>>,
-    /// Threads awake: running a job or about to look at the queue.
+    /// Threads awake: running a job or about to look at the queue (threads to start included).
     running: usize,
     /// Of those, threads inside a job.
     in_job: usize,
-    /// Threads alive.
+    /// Threads alive (threads to start included).
     threads: usize,
     /// A wake-up is scheduled for the end of the loop's turn.
     wake_scheduled: bool,
+    /// The watchdog thread, unparked to start threads or after it slept for good; None if it
+    /// could not be started (threads are then started where they are asked for).
     watchdog: Option<Thread>,
+    /// The watchdog sleeps until the next job (nothing happened for a while).
     watchdog_asleep: bool,
 }
 
 impl State {
+    /// The thread counts the policy decides by.
+    fn threads(&self) -> Threads {
+        Threads {
+            total: self.threads,
+            running: self.running,
+            in_job: self.in_job,
+            idle: self.idle.len(),
+        }
+    }
+
     /// Tells the metrics (`--metrics-bind`) how many threads are inside a call and how many
     /// are not. Called with the state locked.
     fn publish_metrics(&self) {
@@ -138,7 +151,8 @@ pub enum Wake {
 
 impl Pool {
     /// Creates the pool; must run inside the worker's tokio runtime (it starts the dispatcher).
-    /// `after_job` runs on a job's thread after each job.
+    /// `after_job` runs on a job's thread after each job. Starts the watchdog, the one thread
+    /// that starts the others.
     pub fn new(max_threads: usize, after_job: fn()) -> Pool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -156,61 +170,59 @@ impl Pool {
                 since: None,
                 dispatcher: None,
             }),
-            max_threads,
+            policy: Policy::new(max_threads),
             after_job,
             slow_jobs: AtomicU32::new(0),
             finished_jobs: AtomicU64::new(0),
             finished_recently: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            to_start: AtomicUsize::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
+        let watchdog_shared = shared.clone();
+        match std::thread::Builder::new()
+            .name("tern-watchdog".into())
+            .spawn(move || watchdog(watchdog_shared))
+        {
+            Ok(handle) => shared.lock_state().watchdog = Some(handle.thread().clone()),
+            Err(error) => tracing::error!("cannot start the thread-pool watchdog: {error}"),
+        }
         Pool { shared }
     }
 
-    /// Queues a job. Called on the event loop.
+    /// Queues a job. Called on the event loop: wakes sleeping threads at most (an unpark), and
+    /// leaves starting new ones to the watchdog.
     pub fn submit(&self, job: Job) {
         let mut state = self.shared.lock_state();
         let queued_at = tern_core::metrics::enabled().then(Instant::now);
         state.queue.push_back((job, self.shared.now(), queued_at));
-        if self.shared.calls_block() {
-            // A thread for every job that no awake, job-free thread will take, unless calls end
-            // often enough that a thread finishing its call takes this job within a fraction of a
-            // tick (the watchdog covers a job that waits a whole tick anyway). A finishing thread
-            // holds the interpreter already: taking the job costs no wake-up and no lock hand-off.
-            let spare = state.running - state.in_job;
-            let needed = state.queue.len().saturating_sub(spare);
-            let finishing_per_tick =
-                self.shared.finished_recently.load(Ordering::Relaxed) / RECENT_TICKS;
-            if needed > 0 && finishing_per_tick < FINISHERS_TO_WAIT_FOR {
-                self.shared.wake_threads(&mut state, needed);
-            }
-        } else if state.running == 0 && !state.wake_scheduled {
-            state.wake_scheduled = true;
-            let shared = self.shared.clone();
-            match tokio::runtime::Handle::try_current() {
-                // Behind the connections already ready in this turn of the loop.
-                Ok(handle) => drop(handle.spawn(async move { shared.wake_for_queue() })),
-                Err(_) => {
-                    drop(state);
-                    shared.wake_for_queue();
-                    return;
+        let decision = self.shared.policy.on_submit(
+            state.queue.len(),
+            state.threads(),
+            self.shared.slow_jobs(),
+            self.shared.finished_recently.load(Ordering::Relaxed),
+            state.wake_scheduled,
+        );
+        let mut start = false;
+        match decision {
+            OnSubmit::Nothing => {}
+            OnSubmit::Wake(wakeups) => start = self.shared.get_going(&mut state, wakeups),
+            OnSubmit::WakeAfterTurn => {
+                state.wake_scheduled = true;
+                let shared = self.shared.clone();
+                match tokio::runtime::Handle::try_current() {
+                    // Behind the connections already ready in this turn of the loop.
+                    Ok(handle) => drop(handle.spawn(async move { shared.wake_for_queue() })),
+                    Err(_) => {
+                        drop(state);
+                        shared.wake_for_queue();
+                        return;
+                    }
                 }
             }
         }
-        if state.watchdog.is_none() {
-            let shared = self.shared.clone();
-            match std::thread::Builder::new()
-                .name("tern-watchdog".into())
-                .spawn(move || watchdog(shared))
-            {
-                Ok(handle) => state.watchdog = Some(handle.thread().clone()),
-                Err(error) => tracing::error!("cannot start the thread-pool watchdog: {error}"),
-            }
-        } else if state.watchdog_asleep {
-            state.watchdog_asleep = false;
-            if let Some(watchdog) = &state.watchdog {
-                watchdog.unpark();
-            }
+        if start || state.watchdog_asleep {
+            self.shared.ask_watchdog(state);
         }
     }
 
@@ -251,53 +263,81 @@ impl Shared {
         self.ticks.load(Ordering::Relaxed)
     }
 
-    fn calls_block(&self) -> bool {
-        (self.slow_jobs.load(Ordering::Relaxed) & 0xFF).count_ones() >= SLOW_JOBS_TO_BLOCK
+    fn slow_jobs(&self) -> SlowJobs {
+        SlowJobs(self.slow_jobs.load(Ordering::Relaxed))
     }
 
     fn record_job_time(&self, ticks: u64) {
         // Racing updates may lose a bit; the history only needs to be roughly right.
-        let history = self.slow_jobs.load(Ordering::Relaxed);
-        self.slow_jobs.store(
-            (history << 1) | u32::from(ticks >= SLOW_JOB_TICKS),
-            Ordering::Relaxed,
-        );
+        let history = self.slow_jobs().after_job(ticks);
+        self.slow_jobs.store(history.0, Ordering::Relaxed);
         self.finished_jobs.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The wake-up scheduled for the end of the loop's turn.
     fn wake_for_queue(self: &Arc<Self>) {
         let mut state = self.lock_state();
         state.wake_scheduled = false;
-        if state.running == 0 && !state.queue.is_empty() {
-            self.wake_threads(&mut state, 1);
+        let wakeups = self
+            .policy
+            .at_end_of_turn(state.queue.len(), state.threads());
+        if self.get_going(&mut state, wakeups) {
+            self.ask_watchdog(state);
         }
     }
 
-    /// Wakes up to `count` sleeping threads, starting new ones while under the cap.
-    fn wake_threads(self: &Arc<Self>, state: &mut State, count: usize) {
-        for _ in 0..count {
-            if let Some(sleeper) = state.idle.pop() {
-                state.running += 1;
-                sleeper.woken.store(true, Ordering::Release);
-                sleeper.thread.unpark();
-            } else if state.threads < self.max_threads {
-                let shared = self.clone();
-                let spawned = std::thread::Builder::new()
-                    .name("tern-python".into())
-                    .stack_size(THREAD_STACK)
-                    .spawn(move || shared.thread_main());
-                match spawned {
-                    Ok(_) => {
-                        state.threads += 1;
-                        state.publish_metrics();
-                        state.running += 1;
-                    }
-                    Err(error) => {
-                        tracing::error!("cannot start a Python thread: {error}");
-                        return;
-                    }
-                }
-            } else {
+    /// Carries out `wakeups`: unparks sleeping threads, and counts the threads to start as
+    /// alive and running (and in `to_start`). True if threads are to be started: the caller then
+    /// asks the watchdog ([`Shared::ask_watchdog`]), or is the watchdog.
+    fn get_going(&self, state: &mut State, wakeups: Wakeups) -> bool {
+        for _ in 0..wakeups.wake {
+            let Some(sleeper) = state.idle.pop() else {
+                break;
+            };
+            state.running += 1;
+            sleeper.woken.store(true, Ordering::Release);
+            sleeper.thread.unpark();
+        }
+        if wakeups.start == 0 {
+            return false;
+        }
+        state.threads += wakeups.start;
+        state.running += wakeups.start;
+        state.publish_metrics();
+        self.to_start.fetch_add(wakeups.start, Ordering::Relaxed);
+        true
+    }
+
+    /// Wakes the watchdog: it starts the threads counted in `to_start` at once, and resumes its
+    /// ticks if it slept for good. Without a watchdog, starts them here.
+    fn ask_watchdog(self: &Arc<Self>, mut state: MutexGuard<'_, State>) {
+        state.watchdog_asleep = false;
+        match &state.watchdog {
+            Some(watchdog) => watchdog.unpark(),
+            None => {
+                drop(state);
+                self.start_threads();
+            }
+        }
+    }
+
+    /// Starts the threads counted in `to_start` (the watchdog's job). Spawns without the lock.
+    fn start_threads(self: &Arc<Self>) {
+        let count = self.to_start.swap(0, Ordering::Relaxed);
+        for started in 0..count {
+            let shared = self.clone();
+            let spawned = std::thread::Builder::new()
+                .name("tern-python".into())
+                .stack_size(THREAD_STACK)
+                .spawn(move || shared.thread_main());
+            if let Err(error) = spawned {
+                tracing::error!("cannot start a Python thread: {error}");
+                // The rest were counted as alive and running: take them back.
+                let missing = count - started;
+                let mut state = self.lock_state();
+                state.threads -= missing;
+                state.running -= missing;
+                state.publish_metrics();
                 return;
             }
         }
@@ -335,13 +375,12 @@ impl Shared {
             thread: std::thread::current(),
             woken: AtomicBool::new(false),
         });
-        // The first job was counted for this thread by whoever started it.
+        // The first job was counted for this thread by whoever asked for it.
         let mut next = self.next_job(false, &sleeper);
         Python::attach(|py| loop {
             while let Some(job) = next {
-                // Results of earlier jobs wait at most about a tick for the batch to end; but
-                // when calls block, the next job may take long: deliver them now.
-                self.deliver_completions(if self.calls_block() { None } else { Some(1) });
+                // Results of earlier jobs wait for the batch to end, unless calls block.
+                self.deliver_completions(policy::results_age_before_job(self.slow_jobs()));
                 let started = self.now();
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
@@ -390,7 +429,7 @@ impl Shared {
                 if sleeper.woken.load(Ordering::Acquire) {
                     return true;
                 }
-                if state.threads > 1 {
+                if self.policy.exits_when_idle(state.threads()) {
                     state.idle.retain(|other| !Arc::ptr_eq(other, sleeper));
                     state.threads -= 1;
                     state.publish_metrics();
@@ -407,12 +446,7 @@ impl Shared {
     fn deliver_completions(&self, min_ticks: Option<u64>) {
         let dispatcher = {
             let mut completions = self.lock_completions();
-            let due = match (completions.since, min_ticks) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(since), Some(age)) => self.now() - since >= age,
-            };
-            if !due {
+            if !policy::results_due(completions.since, self.now(), min_ticks) {
                 return;
             }
             completions.since = None;
@@ -473,59 +507,44 @@ async fn dispatch(shared: Arc<Shared>) {
     .await;
 }
 
-/// Gives queued jobs more threads when they wait too long, and delivers stale wake-ups.
+/// Starts the threads asked for, gives queued jobs more threads when they wait too long, and
+/// delivers stale wake-ups.
 fn watchdog(shared: Arc<Shared>) {
-    let mut quiet_ticks = 0;
-    let mut finished_before = 0;
-    let mut recent = [0u64; RECENT_TICKS as usize];
+    let mut progress = Progress::default();
     loop {
-        std::thread::park_timeout(WATCHDOG_TICK);
+        // Until the next tick; asked to start threads meanwhile, it does so at once (an early
+        // wake-up does not count as a tick: ticks measure time).
+        let next_tick = Instant::now() + WATCHDOG_TICK;
+        loop {
+            shared.start_threads();
+            let now = Instant::now();
+            if now >= next_tick {
+                break;
+            }
+            std::thread::park_timeout(next_tick - now);
+        }
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
-        let finished = shared.finished_jobs.load(Ordering::Relaxed);
-        let stuck = finished == finished_before;
-        recent[(now % RECENT_TICKS) as usize] = finished - finished_before;
+        let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed));
         shared
             .finished_recently
-            .store(recent.iter().sum(), Ordering::Relaxed);
-        finished_before = finished;
-        {
+            .store(tick.finished_recently, Ordering::Relaxed);
+        let sleep = {
             let mut state = shared.lock_state();
-            let queued_since = |ticks: u64| {
-                state
-                    .queue
-                    .iter()
-                    .take_while(|&&(_, queued, _)| now - queued >= ticks)
-                    .count()
-            };
-            // Threads already awake and out of a job will take some of the waiting jobs.
-            let spare = state.running - state.in_job;
-            let needed = if stuck {
-                // Queued two ticks ago or earlier: waited at least one whole tick.
-                queued_since(2).saturating_sub(spare)
-            } else if shared.calls_block() {
-                // Calls end and their threads take queued jobs, but a backlog that waits a tick
-                // stands: as many jobs arrive as calls end. A few more threads per tick drain it
-                // without flooding the CPU with woken threads.
-                queued_since(1).saturating_sub(spare).min(DRAIN_PER_TICK)
-            } else {
-                0
-            };
-            if needed > 0 {
-                shared.wake_threads(&mut state, needed);
-            }
-            if state.queue.is_empty() && state.running == 0 {
-                quiet_ticks += 1;
-            } else {
-                quiet_ticks = 0;
-            }
-            if quiet_ticks >= WATCHDOG_QUIET_TICKS {
+            let waiting = Waiting::at(now, state.queue.iter().map(|&(_, queued, _)| queued));
+            let wakeups = shared
+                .policy
+                .on_tick(tick, waiting, state.threads(), shared.slow_jobs());
+            shared.get_going(&mut state, wakeups);
+            let sleep = progress.may_sleep(state.queue.len(), state.threads());
+            if sleep {
                 state.watchdog_asleep = true;
             }
-        }
-        shared.deliver_completions(Some(2));
-        if quiet_ticks >= WATCHDOG_QUIET_TICKS {
-            quiet_ticks = 0;
-            // Until `submit` unparks it (a stale unpark only costs one extra tick).
+            sleep
+        };
+        shared.start_threads();
+        shared.deliver_completions(Some(policy::STALE_RESULT_TICKS));
+        if sleep {
+            // Until `submit` unparks it (a stale unpark only costs one extra look at the state).
             while shared.lock_state().watchdog_asleep {
                 std::thread::park();
             }
