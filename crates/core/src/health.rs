@@ -22,7 +22,7 @@ use rustix::mm;
 static DRAINING: AtomicBool = AtomicBool::new(false);
 /// Drains the supervisor has announced, in memory shared with the workers.
 static ANNOUNCED: OnceLock<&'static AtomicU64> = OnceLock::new();
-/// In a worker: the announcements made before it was forked.
+/// In a worker: the announcements made before it was forked (set by the parent just before).
 static ANNOUNCED_BEFORE_FORK: AtomicU64 = AtomicU64::new(0);
 
 /// In the supervisor, before any fork: maps the shared announcement count. Without it (a mapping
@@ -60,8 +60,11 @@ pub fn announce_drain() {
     }
 }
 
-/// First thing in a new worker: announcements made so far are not for it.
-pub fn forked() {
+/// In the supervisor, just before each fork: announcements made so far are not for the worker
+/// about to be forked. Recorded here, in the parent, so that the child's copy of memory already
+/// holds it: a child that read the count itself could miss an announcement made between the
+/// fork and its first step (the signal sent with it is ignored until the worker serves).
+pub fn before_fork() {
     if let Some(counter) = ANNOUNCED.get() {
         ANNOUNCED_BEFORE_FORK.store(counter.load(Ordering::Relaxed), Ordering::Relaxed);
     }

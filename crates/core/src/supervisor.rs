@@ -506,6 +506,7 @@ impl Supervisor<'_> {
         warn_if_threaded();
         let metrics_slot = metrics::supervisor_side::claim_slot();
         self.fork_hooks.before_fork();
+        crate::health::before_fork();
         // SAFETY: this process is single-threaded (no runtime, no helper threads; see
         // `warn_if_threaded` for an application that started some), so the child starts in a
         // consistent state; it only calls `child_main`, which never returns.
@@ -553,7 +554,6 @@ impl Supervisor<'_> {
         ready: ReadySignal,
     ) -> ! {
         crate::logging::refresh_pid();
-        crate::health::forked();
         // The supervisor's copies: a worker closes the listening sockets it was given when it
         // drains, and must hold no others that would keep the port open.
         self.listeners.clear();
