@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 use tern_core::service::{AppEvent, RequestBody, SpooledBody};
 
+use super::py_bytes;
 use super::shared::CallShared;
 use crate::threads::Wake;
 
@@ -192,10 +193,9 @@ impl Input {
                     .ok_or_else(|| spool_read_failed(io::ErrorKind::UnexpectedEof.into()))?;
                 PyBytes::new(py, range)
             }
-            SpooledBody::File { .. } => PyBytes::new_with(py, len, |buffer| {
-                py.detach(|| body.read_exact_at(buffer, offset))
-                    .map_err(spool_read_failed)
-            })?,
+            SpooledBody::File { file, .. } => {
+                py_bytes::read_file_at(py, file, offset, len)?.map_err(spool_read_failed)?
+            }
         };
         Ok(Some(bytes))
     }
