@@ -50,8 +50,9 @@ pub const DEFAULT_BODY_BUFFER_SIZE: usize = 64 * 1024;
 /// Memory per worker for the request bodies larger than `--body-buffer-size` being received
 /// whole, in bytes; one body may take a quarter of it (16 MiB), and the rest go to a temporary
 /// file. Measured (bench/NOTES.md, 2026-12-04): a 10 MB body through a file on ext4 cost the
-/// worker about 20 ms of CPU, in memory about 4 ms. 64 MiB is a fraction of what a Python
-/// worker holds anyway, and keeps four 16 MiB or six 10 MB uploads arriving while the app reads.
+/// worker 7.6 ms of CPU, in memory 3.0 ms. 64 MiB keeps four 16 MiB or six 10 MB uploads
+/// arriving while the app reads one, which kept the worker busy when its clients stalled (with
+/// room for two or three, it sat idle).
 pub const DEFAULT_BODY_MEMORY: usize = 64 * 1024 * 1024;
 /// The slowest a client may send a request head or body on average, in bytes per second, once
 /// the grace period is over (Kestrel's MinRequestBodyDataRate: 240 bytes/s after 5 s).

@@ -3,9 +3,9 @@
 //! file without letting the uploads in progress take memory without bound.
 //!
 //! Measured on the 2026-12-04 upload case (10 MB bodies): through an unlinked file on ext4 a body
-//! cost the worker about five times the CPU of the same body kept in memory (the page cache's
-//! allocation, delayed-allocation bookkeeping and freeing of every 4 KiB page, then a second copy
-//! out); see bench/NOTES.md.
+//! cost the worker two and a half times the CPU of the same body kept in memory (the page cache's
+//! allocation, delayed-allocation bookkeeping and freeing of every 4 KiB page, and one more copy
+//! each way); see bench/NOTES.md.
 //!
 //! A body takes room for its whole Content-Length before its first byte is read (at most a
 //! quarter of the budget, so several can arrive while the application reads another), and gives
