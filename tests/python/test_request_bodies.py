@@ -199,6 +199,18 @@ def test_body_memory_comes_back_when_the_call_ends_though_the_app_keeps_wsgi_inp
     assert answer.body.decode() == "OSError: the request is over"
 
 
+def test_a_request_pipelined_behind_a_body_in_body_memory_is_answered(serve_app):
+    server = serve_app(APP)
+    body = os.urandom(MIB)
+    with RawConnection(server.address) as connection:
+        connection.send(
+            b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert connection.read_response().body.decode() == digest_of(body)
+        assert connection.read_response().body == b"hello world"
+
+
 def test_expect_100_continue_is_answered_for_a_body_received_in_body_memory(serve_app):
     server = serve_app(APP)
     body = os.urandom(MIB)
