@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
 
 use bytes::Bytes;
 use pyo3::ffi;
@@ -45,45 +45,26 @@ pub fn read_file_at<'py>(
         Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromStringAndSize(std::ptr::null(), size))?
             .cast_into_unchecked::<PyBytes>()
     };
-    // SAFETY: `object` is a bytes object; its buffer holds `len` bytes (and a terminating NUL).
-    let buffer = Buffer(unsafe { ffi::PyBytes_AsString(object.as_ptr()) }.cast::<u8>());
-    let fd = file.as_raw_fd();
-    let read = py.detach(move || {
-        let buffer = buffer;
-        let mut filled = 0;
-        while filled < len {
-            // SAFETY: [filled, len) of the buffer is the part not yet filled, inside the object's
-            // allocation; nothing else can see the object until it is returned; `fd` stays open
-            // (the caller holds `file`).
-            let n = unsafe {
-                libc::pread(
-                    fd,
-                    buffer.0.add(filled).cast(),
-                    len - filled,
-                    (offset + filled as u64) as libc::off_t,
-                )
-            };
-            match n {
-                0 => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                n if n > 0 => filled += n as usize,
-                _ => {
-                    let error = io::Error::last_os_error();
-                    if error.kind() != io::ErrorKind::Interrupted {
-                        return Err(error);
-                    }
-                }
-            }
-        }
-        Ok(())
-    });
+    // SAFETY: `object` is a bytes object of `len` bytes, so its buffer holds them (and a
+    // terminating NUL). Nothing else can see the object until it is returned, so this is the only
+    // reference to the buffer; the object, and so the buffer, outlives the slice.
+    let buffer: &mut [MaybeUninit<u8>] = unsafe {
+        std::slice::from_raw_parts_mut(ffi::PyBytes_AsString(object.as_ptr()).cast(), len)
+    };
+    let read = py.detach(|| fill_from(file, buffer, offset));
     Ok(read.map(|()| object))
 }
 
-/// The buffer of a bytes object being filled, moved to the code that runs without the
-/// interpreter.
-#[derive(Clone, Copy)]
-struct Buffer(*mut u8);
-
-// SAFETY: the object is reachable only from the thread that made it, which waits while another
-// part of the same call fills it; the pointer is used by one thread at a time.
-unsafe impl Send for Buffer {}
+/// Fills `buffer` with the bytes of `file` from `offset`.
+fn fill_from(file: &File, buffer: &mut [MaybeUninit<u8>], offset: u64) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match rustix::io::pread(file, &mut buffer[filled..], offset + filled as u64) {
+            Ok(([], _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok((read, _)) => filled += read.len(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
