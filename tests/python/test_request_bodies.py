@@ -1,6 +1,7 @@
 """Request bodies on their way to the app: received whole by the event loop before the app is
-called (in memory, or spooled to an unlinked temporary file when large), streamed to the app with
-``--stream-request-body``, and clients that send too slowly cut by ``--min-data-rate``.
+called (in memory, in the worker's ``--body-memory`` when larger, or spooled to an unlinked
+temporary file), streamed to the app with ``--stream-request-body``, and clients that send too
+slowly cut by ``--min-data-rate``.
 
 The app is tests/python/apps/pep_app.py; the tests talk to ``tern serve`` over real sockets.
 """
@@ -72,7 +73,7 @@ def body_end(transfer):
 
 @pytest.mark.parametrize("transfer", ["content-length", "chunked"])
 def test_a_big_body_reaches_the_app_whole_through_a_spool_file_that_is_closed_after(serve_app, tmp_path, transfer):
-    server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-buffer-size", "256K")
+    server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-buffer-size", "256K", "--body-memory", "0")
     worker = worker_pid(server)
     assert fetch(server.address, "GET", "/hello").status == 200
     descriptors_before = len(open_files(worker))
@@ -104,19 +105,121 @@ def test_a_body_is_read_the_same_from_memory_and_from_the_spool_file(serve_app, 
     """read(n), readline(), readlines() and iteration give the same from both places."""
     lines = b"".join(b"line %d %s\n" % (index, b"x" * (index % 200)) for index in range(3000)) + b"no newline"
     ops = "read:7,readline,readline:5,read:100000,readlines:1000,iter"
+    places = {
+        "in memory": ["--body-buffer-size", "1M"],
+        # Over --body-buffer-size: in --body-memory (a Content-Length body), else in a file.
+        "in body memory": ["--body-buffer-size", "4K"],
+        "in a file": ["--body-buffer-size", "4K", "--body-memory", "0"],
+    }
     answers = []
-    for buffer_size in ("1M", "4K"):  # in memory, then in a file
-        server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-buffer-size", buffer_size)
+    for options in places.values():
+        server = serve_app(APP, "--body-temp-dir", str(tmp_path), *options)
         with RawConnection(server.address) as connection:
             body_head(connection, f"/input?ops={ops}", transfer, len(lines))
             connection.send(body_piece(transfer, lines) + body_end(transfer))
             answer = connection.read_response()
         assert answer.status == 200, answer
         answers.append(answer.json())
-    in_memory, spooled = answers
-    assert in_memory == spooled
+    in_memory, in_body_memory, spooled = answers
+    assert in_memory == in_body_memory == spooled
     read7, line, line5, big, some_lines, rest = in_memory
     assert (read7 + line + line5 + big + "".join(some_lines) + "".join(rest)).encode("latin-1") == lines
+
+
+def send_all_but_the_last_byte(server, body, target="/digest"):
+    """A connection that has sent a POST of ``body`` but its last byte (call ``finish``)."""
+    connection = RawConnection(server.address)
+    connection.request("POST", target, [("Content-Length", str(len(body)))], body[:-1])
+    # The event loop has had its turn at those bytes once it has answered other requests.
+    for _ in range(2):
+        assert fetch(server.address, "GET", "/hello").status == 200
+    return connection
+
+
+def finish(connection, body):
+    connection.send(body[-1:])
+    answer = connection.read_response()
+    connection.close()
+    assert answer.status == 200, answer
+    return answer.body.decode()
+
+
+def digest_of(body):
+    return f"{len(body)} {hashlib.sha256(body).hexdigest()}"
+
+
+def test_a_body_larger_than_the_buffer_size_is_received_in_body_memory_without_a_file(serve_app, tmp_path):
+    server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-memory", "8M")
+    worker = worker_pid(server)
+    body = os.urandom(2 * MIB)  # over --body-buffer-size (64K), within a quarter of --body-memory
+    connection = send_all_but_the_last_byte(server, body)
+    assert spool_files(worker, tmp_path) == []
+    assert finish(connection, body) == digest_of(body)
+
+    # Over a quarter of --body-memory: a file, as before.
+    body = os.urandom(2 * MIB + 1)
+    connection = send_all_but_the_last_byte(server, body)
+    wait_for(lambda: spool_files(worker, tmp_path), message="a spool file in the worker")
+    assert finish(connection, body) == digest_of(body)
+
+
+def test_a_body_that_finds_body_memory_taken_goes_to_a_file(serve_app, tmp_path):
+    """Four uploads in progress take all of --body-memory: the fifth goes to a file (after waiting
+    for room that is not freed), and all five reach the app whole."""
+    server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-memory", "4M")
+    worker = worker_pid(server)
+    bodies = [os.urandom(MIB) for _ in range(5)]
+    holders = [send_all_but_the_last_byte(server, body) for body in bodies[:4]]
+    assert spool_files(worker, tmp_path) == []
+    fifth = send_all_but_the_last_byte(server, bodies[4])
+    wait_for(lambda: spool_files(worker, tmp_path), message="the fifth body to go to a file")
+    for connection, body in zip([*holders, fifth], bodies):
+        assert finish(connection, body) == digest_of(body)
+    wait_for(lambda: not spool_files(worker, tmp_path), message="the spool file to be closed")
+
+
+def test_body_memory_comes_back_when_the_call_ends_though_the_app_keeps_wsgi_input(serve_app, tmp_path):
+    server = serve_app(APP, "--body-temp-dir", str(tmp_path), "--body-memory", "4M")
+    worker = worker_pid(server)
+    # Eight uploads of a quarter of --body-memory each, one after the other: had their streams kept
+    # their bodies, the fifth would have found no room.
+    for _ in range(8):
+        body = os.urandom(MIB)
+        answer = fetch(server.address, "POST", "/keep-input", body=body)
+        assert answer.status == 200 and answer.body.decode() == digest_of(body)
+    body = os.urandom(MIB)
+    connection = send_all_but_the_last_byte(server, body)
+    assert spool_files(worker, tmp_path) == []
+    assert finish(connection, body) == digest_of(body)
+    # The stream an app keeps is over with its call.
+    body = os.urandom(MIB)
+    answer = fetch(server.address, "POST", "/keep-input?leave=1", body=body)
+    assert answer.body.decode() == digest_of(body[:-1])
+    answer = fetch(server.address, "GET", "/keep-input?then=read")
+    assert answer.body.decode() == "OSError: the request is over"
+
+
+def test_a_request_pipelined_behind_a_body_in_body_memory_is_answered(serve_app):
+    server = serve_app(APP)
+    body = os.urandom(MIB)
+    with RawConnection(server.address) as connection:
+        connection.send(
+            b"POST /digest HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert connection.read_response().body.decode() == digest_of(body)
+        assert connection.read_response().body == b"hello world"
+
+
+def test_expect_100_continue_is_answered_for_a_body_received_in_body_memory(serve_app):
+    server = serve_app(APP)
+    body = os.urandom(MIB)
+    with RawConnection(server.address) as connection:
+        connection.request("POST", "/digest", [("Content-Length", str(len(body))), ("Expect", "100-continue")])
+        assert connection.read_head().status == 100
+        connection.send(body)
+        answer = connection.read_response()
+    assert answer.body.decode() == digest_of(body)
 
 
 def test_a_chunked_body_arrives_with_its_length_as_content_length(serve_app):

@@ -389,8 +389,8 @@ pub struct ServeArgs {
         default_value_t = format_size(config::DEFAULT_MAX_BODY_SIZE)
     )]
     pub max_body_size: String,
-    /// Request bodies up to this size are kept in memory until the APP is called; larger ones
-    /// in an unlinked temporary file.
+    /// Request bodies up to this size are always kept in memory until the APP is called; larger
+    /// ones while --body-memory has room, else in an unlinked temporary file.
     #[arg(
         long,
         value_name = "BYTES",
@@ -398,6 +398,16 @@ pub struct ServeArgs {
         default_value_t = format_size(config::DEFAULT_BODY_BUFFER_SIZE as u64)
     )]
     pub body_buffer_size: String,
+    /// Memory per worker for request bodies over --body-buffer-size while they are received and
+    /// read (one body may take a quarter of it). A body that finds no room waits for it up to a
+    /// second, then goes to a temporary file. 0: every such body goes to a file.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_BODY_MEMORY",
+        default_value_t = format_size(config::DEFAULT_BODY_MEMORY as u64)
+    )]
+    pub body_memory: String,
     /// Directory for the temporary files of large request bodies [default: $TMPDIR or /tmp].
     #[arg(long, value_name = "DIR", env = "TERN_BODY_TEMP_DIR")]
     pub body_temp_dir: Option<PathBuf>,

@@ -17,7 +17,7 @@ use tern_core::trusted_proxies::TrustedProxies;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 use crate::reload::ReloadConfig;
-use crate::sizes::parse_size;
+use crate::sizes::{parse_size, parse_size_or_zero};
 
 /// A positive, finite number of seconds.
 pub fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
@@ -249,6 +249,7 @@ fn request_bodies(args: &ServeArgs) -> Result<RequestBodies, String> {
     let bodies = RequestBodies {
         buffer: !args.stream_request_body,
         memory_limit: parse_size("body-buffer-size", &args.body_buffer_size)? as usize,
+        memory_budget: parse_size_or_zero("body-memory", &args.body_memory)? as usize,
         temp_dir: args
             .body_temp_dir
             .clone()

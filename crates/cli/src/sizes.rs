@@ -1,6 +1,14 @@
 //! Byte sizes as the command line writes them (`8192`, `64K`, `100M`, `1G`): read when a flag is
 //! validated ([`crate::settings`]), and written for the defaults the help shows ([`crate::args`]).
 
+/// As [`parse_size`], for a flag where 0 turns something off.
+pub fn parse_size_or_zero(flag: &str, text: &str) -> Result<u64, String> {
+    if text.trim() == "0" {
+        return Ok(0);
+    }
+    parse_size(flag, text)
+}
+
 /// `8192`, `8K`, `64KiB`, `100M`, `1G` → bytes (K, M, G are powers of 1024).
 pub fn parse_size(flag: &str, text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
@@ -56,6 +64,15 @@ mod tests {
         assert!(parse_size("x", "12Q").is_err());
         assert!(parse_size("x", "0").is_err());
         assert!(parse_size("x", "").is_err());
+    }
+
+    #[test]
+    fn zero_is_a_size_only_where_it_turns_something_off() {
+        assert_eq!(parse_size_or_zero("x", "0").unwrap(), 0);
+        assert_eq!(parse_size_or_zero("x", " 0 ").unwrap(), 0);
+        assert_eq!(parse_size_or_zero("x", "64M").unwrap(), 64 << 20);
+        assert!(parse_size_or_zero("x", "0K").is_err());
+        assert!(parse_size_or_zero("x", "-1").is_err());
     }
 
     #[test]

@@ -42,12 +42,18 @@ pub const DEFAULT_GRACE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopping worker keeps silent keep-alive connections open for a request their
 /// client may already be sending (answered with `Connection: close`); within the grace timeout.
 pub const DEFAULT_DRAIN_IDLE_WINDOW: Duration = Duration::from_millis(1500);
-/// Request bodies up to this size, in bytes, are held in memory until the app is called; larger
-/// ones go to a temporary file. 64 KiB holds the form posts and JSON bodies most requests carry,
-/// and keeps a slow uploader's cost near that of a large request head (32 KiB): 16,384
-/// connections each holding 1 MiB would be 16 GiB, each holding 64 KiB is 1 GiB. Above it, a
-/// file costs one write and one read per byte, little next to what an app does with such a body.
+/// Request bodies up to this size, in bytes, are always held in memory until the app is called.
+/// 64 KiB holds the form posts and JSON bodies most requests carry, and keeps a slow uploader's
+/// cost near that of a large request head (32 KiB): 16,384 connections each holding 1 MiB would
+/// be 16 GiB, each holding 64 KiB is 1 GiB. Larger bodies share [`DEFAULT_BODY_MEMORY`].
 pub const DEFAULT_BODY_BUFFER_SIZE: usize = 64 * 1024;
+/// Memory per worker for the request bodies larger than `--body-buffer-size` being received
+/// whole, in bytes; one body may take a quarter of it (16 MiB), and the rest go to a temporary
+/// file. Measured (bench/NOTES.md, 2026-12-04): a 10 MB body through a file on ext4 cost the
+/// worker 7.6 ms of CPU, in memory 3.0 ms. 64 MiB keeps four 16 MiB or six 10 MB uploads
+/// arriving while the app reads one, which kept the worker busy when its clients stalled (with
+/// room for two or three, it sat idle).
+pub const DEFAULT_BODY_MEMORY: usize = 64 * 1024 * 1024;
 /// The slowest a client may send a request head or body on average, in bytes per second, once
 /// the grace period is over (Kestrel's MinRequestBodyDataRate: 240 bytes/s after 5 s).
 pub const DEFAULT_MIN_DATA_RATE: u64 = 240;
@@ -172,8 +178,11 @@ pub struct RequestBodies {
     /// holds no application thread; false (`--stream-request-body`): the application reads it
     /// from the socket as it arrives.
     pub buffer: bool,
-    /// Bodies up to this many bytes are held in memory, larger ones in a temporary file.
+    /// Bodies up to this many bytes are held in memory...
     pub memory_limit: usize,
+    /// ...and larger ones too while the worker's memory for them, this many bytes, has room
+    /// (see [`crate::http::body_budget`]); the rest go to a temporary file.
+    pub memory_budget: usize,
     /// Where the temporary files are made (they are unlinked at once).
     pub temp_dir: PathBuf,
 }
@@ -264,6 +273,7 @@ impl Default for RequestBodies {
         RequestBodies {
             buffer: true,
             memory_limit: DEFAULT_BODY_BUFFER_SIZE,
+            memory_budget: DEFAULT_BODY_MEMORY,
             temp_dir: std::env::temp_dir(),
         }
     }

@@ -62,12 +62,14 @@ pub struct ServiceRequest {
 /// The request body as far as the connection has read it before calling the application.
 ///
 /// Unless bodies are streamed (`--stream-request-body`), the whole body has been received: in
-/// `prefetched`, or in `spooled` when it was too large for memory.
+/// `prefetched` when small (`--body-buffer-size`), else in `spooled`.
 #[derive(Debug)]
 pub struct RequestBody {
     /// Body bytes already received: the whole body when `complete` and nothing is spooled.
     pub prefetched: Bytes,
-    /// The whole body, received into an unlinked temporary file (then `prefetched` is empty).
+    /// The whole body, when larger than `--body-buffer-size` (then `prefetched` is empty): the
+    /// application should keep it only while the call lasts, so what it holds (room in the
+    /// worker's body memory, or a file) goes back as soon as the connection is done with it.
     pub spooled: Option<SpooledBody>,
     /// Nothing more follows what was received; otherwise ask with [`AppEvent::ReadBody`].
     pub complete: bool,
@@ -76,13 +78,49 @@ pub struct RequestBody {
     pub content_length: Option<u64>,
 }
 
-/// A request body kept in a temporary file, to be read from its start.
+/// A large request body received whole before the application is called, read by offset.
 #[derive(Debug)]
-pub struct SpooledBody {
-    /// Unlinked: closing it frees the space.
-    pub file: std::fs::File,
-    /// Body bytes in the file.
-    pub len: u64,
+pub enum SpooledBody {
+    /// In memory, holding room in the worker's `--body-memory` until dropped.
+    Memory(Bytes),
+    /// In an unlinked temporary file (closing it frees the space), from its start.
+    File {
+        file: std::fs::File,
+        /// Body bytes in the file.
+        len: u64,
+    },
+}
+
+impl SpooledBody {
+    /// The body's length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            SpooledBody::Memory(bytes) => bytes.len() as u64,
+            SpooledBody::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buffer` with the body's bytes from `offset` on; an error if the body ends first.
+    pub fn read_exact_at(&self, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+        match self {
+            SpooledBody::Memory(bytes) => {
+                let range = usize::try_from(offset)
+                    .ok()
+                    .and_then(|start| Some(start..start.checked_add(buffer.len())?))
+                    .filter(|range| range.end <= bytes.len())
+                    .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+                buffer.copy_from_slice(&bytes[range]);
+                Ok(())
+            }
+            SpooledBody::File { file, .. } => {
+                std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+            }
+        }
+    }
 }
 
 /// A request in progress, owned by the connection.
@@ -164,4 +202,33 @@ pub struct ResponseHead {
     pub has_server: bool,
     /// The application set its own `Date` header.
     pub has_date: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_spooled_body_reads_the_same_from_memory_and_from_a_file() {
+        let text = b"0123456789";
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(text).unwrap();
+        let bodies = [
+            SpooledBody::Memory(Bytes::from_static(text)),
+            SpooledBody::File { file, len: 10 },
+        ];
+        for body in &bodies {
+            assert_eq!(body.len(), 10);
+            let mut buffer = [0u8; 4];
+            body.read_exact_at(&mut buffer, 3).unwrap();
+            assert_eq!(&buffer, b"3456");
+            body.read_exact_at(&mut buffer, 6).unwrap();
+            assert_eq!(&buffer, b"6789");
+            let past_the_end = body.read_exact_at(&mut buffer, 7).unwrap_err();
+            assert_eq!(past_the_end.kind(), std::io::ErrorKind::UnexpectedEof);
+            assert!(body.read_exact_at(&mut buffer, u64::MAX - 1).is_err());
+        }
+    }
 }

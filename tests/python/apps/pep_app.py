@@ -175,6 +175,27 @@ def digest(environ, start_response):
     return _text(start_response, f"{len(body)} {hashlib.sha256(body).hexdigest()}")
 
 
+_kept_inputs = []  # wsgi.input streams /keep-input holds on to after their calls
+
+
+def keep_input(environ, start_response):
+    """Plain only: reads the body with read() (all but the last ``leave`` bytes), answers the
+    length and sha256 of what it read, and keeps the stream after the call (as an app that leaks
+    its environ does). ``?then=read`` instead reads a byte from the stream the previous call kept
+    and answers what that gave or raised."""
+    q = _query(environ)
+    if q.get("then") == "read":
+        try:
+            return _text(start_response, repr(_kept_inputs[-1].read(1)))
+        except Exception as error:
+            return _text(start_response, f"{type(error).__name__}: {error}")
+    stream = environ["wsgi.input"]
+    leave = int(q.get("leave", "0"))
+    body = stream.read(int(environ["CONTENT_LENGTH"]) - leave) if leave else stream.read()
+    _kept_inputs.append(stream)
+    return _text(start_response, f"{len(body)} {hashlib.sha256(body).hexdigest()}")
+
+
 def read_then_fail(environ, start_response):
     """Reads the whole body and lets whatever the read raises propagate (after counting it under
     (token, 'raised')), as most applications do when a body cannot be read."""
@@ -515,6 +536,7 @@ ROUTES = {
     "/input": input_ops,
     "/no-read": no_read,
     "/read-then-fail": read_then_fail,
+    "/keep-input": keep_input,
     "/digest": digest,
     "/counter": counter,
     "/records": records,

@@ -28,6 +28,7 @@ use crate::connection::{ConnectionHandler, Ended};
 use crate::error::RequestError;
 use crate::http::access_log::{self, AccessRecord, Captured};
 use crate::http::body::{BodyDecoder, Decoded};
+use crate::http::body_budget::BodyBudget;
 use crate::http::buffers;
 use crate::http::data_rate::RateMeter;
 use crate::http::forwarded;
@@ -54,7 +55,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const HEAD_READ_ROOM: usize = READ_CHUNK / 2;
 /// While a body read waits, received bytes up to this many (a partial chunk-size line, say) move
 /// to an allocation of their own size and the read buffer goes back; more stay where they are
-/// (a small body collected whole in the buffer, bounded by `--body-buffer-size`).
+/// (a body collected whole in the buffer: bounded by `--body-buffer-size`, or by the room it
+/// took in `--body-memory`).
 const BODY_WAIT_KEEP: usize = 1024;
 /// Files up to this size are copied into the write buffer and sent with the head in one write;
 /// larger ones go by sendfile.
@@ -80,6 +82,8 @@ pub struct HttpHandler {
     config: HttpConfig,
     /// The application that answers what no static mount serves (else: 404).
     service: Option<Arc<dyn Service>>,
+    /// Memory lent to large request bodies while they are received whole (`--body-memory`).
+    body_budget: BodyBudget,
     /// Deadlines of the connections waiting for their next request.
     idle_clock: Arc<IdleClock>,
     /// Requests begun and requests finished: their difference is what a forced stop cuts (for
@@ -102,6 +106,7 @@ impl HttpHandler {
                 config.file_cache_validity,
                 config.health_path.clone(),
             )?,
+            body_budget: BodyBudget::new(config.bodies.memory_budget),
             config,
             service: None,
             idle_clock: Arc::default(),

@@ -5,12 +5,14 @@
 //! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
-//! Date header; [`spool`] keeps a request body received whole before the application is called;
+//! Date header; [`spool`] keeps a request body received whole before the application is called,
+//! in memory lent by [`body_budget`] or in a file;
 //! [`data_rate`] is the minimum rate a client must send a head or body at; [`forwarded`] reads
 //! the client a trusted proxy names in X-Forwarded-For / Forwarded.
 
 pub mod access_log;
 pub mod body;
+pub mod body_budget;
 mod buffers;
 pub mod conn;
 pub mod data_rate;

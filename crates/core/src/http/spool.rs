@@ -1,12 +1,14 @@
 //! A request body received whole before the application is called (as nginx does for the
-//! servers behind it with `proxy_request_buffering`): in memory up to `--body-buffer-size`, then
-//! in an unlinked temporary file in `--body-temp-dir`, so a large upload costs disk rather than
-//! memory and a slow one costs no application thread.
+//! servers behind it with `proxy_request_buffering`), when memory does not take it whole (see
+//! [`crate::http::body_budget`] for the memory larger bodies may use): in memory up to
+//! `--body-buffer-size`, then in an unlinked temporary file in `--body-temp-dir`, so a large
+//! upload costs disk rather than memory and a slow one costs no application thread.
 //!
 //! The file is made with `O_TMPFILE` where the file system has it (else created and unlinked at
 //! once), so it has no name, and closing its last descriptor frees it: nothing is left behind,
 //! whatever happens to the worker. Writes are plain `write(2)` calls from the event loop, as nginx
-//! makes them: they land in the page cache.
+//! makes them: they land in the page cache. Each piece is written as it was read, so the
+//! connection reads in large pieces while a body streams here.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -43,17 +45,22 @@ pub struct BodySpool<'a> {
     config: &'a RequestBodies,
     /// What arrived so far, while it fits in `config.memory_limit`.
     memory: BytesMut,
-    /// Once the body outgrew memory: the file holding all of it.
+    /// The body goes to a file: its declared length is over the memory limit, or what arrived
+    /// outgrew it.
+    to_file: bool,
+    /// Once the first piece went there: the file holding all of it.
     file: Option<File>,
     /// Body bytes collected.
     len: u64,
 }
 
 impl<'a> BodySpool<'a> {
-    pub fn new(config: &'a RequestBodies) -> Self {
+    /// A spool for a body of `declared` bytes (None: chunked, length unknown).
+    pub fn new(config: &'a RequestBodies, declared: Option<u64>) -> Self {
         BodySpool {
             config,
             memory: BytesMut::new(),
+            to_file: declared.is_some_and(|len| len > config.memory_limit as u64),
             file: None,
             len: 0,
         }
@@ -66,7 +73,7 @@ impl<'a> BodySpool<'a> {
         if let Some(file) = &mut self.file {
             return file.write_all(piece);
         }
-        if self.memory.len() + piece.len() <= self.config.memory_limit {
+        if !self.to_file && self.memory.len() + piece.len() <= self.config.memory_limit {
             self.memory.extend_from_slice(piece);
             return Ok(());
         }
@@ -74,8 +81,14 @@ impl<'a> BodySpool<'a> {
         file.write_all(&self.memory)?;
         file.write_all(piece)?;
         self.memory = BytesMut::new();
+        self.to_file = true;
         self.file = Some(file);
         Ok(())
+    }
+
+    /// Whether the body's bytes go to a file (rather than memory) from now on.
+    pub fn in_file(&self) -> bool {
+        self.to_file
     }
 
     /// Body bytes collected so far.
@@ -118,6 +131,7 @@ mod tests {
         RequestBodies {
             buffer: true,
             memory_limit,
+            memory_budget: 0,
             temp_dir: std::env::temp_dir(),
         }
     }
@@ -125,7 +139,7 @@ mod tests {
     #[test]
     fn a_body_within_the_limit_stays_in_memory() {
         let config = config(10);
-        let mut spool = BodySpool::new(&config);
+        let mut spool = BodySpool::new(&config, None);
         spool.push(b"hello").unwrap();
         spool.push(b"world").unwrap();
         match spool.finish() {
@@ -137,7 +151,7 @@ mod tests {
     #[test]
     fn a_body_over_the_limit_moves_whole_to_a_file() {
         let config = config(10);
-        let mut spool = BodySpool::new(&config);
+        let mut spool = BodySpool::new(&config, None);
         spool.push(b"hello").unwrap();
         spool.push(b"world!").unwrap();
         spool.push(b" and more").unwrap();
@@ -151,6 +165,27 @@ mod tests {
             }
             other => panic!("expected a file, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_body_declared_over_the_limit_goes_to_a_file_from_its_first_piece() {
+        let config = config(10);
+        let mut spool = BodySpool::new(&config, Some(11));
+        assert!(spool.in_file());
+        spool.push(b"hello").unwrap();
+        spool.push(b"world!").unwrap();
+        match spool.finish() {
+            ReceivedBody::File(mut file, len) => {
+                assert_eq!(len, 11);
+                file.rewind().unwrap();
+                let mut text = String::new();
+                file.read_to_string(&mut text).unwrap();
+                assert_eq!(text, "helloworld!");
+            }
+            other => panic!("expected a file, got {other:?}"),
+        }
+        assert!(!BodySpool::new(&config, Some(10)).in_file());
+        assert!(!BodySpool::new(&config, None).in_file());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `wsgi.input`: the request body as a binary stream (read, readline, readlines, iteration).
 //!
 //! Usually the whole body has arrived before the application is called: in memory, or in a
-//! temporary file that reads go to with `pread` (without holding the interpreter). With
+//! temporary file that reads go to with `pread` (without holding the interpreter). A large body
+//! (in memory or in a file) is kept by the call and read by offset: `read()` copies what it
+//! returns once, straight from where the body is into the new bytes object. With
 //! `--stream-request-body`, each refill asks the connection for more with a body-read event and
 //! waits for its reply without holding the interpreter. The stream ends at the end of the body
 //! (`wsgi.input_terminated`), so reading past it gives b'' whatever CONTENT_LENGTH says, and
@@ -11,7 +13,7 @@
 //! too much) raises `OSError` and marks the call, so the exception the application then raises
 //! is not logged as an application error: the connection has logged the client's fault.
 
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -20,8 +22,9 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::sync::oneshot;
 
-use tern_core::service::{AppEvent, RequestBody};
+use tern_core::service::{AppEvent, RequestBody, SpooledBody};
 
+use super::py_bytes;
 use super::shared::CallShared;
 use crate::threads::Wake;
 
@@ -40,7 +43,7 @@ struct InputState {
     /// ...and what later reads brought, appended with amortised growth (joining each piece to
     /// everything before it would make one large read quadratic).
     more: BytesMut,
-    /// For a body in a temporary file (kept by the call): the part not yet taken from it.
+    /// For a large body (kept by the call): the part not yet taken from it.
     spooled: Option<SpoolCursor>,
     /// Nothing more will come: the connection has said the body is over, or the file is read.
     at_end: bool,
@@ -58,11 +61,9 @@ struct SpoolCursor {
 impl Input {
     pub fn new(call: Arc<CallShared>, body: RequestBody) -> Self {
         let spooled = body.spooled.map(|spooled| {
-            call.keep_spooled_body(spooled.file);
-            SpoolCursor {
-                next: 0,
-                end: spooled.len,
-            }
+            let end = spooled.len();
+            call.keep_spooled_body(spooled);
+            SpoolCursor { next: 0, end }
         });
         let state = InputState {
             front: body.prefetched,
@@ -93,7 +94,7 @@ impl Input {
             state.spooled.is_some()
         };
         if spooled {
-            return self.refill_from_file(py, want);
+            return self.refill_from_spool(py, want);
         }
         let (reply, answer) = oneshot::channel();
         let max = if want == usize::MAX {
@@ -127,13 +128,13 @@ impl Input {
         PyOSError::new_err(why.to_string())
     }
 
-    /// Appends up to `want` bytes (at least [`REFILL`]) from the spooled body's file.
+    /// Appends up to `want` bytes (at least [`REFILL`]) from the spooled body.
     ///
     /// The read runs without the interpreter. The state lock is held across it (so pieces stay in
     /// order if several threads read one stream), which is safe because nothing here waits for
     /// the interpreter while holding the lock.
-    fn refill_from_file(&self, py: Python<'_>, want: usize) -> PyResult<bool> {
-        let Some(file) = self.call.spooled_body() else {
+    fn refill_from_spool(&self, py: Python<'_>, want: usize) -> PyResult<bool> {
+        let Some(body) = self.call.spooled_body() else {
             return Err(PyOSError::new_err("the request is over"));
         };
         py.detach(|| {
@@ -142,26 +143,18 @@ impl Input {
                 return Ok(false);
             };
             let n = (cursor.end - cursor.next).min(want.max(REFILL) as u64) as usize;
-            let start = state.more.len();
-            state.more.resize(start + n, 0);
-            if let Err(error) = file.read_exact_at(&mut state.more[start..], cursor.next) {
-                state.more.truncate(start);
-                return Err(error);
-            }
+            append_from(&body, &mut state.more, cursor.next, n)?;
             cursor.next += n as u64;
             state.at_end = cursor.next == cursor.end;
             state.spooled = Some(cursor);
             Ok(n > 0)
         })
-        .map_err(|error| {
-            tracing::error!("reading a spooled request body failed: {error}");
-            PyOSError::new_err(format!("reading the request body failed: {error}"))
-        })
+        .map_err(spool_read_failed)
     }
 
-    /// `read(size)` of a spooled body with nothing buffered: the bytes go from the file straight
-    /// into the new bytes object. None: not that case.
-    fn read_file_directly<'py>(
+    /// `read(size)` of a spooled body with nothing buffered: the bytes go from where the body is
+    /// straight into the new bytes object. None: not that case.
+    fn read_spooled_directly<'py>(
         &self,
         py: Python<'py>,
         size: Option<isize>,
@@ -188,16 +181,22 @@ impl Input {
         if len == 0 {
             return Ok(Some(PyBytes::new(py, b"")));
         }
-        let Some(file) = self.call.spooled_body() else {
+        let Some(body) = self.call.spooled_body() else {
             return Err(PyOSError::new_err("the request is over"));
         };
-        let bytes = PyBytes::new_with(py, len, |buffer| {
-            py.detach(|| file.read_exact_at(buffer, offset))
-                .map_err(|error| {
-                    tracing::error!("reading a spooled request body failed: {error}");
-                    PyOSError::new_err(format!("reading the request body failed: {error}"))
-                })
-        })?;
+        let bytes = match &*body {
+            // One copy, at memory speed: not worth letting go of the interpreter for.
+            SpooledBody::Memory(bytes) => {
+                let range = usize::try_from(offset)
+                    .ok()
+                    .and_then(|start| bytes.get(start..start + len))
+                    .ok_or_else(|| spool_read_failed(io::ErrorKind::UnexpectedEof.into()))?;
+                PyBytes::new(py, range)
+            }
+            SpooledBody::File { file, .. } => {
+                py_bytes::read_file_at(py, file, offset, len)?.map_err(spool_read_failed)?
+            }
+        };
         Ok(Some(bytes))
     }
 
@@ -278,6 +277,31 @@ impl InputState {
     }
 }
 
+/// Appends `n` bytes of `body` from `offset` to `more`.
+fn append_from(body: &SpooledBody, more: &mut BytesMut, offset: u64, n: usize) -> io::Result<()> {
+    if let SpooledBody::Memory(bytes) = body {
+        let piece = usize::try_from(offset)
+            .ok()
+            .and_then(|start| bytes.get(start..start + n))
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        more.extend_from_slice(piece);
+        return Ok(());
+    }
+    let start = more.len();
+    more.resize(start + n, 0);
+    if let Err(error) = body.read_exact_at(&mut more[start..], offset) {
+        more.truncate(start);
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// The `OSError` for a spooled body that could not be read (logged: it is the server's fault).
+fn spool_read_failed(error: io::Error) -> PyErr {
+    tracing::error!("reading a spooled request body failed: {error}");
+    PyOSError::new_err(format!("reading the request body failed: {error}"))
+}
+
 fn memchr(haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == b'\n')
 }
@@ -286,7 +310,7 @@ fn memchr(haystack: &[u8]) -> Option<usize> {
 impl Input {
     #[pyo3(signature = (size = None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        if let Some(bytes) = self.read_file_directly(py, size)? {
+        if let Some(bytes) = self.read_spooled_directly(py, size)? {
             return Ok(bytes);
         }
         let bytes = self.take(py, size)?;

@@ -6,7 +6,7 @@
 //! [`file_wrapper`] is `wsgi.file_wrapper`, and [`call`] drives one request from the application
 //! call to the iterable's `close()`. What those share for one request (the events for the
 //! connection, the head until it is sent) is in [`shared`]; [`py_bytes`] hands a `bytes` body to
-//! the connection. The calls run on the thread pool of [`crate::threads`]; [`stuck`] shows where
+//! the connection and reads a spooled request body into new `bytes`. The calls run on the thread pool of [`crate::threads`]; [`stuck`] shows where
 //! a call that outlived `--request-timeout` hangs.
 
 mod call;

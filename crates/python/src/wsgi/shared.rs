@@ -17,7 +17,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyIterator;
 
-use tern_core::service::{AppEvent, ResponseHead};
+use tern_core::service::{AppEvent, ResponseHead, SpooledBody};
 
 use super::Wsgi;
 use crate::threads::{python_thread_ident, Wake};
@@ -78,10 +78,11 @@ pub(super) struct CallState {
     pub(super) cancelled: bool,
     /// A `write()` waits on `drained` (notifying costs a syscall, so only then).
     pub(super) writer_waiting: bool,
-    /// The request body's temporary file, if it was spooled: closed when the connection is done
-    /// with the call, rather than whenever Python frees the environ (a reference cycle can put
-    /// that off until a garbage collection).
-    pub(super) spooled_body: Option<Arc<std::fs::File>>,
+    /// The request body, if it was large (in memory lent by the worker's `--body-memory`, or in
+    /// a temporary file): freed or closed when the connection is done with the call, rather than
+    /// whenever Python frees the environ (a reference cycle can put that off until a garbage
+    /// collection, and other uploads may be waiting for the room).
+    pub(super) spooled_body: Option<Arc<SpooledBody>>,
     /// Reading the request body failed through the client's fault; what the application raises
     /// next is a consequence, not an application error.
     pub(super) body_failed: bool,
@@ -222,16 +223,16 @@ impl CallShared {
         self.lock().cancelled
     }
 
-    /// Keeps the spooled request body's file for `wsgi.input` while the call lasts.
-    pub fn keep_spooled_body(&self, file: std::fs::File) {
+    /// Keeps the spooled request body for `wsgi.input` while the call lasts.
+    pub fn keep_spooled_body(&self, body: SpooledBody) {
         let mut state = self.lock();
         if !state.cancelled {
-            state.spooled_body = Some(Arc::new(file));
+            state.spooled_body = Some(Arc::new(body));
         }
     }
 
-    /// The spooled request body's file; none once the call is over.
-    pub fn spooled_body(&self) -> Option<Arc<std::fs::File>> {
+    /// The spooled request body; none once the call is over.
+    pub fn spooled_body(&self) -> Option<Arc<SpooledBody>> {
         self.lock().spooled_body.clone()
     }
 

@@ -17,7 +17,7 @@ use std::future::poll_fn;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::{After, ConnError, Connection, READ_CHUNK};
 use crate::error::RequestError;
@@ -46,6 +46,11 @@ const DISCARD_LIMIT: u64 = 256 * 1024;
 /// Body pieces at least this large are written straight from the application's buffer (with what
 /// is buffered before them, in one writev) instead of being copied behind the head.
 const DIRECT_WRITE: usize = 16 * 1024;
+/// Room for each socket read while a body streams into a temporary file: what it brings goes to
+/// the file in one write. Measured on a 10 MB body (bench/NOTES.md, 2026-12-04): 16 KiB pieces
+/// took about twice the CPU of 256 KiB ones, in reads and in writes. Held only while bytes flow:
+/// a read that has to wait gives the buffer back first.
+const SPOOL_READ: usize = 256 * 1024;
 /// The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -346,9 +351,11 @@ impl<S: Socket> Connection<S> {
     }
 
     /// Receives the whole body before the application is called (the default): in memory up to
-    /// `--body-buffer-size`, beyond that in a temporary file. `Expect: 100-continue` is answered
-    /// first, as nginx does when it starts reading a body (a body over `--max-body-size` was
-    /// refused before this, without one). None: the body could not be stored; a 500 went out.
+    /// `--body-buffer-size`, larger ones in memory too if the worker's `--body-memory` has room
+    /// for their Content-Length (waiting for it a moment: [`crate::http::body_budget`]), the rest
+    /// in a temporary file. `Expect: 100-continue` is answered once that is settled, as nginx
+    /// does when it starts reading a body (a body over `--max-body-size` was refused before this,
+    /// without one). None: the body could not be stored; a 500 went out.
     async fn receive_whole_body(
         &mut self,
         body: &mut BodyDecoder,
@@ -368,55 +375,94 @@ impl<S: Socket> Connection<S> {
                 content_length,
             }));
         }
+        let handler = self.handler.clone();
+        let memory_limit = handler.config.bodies.memory_limit as u64;
+        let room = match content_length {
+            Some(length) if length > memory_limit => handler.body_budget.reserve(length).await,
+            _ => None,
+        };
         if expect_continue {
             self.write_buf.extend_from_slice(CONTINUE);
             self.flush().await?;
         }
-        let received = match content_length {
-            Some(length) if length <= self.handler.config.bodies.memory_limit as u64 => {
-                ReceivedBody::Memory(self.read_whole_body(body, length as usize, meter).await?)
+        let (prefetched, spooled) = match (content_length, room) {
+            (Some(length), None) if length <= memory_limit => {
+                let bytes = self.read_whole_body(body, length as usize, meter).await?;
+                (bytes, None)
+            }
+            (Some(length), Some(room)) => {
+                let bytes = self.read_whole_body(body, length as usize, meter).await?;
+                self.let_go_of_body_allocation();
+                (Bytes::new(), Some(SpooledBody::Memory(room.hold(bytes))))
             }
             _ => {
-                let handler = self.handler.clone();
-                let config = &handler.config.bodies;
-                let mut spool = BodySpool::new(config);
-                loop {
-                    match body.decode(&mut self.read_buf, usize::MAX)? {
-                        Decoded::Data(piece) => {
-                            if let Err(error) = spool.push(&piece) {
-                                tracing::error!(
-                                    "could not keep the request body from {} in {}: {error}",
-                                    self.peer,
-                                    config.temp_dir.display()
-                                );
-                                let response = Response::error_page(500);
-                                self.write_response(response, false, false).await?;
-                                return Ok(None);
-                            }
-                        }
-                        Decoded::Done => break,
-                        Decoded::NeedMore => self.read_more(meter, READ_CHUNK).await?,
+                let Some(received) = self.spool_body(body, content_length, meter).await? else {
+                    return Ok(None);
+                };
+                match received {
+                    ReceivedBody::Memory(bytes) => (bytes, None),
+                    ReceivedBody::File(file, len) => {
+                        (Bytes::new(), Some(SpooledBody::File { file, len }))
                     }
                 }
-                spool.finish()
             }
         };
         // A chunked body received whole has a length now (as nginx passes it on).
-        let content_length = Some(received.len());
-        Ok(Some(match received {
-            ReceivedBody::Memory(bytes) => RequestBody {
-                prefetched: bytes,
-                spooled: None,
-                complete: true,
-                content_length,
-            },
-            ReceivedBody::File(file, len) => RequestBody {
-                prefetched: Bytes::new(),
-                spooled: Some(SpooledBody { file, len }),
-                complete: true,
-                content_length,
-            },
+        let len = spooled
+            .as_ref()
+            .map_or(prefetched.len() as u64, SpooledBody::len);
+        Ok(Some(RequestBody {
+            prefetched,
+            spooled,
+            complete: true,
+            content_length: Some(len),
         }))
+    }
+
+    /// Receives a body that memory does not take whole: a chunked one (in memory while it stays
+    /// within `--body-buffer-size`), or one too large for `--body-memory` or that found no room
+    /// there. Past memory, each read asks the socket for up to [`SPOOL_READ`] bytes and what it
+    /// brings goes to the file in one write. None: the file could not be made or written; a 500
+    /// went out.
+    async fn spool_body(
+        &mut self,
+        body: &mut BodyDecoder,
+        content_length: Option<u64>,
+        meter: &mut RateMeter,
+    ) -> Result<Option<ReceivedBody>, ConnError> {
+        let handler = self.handler.clone();
+        let config = &handler.config.bodies;
+        let mut spool = BodySpool::new(config, content_length);
+        loop {
+            match body.decode(&mut self.read_buf, usize::MAX)? {
+                Decoded::Data(piece) => {
+                    if let Err(error) = spool.push(&piece) {
+                        tracing::error!(
+                            "could not keep the request body from {} in {}: {error}",
+                            self.peer,
+                            config.temp_dir.display()
+                        );
+                        let response = Response::error_page(500);
+                        self.write_response(response, false, false).await?;
+                        return Ok(None);
+                    }
+                }
+                Decoded::Done => break,
+                Decoded::NeedMore if spool.in_file() => self.read_more(meter, SPOOL_READ).await?,
+                Decoded::NeedMore => self.read_more(meter, READ_CHUNK).await?,
+            }
+        }
+        Ok(Some(spool.finish()))
+    }
+
+    /// After a large body was split off the read buffer, whatever follows it (a pipelined
+    /// request) moves to an allocation of its own: the body's allocation is freed with the body
+    /// rather than kept by the connection's next reads.
+    fn let_go_of_body_allocation(&mut self) {
+        let rest = std::mem::take(&mut self.read_buf);
+        if !rest.is_empty() {
+            self.read_buf = BytesMut::from(&rest[..]);
+        }
     }
 
     /// With `--stream-request-body`: reads a small Content-Length body (unless the client waits
