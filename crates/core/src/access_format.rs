@@ -14,6 +14,9 @@ pub struct AccessFormat {
     pub(crate) request_headers: Vec<String>,
     /// The same for response headers.
     pub(crate) response_headers: Vec<String>,
+    /// Whether an atom shows a part of the request line (`m`, `U`, `q`, `H`): only then is the
+    /// line split for each request.
+    pub(crate) splits_request_line: bool,
 }
 
 /// One piece of a compiled format.
@@ -72,6 +75,7 @@ impl AccessFormat {
             segments: Vec::new(),
             request_headers: Vec::new(),
             response_headers: Vec::new(),
+            splits_request_line: false,
         };
         let mut literal = Vec::new();
         let mut rest = text;
@@ -99,6 +103,10 @@ impl AccessFormat {
             };
             rest = after;
             let segment = format.atom(name)?;
+            format.splits_request_line |= matches!(
+                segment,
+                Segment::Method | Segment::Path | Segment::Query | Segment::Protocol
+            );
             if !literal.is_empty() {
                 let text = std::mem::take(&mut literal).into_boxed_slice();
                 format.segments.push(Segment::Text(text));

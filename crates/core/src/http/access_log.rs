@@ -33,7 +33,11 @@ pub struct AccessRecord<'a> {
     pub body_bytes: u64,
     /// When the request's head was complete: the duration runs from here.
     pub started: Instant,
-    /// Header values the format shows; None when it shows none (or none were captured).
+    /// The request's head while it is still at hand (static files): the format's request
+    /// headers are read from it when the line is written, with nothing captured before.
+    pub head: Option<&'a RequestHead>,
+    /// Header values the format shows that the head no longer holds (an application's request
+    /// took it) or never held (response headers); None when there are none.
     pub captured: Option<&'a Captured>,
 }
 
@@ -41,7 +45,8 @@ pub struct AccessRecord<'a> {
 /// head are at hand. Request values share the head's memory.
 #[derive(Debug, Default)]
 pub struct Captured {
-    /// In the order of [`AccessFormat::request_headers`]; None: not sent.
+    /// In the order of [`AccessFormat::request_headers`]; None: not sent. Empty when the line
+    /// reads them from [`AccessRecord::head`].
     request: Vec<Option<Bytes>>,
     /// In the order of [`AccessFormat::response_headers`]; None: not sent (or not available).
     response: Vec<Option<Bytes>>,
@@ -54,8 +59,17 @@ impl AccessFormat {
         !self.request_headers.is_empty() || !self.response_headers.is_empty()
     }
 
-    /// Takes the request header values the format shows (sharing the head's memory); None when
-    /// it shows none.
+    /// Room for the response header values the format shows, for a request whose head stays at
+    /// hand until its line is written; None when it shows none.
+    pub fn capture_response_only(&self) -> Option<Captured> {
+        (!self.response_headers.is_empty()).then(|| Captured {
+            request: Vec::new(),
+            response: vec![None; self.response_headers.len()],
+        })
+    }
+
+    /// Takes the request header values the format shows (sharing the head's memory), for a
+    /// request whose head goes to the application; None when it shows none.
     pub fn capture_request(&self, head: &RequestHead) -> Option<Captured> {
         if !self.captures() {
             return None;
@@ -115,7 +129,11 @@ impl AccessFormat {
         remote: impl Fn(&mut Vec<u8>),
     ) {
         let mut number = itoa::Buffer::new();
-        let line = RequestLine::split(record.request_line);
+        let line = if self.splits_request_line {
+            RequestLine::split(record.request_line)
+        } else {
+            None
+        };
         for segment in &self.segments {
             match segment {
                 Segment::Text(text) => out.extend_from_slice(text),
@@ -152,19 +170,26 @@ impl AccessFormat {
                 Segment::Path => out.extend_from_slice(line.map_or(b"-", |l| l.path())),
                 Segment::Query => out.extend_from_slice(line.map_or(b"-", |l| l.query())),
                 Segment::Protocol => out.extend_from_slice(line.map_or(b"-", |l| l.protocol)),
-                Segment::RequestHeader(index) => append_value(
-                    out,
-                    record
-                        .captured
-                        .and_then(|c| c.request.get(*index))
-                        .and_then(Option::as_ref),
-                ),
+                Segment::RequestHeader(index) => {
+                    let captured = record.captured.filter(|c| !c.request.is_empty());
+                    let value = match (captured, record.head) {
+                        (Some(captured), _) => {
+                            captured.request.get(*index).and_then(Option::as_deref)
+                        }
+                        (None, Some(head)) => self
+                            .request_headers
+                            .get(*index)
+                            .and_then(|name| head.header(name)),
+                        (None, None) => None,
+                    };
+                    append_value(out, value)
+                }
                 Segment::ResponseHeader(index) => append_value(
                     out,
                     record
                         .captured
                         .and_then(|c| c.response.get(*index))
-                        .and_then(Option::as_ref),
+                        .and_then(Option::as_deref),
                 ),
             }
         }
@@ -237,7 +262,7 @@ fn number(n: u64) -> Bytes {
     Bytes::copy_from_slice(itoa::Buffer::new().format(n).as_bytes())
 }
 
-fn append_value(out: &mut Vec<u8>, value: Option<&Bytes>) {
+fn append_value(out: &mut Vec<u8>, value: Option<&[u8]>) {
     match value {
         Some(value) => out.extend_from_slice(value),
         None => out.push(b'-'),
@@ -344,6 +369,7 @@ mod tests {
             status: 200,
             body_bytes: 0,
             started: Instant::now(),
+            head: None,
             captured,
         }
     }

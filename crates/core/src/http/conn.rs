@@ -489,8 +489,11 @@ impl<S: Socket> Connection<S> {
         }
 
         let routed = self.handler.router.respond(&head);
-        let mut captured = self.capture_request(&head);
-        if let Some(format) = &self.handler.config.access_format {
+        // The head stays at hand until the line is written: only response values are captured.
+        let mut captured = self
+            .access_format()
+            .and_then(AccessFormat::capture_response_only);
+        if let Some(format) = self.access_format() {
             format.capture_response(captured.as_mut(), &routed.response);
         }
         if let Some(why) = routed.rejection {
@@ -523,10 +526,11 @@ impl<S: Socket> Connection<S> {
         if self.handler.config.access_log {
             let record = AccessRecord {
                 peer: self.client(self.forwarded(&head)),
-                request_line: &head.request_line(),
+                request_line: head.request_line_bytes(),
                 status,
                 body_bytes: sent,
                 started,
+                head: Some(&head),
                 captured: captured.as_ref(),
             };
             log_access(self.handler.config.access_format.as_deref(), &record);
@@ -534,14 +538,18 @@ impl<S: Socket> Connection<S> {
         Ok(after)
     }
 
+    /// The access log's format, when access lines are written in one.
+    fn access_format(&self) -> Option<&AccessFormat> {
+        let config = &self.handler.config;
+        config
+            .access_format
+            .as_deref()
+            .filter(|_| config.access_log)
+    }
+
     /// The request header values the access line will show, if the access log format shows any.
     fn capture_request(&self, head: &RequestHead) -> Option<Captured> {
-        let config = &self.handler.config;
-        let format = config
-            .access_format
-            .as_ref()
-            .filter(|_| config.access_log)?;
-        format.capture_request(head)
+        self.access_format()?.capture_request(head)
     }
 
     /// What a trusted proxy's headers say about this request's client (None for most requests:
@@ -737,6 +745,7 @@ impl<S: Socket> Connection<S> {
                     status,
                     body_bytes: sent,
                     started: Instant::now(),
+                    head: None,
                     captured: None,
                 };
                 log_access(self.handler.config.access_format.as_deref(), &record);

@@ -147,15 +147,20 @@ impl RequestHead {
 
     /// The request line as received ("GET /path HTTP/1.1"), sharing the head's memory.
     pub fn request_line(&self) -> Bytes {
+        self.bytes.slice_ref(self.request_line_bytes())
+    }
+
+    /// The request line as received ("GET /path HTTP/1.1"), borrowed from the head.
+    pub fn request_line_bytes(&self) -> &[u8] {
         let start = self.method_span.start as usize;
         let line = &self.bytes[start..];
-        let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+        let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
         let end = if end > 0 && line[end - 1] == b'\r' {
             end - 1
         } else {
             end
         };
-        self.bytes.slice(start..start + end)
+        &line[..end]
     }
 
     pub fn version_str(&self) -> &'static str {

@@ -324,6 +324,7 @@ impl<S: Socket> Connection<S> {
                 status: progress.status,
                 body_bytes: progress.sent,
                 started,
+                head: None,
                 captured: captured.as_ref(),
             };
             super::log_access(self.handler.config.access_format.as_deref(), &record);
