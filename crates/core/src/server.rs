@@ -86,7 +86,7 @@ pub fn serve<H: ConnectionHandler>(
     };
     for endpoint in endpoints {
         let watch = shutdown.watch();
-        let accepted = Accepted {
+        let setup = Accepted {
             proxy_protocol: proxy_protocol.clone(),
             tls: handshaker.clone().filter(|_| endpoint.tls),
         };
@@ -98,7 +98,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
-                    accepted,
+                    setup,
                     watch,
                 ));
             }
@@ -109,7 +109,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
-                    accepted,
+                    setup,
                     watch,
                 ));
             }
@@ -195,7 +195,7 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
     listener: A,
     handler: Arc<H>,
     permits: Arc<Semaphore>,
-    accepted: Accepted,
+    setup: Accepted,
     mut watch: ShutdownWatch,
 ) {
     let mut last_warning: Option<Instant> = None;
@@ -226,15 +226,15 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &accepted, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &setup, &watch),
         };
         let accepted = tokio::select! {
             accepted = listener.accept_one() => accepted,
-            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &accepted, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &setup, &watch),
         };
         match accepted {
             Ok((socket, peer)) => {
-                let arrival = accepted.arrival();
+                let arrival = setup.arrival();
                 spawn_connection(
                     &handler,
                     &park,
@@ -270,7 +270,7 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
     handler: &Arc<H>,
     park: &Arc<IdlePark<A::Stream>>,
     permits: &Arc<Semaphore>,
-    accepted: &Accepted,
+    setup: &Accepted,
     watch: &ShutdownWatch,
 ) {
     let queued = listener.take_queued(permits.available_permits());
@@ -284,7 +284,7 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             return;
         };
-        let arrival = accepted.arrival();
+        let arrival = setup.arrival();
         spawn_connection(handler, park, socket, peer, watch.clone(), permit, arrival);
     }
 }

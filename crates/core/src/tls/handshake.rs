@@ -65,7 +65,6 @@ impl Handshaker {
     ) -> Option<TlsSocket<S>> {
         let started = Instant::now();
         let handshake = async {
-            let _permit = self.permits.acquire().await.map_err(io::Error::other)?;
             let mut first = [0u8; 1];
             let mut socket = socket;
             if peek(&socket, &mut first).await? == 0 {
@@ -77,6 +76,8 @@ impl Handshaker {
             if first[0] != HANDSHAKE_RECORD {
                 return Err(turn_away(&mut socket, first[0]).await);
             }
+            // Taken once the client has begun: a silent connection holds no turn.
+            let _permit = self.permits.acquire().await.map_err(io::Error::other)?;
             self.acceptor.accept(socket).await
         };
         let outcome = tokio::select! {
