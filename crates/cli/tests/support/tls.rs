@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
 };
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -136,7 +137,6 @@ impl Pki {
     }
 }
 
-use rustls::pki_types::pem::PemObject;
 
 fn blank() -> Issued {
     Issued {
