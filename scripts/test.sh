@@ -29,12 +29,15 @@ fi
 cargo test --workspace
 
 # The demo's browser test drives Debian's headless Chromium through its driver, and the benchmark
-# harness test runs wrk: install them where missing (CI runs as root on Debian), and make their
+# harness test runs wrk, the HTTPS tests make certificates with openssl and fetch with curl:
+# install them where missing (CI runs as root on Debian), and make their
 # absence a failure instead of a skip.
 apt_need=()
 command -v chromium >/dev/null || apt_need+=(chromium)
 command -v chromedriver >/dev/null || apt_need+=(chromium-driver)
 command -v wrk >/dev/null || apt_need+=(wrk)
+command -v openssl >/dev/null || apt_need+=(openssl)
+command -v curl >/dev/null || apt_need+=(curl)
 if [ ${#apt_need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -26,7 +26,7 @@ class Server:
         def read_log():
             for line in self.process.stderr:
                 self.log_lines.append(line)
-                match = re.search(r"listening on (?:http|tcp)://([\d.]+):(\d+)", line)
+                match = re.search(r"listening on (?:https|http|tcp)://([\d.]+):(\d+)", line)
                 if match and not found.is_set():
                     self.address = (match.group(1), int(match.group(2)))
                     found.set()

@@ -72,7 +72,8 @@ pub struct ServerArgs {
     /// Port to listen on (0: any free port; the log says which).
     #[arg(long, env = "TERN_PORT", default_value_t = config::DEFAULT_PORT)]
     pub port: u16,
-    /// Listen on HOST:PORT or unix:/path.sock instead of --host/--port; repeatable.
+    /// Listen on HOST:PORT or unix:/path.sock instead of --host/--port; repeatable. `tern serve`
+    /// also takes https://ADDRESS (TLS, with --certfile) and http://ADDRESS (plain).
     #[arg(
         long = "bind",
         value_name = "ADDRESS",
@@ -433,6 +434,32 @@ pub struct ServeArgs {
         allow_negative_numbers = true
     )]
     pub min_data_rate_grace: f64,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first): on every listener, or only on
+    /// those given as --bind https://ADDRESS. Loaded again on SIGHUP.
+    #[arg(long, value_name = "PEM", env = "TERN_CERTFILE", requires = "keyfile")]
+    pub certfile: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", env = "TERN_KEYFILE", requires = "certfile")]
+    pub keyfile: Option<PathBuf>,
+    /// Certificate authorities (PEM) that sign the client certificates --client-cert accepts.
+    #[arg(long, value_name = "PEM", env = "TERN_CA_CERTS")]
+    pub ca_certs: Option<PathBuf>,
+    /// Ask HTTPS clients for a certificate signed by --ca-certs: none, optional (a client
+    /// without one is served) or required (one without fails the handshake).
+    #[arg(long, env = "TERN_CLIENT_CERT", default_value = "none", value_parser = ["none", "optional", "required"])]
+    pub client_cert: String,
+    /// Seconds a new HTTPS connection has to complete its TLS handshake.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_TLS_HANDSHAKE_TIMEOUT",
+        default_value_t = config::DEFAULT_TLS_HANDSHAKE_TIMEOUT.as_secs_f64(),
+        allow_negative_numbers = true
+    )]
+    pub tls_handshake_timeout: f64,
+    /// Most TLS handshakes in progress at once per worker (more wait their turn).
+    #[arg(long, value_name = "N", env = "TERN_TLS_MAX_HANDSHAKES", default_value_t = config::DEFAULT_TLS_MAX_HANDSHAKES)]
+    pub tls_max_handshakes: usize,
 }
 
 /// Options every line service has.

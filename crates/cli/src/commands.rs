@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tern_core::config::ServerConfig;
 use tern_core::http::HttpHandler;
-use tern_core::listener::{self, BindAddr};
+use tern_core::listener::{self, BindAddr, Endpoint, SchemeMark};
 use tern_core::supervisor::{CodeWatch, ForkHooks, NoForkHooks};
 use tern_core::{logging, metrics, process, rlimit, supervisor, worker};
 use tern_lines::calc::Calc;
@@ -74,7 +74,8 @@ fn usage_error(message: &str) -> i32 {
 }
 
 fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String> {
-    let server = settings::server_config(&args.server)?;
+    let mut server = settings::server_config(&args.server)?;
+    server.tls = settings::tls_config(&args, &server.binds)?;
     let app = match &args.app {
         Some(spec) => {
             let host = app_host.ok_or(
@@ -197,6 +198,12 @@ fn serve_lines<P: LineProtocol>(
     protocol: P,
 ) -> Result<i32, String> {
     let server = settings::server_config(&args.server)?;
+    if let Some(bind) = server.binds.iter().find(|b| b.mark != SchemeMark::Unmarked) {
+        return Err(format!(
+            "--bind {}: http:// and https:// are for tern serve; line services take HOST:PORT",
+            bind.addr
+        ));
+    }
     let config = settings::line_config(args)?;
     logging::init(&server.log)?;
     log_config_file(&args.server);
@@ -231,13 +238,20 @@ fn start<'a>(
 ) -> i32 {
     rlimit::raise_fd_limit();
     process::apply_umask(&server.process);
+    // Before binding, and before --user: a key readable by root alone is read now.
+    if let Some(tls) = &server.tls {
+        if let Err(message) = tern_core::tls::current::install(tls) {
+            tracing::error!("{message}");
+            return EXIT_START_FAILED;
+        }
+    }
     let (listeners, activated) = match listener::from_systemd() {
         Some(Ok(listeners)) => (listeners, true),
         Some(Err(message)) => {
             tracing::error!("socket activation: {message}");
             return EXIT_START_FAILED;
         }
-        None => match listener::bind_all(&server.binds) {
+        None => match listener::bind_all(&addresses_of(server)) {
             Ok(listeners) => (listeners, false),
             Err(message) => {
                 tracing::error!("{message}");
@@ -254,9 +268,25 @@ fn start<'a>(
             BindAddr::Tcp(_) => None,
         })
         .collect();
-    let addresses: Vec<String> = listeners
+    let any_marked_https = server.binds.iter().any(|b| b.mark == SchemeMark::Https);
+    let endpoints: Vec<Endpoint> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let tls = match server.binds.get(i).filter(|_| !activated) {
+                Some(bind) => bind.is_tls(server.tls.is_some(), any_marked_https),
+                // Sockets from systemd carry no mark: all are HTTPS with --certfile.
+                None => server.tls.is_some(),
+            };
+            Endpoint { listener, tls }
+        })
+        .collect();
+    let addresses: Vec<String> = endpoints
         .iter()
-        .map(|l| display_address(scheme, &l.local_addr()))
+        .map(|e| {
+            let scheme = if e.tls { "https" } else { scheme };
+            display_address(scheme, &e.listener.local_addr())
+        })
         .collect();
     if let Some(addr) = &server.metrics_bind {
         let installed = listener::bind_all(std::slice::from_ref(addr)).and_then(|mut bound| {
@@ -296,7 +326,7 @@ fn start<'a>(
         },
         if workers == 1 { "" } else { "s" }
     );
-    let status = supervisor::run(server, listeners, worker_main, fork_hooks, code_watch);
+    let status = supervisor::run(server, endpoints, worker_main, fork_hooks, code_watch);
     for path in socket_files {
         let _ = std::fs::remove_file(path);
     }
@@ -306,9 +336,15 @@ fn start<'a>(
     status
 }
 
+/// The addresses to bind, without their marks.
+fn addresses_of(server: &ServerConfig) -> Vec<BindAddr> {
+    server.binds.iter().map(|b| b.addr.clone()).collect()
+}
+
 fn display_address(scheme: &str, addr: &BindAddr) -> String {
     match addr {
         BindAddr::Tcp(addr) => format!("{scheme}://{addr}"),
+        BindAddr::Unix(path) if scheme == "https" => format!("https://unix:{}", path.display()),
         BindAddr::Unix(path) => format!("unix:{}", path.display()),
     }
 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use tern_core::access_format::AccessFormat;
 use tern_core::config::{
-    AccessLogTarget, HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig, LogFormat,
-    LogLevel, MinDataRate, RequestBodies, ServerConfig, StaticMount,
+    AccessLogTarget, ClientCertMode, HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig,
+    LogFormat, LogLevel, MinDataRate, RequestBodies, ServerConfig, StaticMount, TlsConfig,
 };
 use tern_core::http::request::MAX_HEADERS_CAP;
-use tern_core::listener::BindAddr;
+use tern_core::listener::{Bind, BindAddr, SchemeMark};
 use tern_core::process::ProcessConfig;
 use tern_core::recycle::RecycleConfig;
 use tern_core::trusted_proxies::TrustedProxies;
@@ -47,11 +47,14 @@ pub fn seconds_or_zero(flag: &str, value: f64) -> Result<Duration, String> {
 
 pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
     let binds = if args.binds.is_empty() {
-        vec![BindAddr::from_host_port(&args.host, args.port)?]
+        vec![Bind {
+            addr: BindAddr::from_host_port(&args.host, args.port)?,
+            mark: SchemeMark::Unmarked,
+        }]
     } else {
         args.binds
             .iter()
-            .map(|b| BindAddr::parse(b))
+            .map(|b| Bind::parse(b))
             .collect::<Result<Vec<_>, _>>()?
     };
     if args.workers == 0 {
@@ -120,7 +123,58 @@ pub fn server_config(args: &ServerArgs) -> Result<ServerConfig, String> {
             .as_deref()
             .map(|text| BindAddr::parse(text).map_err(|e| format!("--metrics-bind: {e}")))
             .transpose()?,
+        tls: None,
     })
+}
+
+/// The HTTPS settings of `tern serve` (None without `--certfile`), checked against the binds:
+/// an `https://` bind needs a certificate, and the client-certificate flags go together.
+pub fn tls_config(args: &ServeArgs, binds: &[Bind]) -> Result<Option<TlsConfig>, String> {
+    let client_cert = match args.client_cert.as_str() {
+        "none" => ClientCertMode::None,
+        "optional" => ClientCertMode::Optional,
+        "required" => ClientCertMode::Required,
+        other => {
+            return Err(format!(
+                "--client-cert: '{other}' is not none, optional or required"
+            ))
+        }
+    };
+    let (Some(cert_file), Some(key_file)) = (&args.certfile, &args.keyfile) else {
+        if let Some(bind) = binds.iter().find(|b| b.mark == SchemeMark::Https) {
+            return Err(format!(
+                "--bind https://{}: HTTPS needs --certfile and --keyfile",
+                bind.addr
+            ));
+        }
+        if args.ca_certs.is_some() || client_cert != ClientCertMode::None {
+            return Err("--ca-certs and --client-cert need --certfile and --keyfile".into());
+        }
+        return Ok(None);
+    };
+    match (client_cert, &args.ca_certs) {
+        (ClientCertMode::None, Some(_)) => {
+            return Err("--ca-certs needs --client-cert optional or required".into())
+        }
+        (ClientCertMode::Optional | ClientCertMode::Required, None) => {
+            return Err(format!(
+                "--client-cert {}: needs --ca-certs",
+                args.client_cert
+            ))
+        }
+        _ => {}
+    }
+    if args.tls_max_handshakes == 0 {
+        return Err("--tls-max-handshakes must be at least 1".into());
+    }
+    Ok(Some(TlsConfig {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        ca_certs: args.ca_certs.clone(),
+        client_cert,
+        handshake_timeout: seconds("tls-handshake-timeout", args.tls_handshake_timeout)?,
+        max_handshakes: args.tls_max_handshakes,
+    }))
 }
 
 pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
@@ -393,8 +447,12 @@ mod tests {
         let server = server_config(&serve.server).unwrap();
         assert_eq!(
             server.binds,
-            vec![BindAddr::from_host_port(DEFAULT_HOST, DEFAULT_PORT).unwrap()]
+            vec![Bind {
+                addr: BindAddr::from_host_port(DEFAULT_HOST, DEFAULT_PORT).unwrap(),
+                mark: SchemeMark::Unmarked
+            }]
         );
+        assert!(tls_config(&serve, &server.binds).unwrap().is_none());
         assert_eq!(server.workers, DEFAULT_WORKERS);
         assert_eq!(server.max_connections, DEFAULT_MAX_CONNECTIONS);
         assert_eq!(server.grace_timeout, DEFAULT_GRACE_TIMEOUT);
@@ -445,6 +503,8 @@ mod tests {
             "[default: 30]",
             "[default: 1.5]",
             "[default: /static/]",
+            "[default: 10]",
+            "[default: 1024]",
         ] {
             assert!(help.contains(shown), "{shown} in:\n{help}");
         }

@@ -17,4 +17,5 @@ mod recycling;
 mod request_corpus;
 mod slow_clients;
 mod static_files;
+mod tls;
 mod workers;

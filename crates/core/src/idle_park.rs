@@ -17,6 +17,11 @@
 //! A parked connection keeps its share of the worker's connection limit: its permit is merged
 //! into one permit the park holds and split off again when it leaves.
 //!
+//! TLS connections are never parked: their session (keys, sequence numbers, buffered records)
+//! lives in rustls, in user space, so the descriptor alone cannot carry them, and keeping the
+//! session beside the slot would keep most of what parking saves. A TLS connection says so with
+//! `Socket::RAW_DESCRIPTOR`, and the HTTP connection keeps it in its task while idle.
+//!
 //! Resuming learns the peer again from the socket (`getpeername`). A connection whose peer came
 //! from a PROXY protocol header has no such record in the kernel, so the park keeps that peer
 //! beside the slot, in a table that stays empty (and costs nothing) without `--proxy-protocol`.

@@ -24,6 +24,9 @@
 //!   [`proxy_protocol`] header at the start of a connection or in [`http::forwarded`] headers.
 //! - [`logging`] writes the log and buffers access lines; [`access_format`] is a compiled
 //!   `--access-log-format`, which [`http::access_log`] fills in per request.
+//! - HTTPS: [`tls`] loads the certificate (in the supervisor, again on SIGHUP) and runs each
+//!   connection's handshake; the TLS connection is one more [`socket::Socket`], served by the
+//!   same generic HTTP code.
 //! - [`metrics`]: counters every worker keeps in memory shared with the others, served in
 //!   Prometheus's format on `--metrics-bind`.
 //! - [`shutdown`] carries SIGTERM to every connection and tells the worker when all have drained.
@@ -60,5 +63,6 @@ pub mod shutdown;
 pub mod socket;
 pub mod static_files;
 pub mod supervisor;
+pub mod tls;
 pub mod trusted_proxies;
 pub mod worker;

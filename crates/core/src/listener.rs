@@ -22,6 +22,74 @@ pub enum BindAddr {
     Unix(PathBuf),
 }
 
+/// What `--bind` says about a listener's protocol: `https://ADDR`, `http://ADDR`, or nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemeMark {
+    /// `http://`: plain HTTP, even with `--certfile`.
+    Http,
+    /// `https://`: TLS (needs `--certfile`).
+    Https,
+    /// No mark: TLS when `--certfile` is given and no bind is marked `https://`.
+    Unmarked,
+}
+
+/// One address to listen on, as `--bind` gives it, with its scheme mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bind {
+    pub addr: BindAddr,
+    pub mark: SchemeMark,
+}
+
+impl Bind {
+    /// Parses `[http://|https://]ADDR`, ADDR as [`BindAddr::parse`] takes it.
+    pub fn parse(text: &str) -> Result<Bind, String> {
+        let (mark, rest) = if let Some(rest) = text.strip_prefix("https://") {
+            (SchemeMark::Https, rest)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (SchemeMark::Http, rest)
+        } else {
+            (SchemeMark::Unmarked, text)
+        };
+        let rest = if rest.starts_with("unix:") {
+            rest
+        } else {
+            rest.trim_end_matches('/')
+        };
+        Ok(Bind {
+            addr: BindAddr::parse(rest)?,
+            mark,
+        })
+    }
+
+    /// Whether this listener speaks TLS, given whether a certificate is configured and whether
+    /// any bind is marked `https://` (then the unmarked ones stay plain).
+    pub fn is_tls(&self, have_certificate: bool, any_marked_https: bool) -> bool {
+        match self.mark {
+            SchemeMark::Https => true,
+            SchemeMark::Http => false,
+            SchemeMark::Unmarked => have_certificate && !any_marked_https,
+        }
+    }
+}
+
+/// A listening socket handed to the workers, and whether its connections speak TLS.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub listener: Listener,
+    /// Connections start with a TLS handshake (`https://`, `--certfile`).
+    pub tls: bool,
+}
+
+impl Endpoint {
+    /// Duplicates the socket (see [`Listener::try_clone`]).
+    pub fn try_clone(&self) -> io::Result<Endpoint> {
+        Ok(Endpoint {
+            listener: self.listener.try_clone()?,
+            tls: self.tls,
+        })
+    }
+}
+
 /// A bound, listening socket, still in blocking std form so it survives `fork`.
 #[derive(Debug)]
 pub enum Listener {
@@ -186,6 +254,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unmarked_bind_is_tls_only_with_a_certificate_and_no_https_mark() {
+        let unmarked = Bind::parse("127.0.0.1:1").unwrap();
+        assert!(unmarked.is_tls(true, false));
+        assert!(!unmarked.is_tls(true, true));
+        assert!(!unmarked.is_tls(false, false));
+        assert!(!Bind::parse("http://127.0.0.1:1")
+            .unwrap()
+            .is_tls(true, false));
+        assert!(Bind::parse("https://127.0.0.1:1")
+            .unwrap()
+            .is_tls(true, true));
+    }
+
+    #[test]
     fn parses_the_three_forms() {
         assert_eq!(
             BindAddr::parse("127.0.0.1:80").unwrap(),
@@ -201,6 +283,22 @@ mod tests {
         );
         assert!(BindAddr::parse("unix:").is_err());
         assert!(BindAddr::parse("nonsense").is_err());
+        assert_eq!(
+            Bind::parse("https://127.0.0.1:443").unwrap(),
+            Bind {
+                addr: BindAddr::Tcp("127.0.0.1:443".parse().unwrap()),
+                mark: SchemeMark::Https
+            }
+        );
+        assert_eq!(
+            Bind::parse("http://[::1]:80/").unwrap().mark,
+            SchemeMark::Http
+        );
+        assert_eq!(
+            Bind::parse("https://unix:/tmp/t.sock").unwrap().addr,
+            BindAddr::Unix("/tmp/t.sock".into())
+        );
+        assert!(Bind::parse("https://").is_err());
         assert_eq!(
             BindAddr::from_host_port("::1", 8).unwrap(),
             BindAddr::Tcp("[::1]:8".parse().unwrap())

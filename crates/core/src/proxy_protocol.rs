@@ -20,10 +20,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ppp::{v1, v2, PartialResult};
-use tokio::io::{AsyncReadExt, Interest};
+use tokio::io::AsyncReadExt;
 
 use crate::shutdown::ShutdownWatch;
-use crate::socket::{Peer, Socket};
+use crate::socket::{peek, Peer, Socket};
 use crate::trusted_proxies::TrustedProxies;
 
 /// A v1 header is at most 107 bytes, its CRLF included (spec §2.1: "a receiver ... must
@@ -252,25 +252,6 @@ async fn read_header<S: Socket>(socket: &mut S) -> Result<Option<SocketAddr>, Re
                 }
             }
             Parsed::Invalid(why) => return Err(Refusal::Invalid(why)),
-        }
-    }
-}
-
-/// Waits until `socket` has bytes and copies up to `buf.len()` of them without taking them;
-/// 0 means the peer closed.
-async fn peek<S: Socket>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        socket.readable().await?;
-        let peeked = socket.try_io(Interest::READABLE, || {
-            let (received, _) = rustix::net::recv(socket, &mut *buf, rustix::net::RecvFlags::PEEK)?;
-            Ok(received)
-        });
-        match peeked {
-            Ok(count) => return Ok(count),
-            // Readiness was stale; `try_io` cleared it, so the next wait is for new bytes.
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
         }
     }
 }

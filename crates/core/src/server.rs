@@ -13,6 +13,10 @@
 //! With `--proxy-protocol`, a new connection's task first takes its PROXY header
 //! ([`crate::proxy_protocol`]) and serves it as the client the header names; the park keeps that
 //! peer with the connection, so a resumed connection is still served as its client.
+//!
+//! On an HTTPS listener the task then runs the TLS handshake ([`crate::tls::Handshaker`]) and
+//! serves the resulting [`crate::tls::TlsSocket`]; such connections are never parked (their
+//! session lives in user space, not in the descriptor).
 
 use std::future::Future;
 use std::io;
@@ -24,10 +28,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::ServerConfig;
 use crate::connection::{ConnectionHandler, Ended};
 use crate::idle_park::{IdlePark, Resumed};
-use crate::listener::Listener;
+use crate::listener::{Endpoint, Listener};
 use crate::proxy_protocol;
 use crate::shutdown::{Shutdown, ShutdownSignal, ShutdownWatch};
 use crate::socket::{Peer, Socket};
+use crate::tls::Handshaker;
 use crate::trusted_proxies::TrustedProxies;
 
 /// How long the acceptor pauses after the process ran out of descriptors or memory.
@@ -38,8 +43,10 @@ const ACCEPT_WARNING_INTERVAL: Duration = Duration::from_secs(5);
 /// How a connection came to its task.
 enum Arrival {
     /// Just accepted. `proxy_protocol`: take a PROXY header first, from a peer on this list.
+    /// `tls`: complete a TLS handshake (after the PROXY header) and serve the TLS connection.
     Accepted {
         proxy_protocol: Option<Arc<TrustedProxies>>,
+        tls: Option<Arc<Handshaker>>,
     },
     /// Back from the idle park. `proxied`: its peer came from a PROXY header (the park kept it).
     Resumed { proxied: bool },
@@ -48,7 +55,7 @@ enum Arrival {
 /// Starts one accept loop per listener on the current runtime. They stop when `shutdown` begins;
 /// the connections they started keep `shutdown` from draining until they end.
 pub fn serve<H: ConnectionHandler>(
-    listeners: Vec<Listener>,
+    endpoints: Vec<Endpoint>,
     handler: Arc<H>,
     config: &ServerConfig,
     shutdown: &Shutdown,
@@ -62,16 +69,28 @@ pub fn serve<H: ConnectionHandler>(
             config
                 .max_connections
                 .max(1)
-                .saturating_sub(listeners.len()),
+                .saturating_sub(endpoints.len()),
             shutdown.watch().signal(),
         ));
     }
     let proxy_protocol = config
         .proxy_protocol
         .then(|| Arc::new(config.forwarded_allow_ips.clone()));
-    for listener in listeners {
+    let handshaker = if endpoints.iter().any(|endpoint| endpoint.tls) {
+        let handshaker = Handshaker::from_current().ok_or_else(|| {
+            io::Error::other("an HTTPS listener, but no TLS certificate was loaded")
+        })?;
+        Some(Arc::new(handshaker))
+    } else {
+        None
+    };
+    for endpoint in endpoints {
         let watch = shutdown.watch();
-        match listener {
+        let setup = Accepted {
+            proxy_protocol: proxy_protocol.clone(),
+            tls: handshaker.clone().filter(|_| endpoint.tls),
+        };
+        match endpoint.listener {
             Listener::Tcp(std_listener) => {
                 std_listener.set_nonblocking(true)?;
                 let listener = tokio::net::TcpListener::from_std(std_listener)?;
@@ -79,7 +98,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
-                    proxy_protocol.clone(),
+                    setup,
                     watch,
                 ));
             }
@@ -90,7 +109,7 @@ pub fn serve<H: ConnectionHandler>(
                     listener,
                     handler.clone(),
                     permits.clone(),
-                    proxy_protocol.clone(),
+                    setup,
                     watch,
                 ));
             }
@@ -156,11 +175,27 @@ impl Acceptor for tokio::net::UnixListener {
     }
 }
 
+/// What every connection a listener accepts needs first: its PROXY header, its TLS handshake.
+#[derive(Clone)]
+struct Accepted {
+    proxy_protocol: Option<Arc<TrustedProxies>>,
+    tls: Option<Arc<Handshaker>>,
+}
+
+impl Accepted {
+    fn arrival(&self) -> Arrival {
+        Arrival::Accepted {
+            proxy_protocol: self.proxy_protocol.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
 async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
     listener: A,
     handler: Arc<H>,
     permits: Arc<Semaphore>,
-    proxy_protocol: Option<Arc<TrustedProxies>>,
+    setup: Accepted,
     mut watch: ShutdownWatch,
 ) {
     let mut last_warning: Option<Instant> = None;
@@ -191,17 +226,15 @@ async fn accept_loop<H: ConnectionHandler, A: Acceptor>(
                 Ok(permit) => permit,
                 Err(_) => return,
             },
-            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &proxy_protocol, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &setup, &watch),
         };
         let accepted = tokio::select! {
             accepted = listener.accept_one() => accepted,
-            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &proxy_protocol, &watch),
+            _ = watch.recv() => return accept_queued(listener, &handler, &park, &permits, &setup, &watch),
         };
         match accepted {
             Ok((socket, peer)) => {
-                let arrival = Arrival::Accepted {
-                    proxy_protocol: proxy_protocol.clone(),
-                };
+                let arrival = setup.arrival();
                 spawn_connection(
                     &handler,
                     &park,
@@ -237,7 +270,7 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
     handler: &Arc<H>,
     park: &Arc<IdlePark<A::Stream>>,
     permits: &Arc<Semaphore>,
-    proxy_protocol: &Option<Arc<TrustedProxies>>,
+    setup: &Accepted,
     watch: &ShutdownWatch,
 ) {
     let queued = listener.take_queued(permits.available_permits());
@@ -251,9 +284,7 @@ fn accept_queued<H: ConnectionHandler, A: Acceptor>(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             return;
         };
-        let arrival = Arrival::Accepted {
-            proxy_protocol: proxy_protocol.clone(),
-        };
+        let arrival = setup.arrival();
         spawn_connection(handler, park, socket, peer, watch.clone(), permit, arrival);
     }
 }
@@ -272,31 +303,53 @@ fn spawn_connection<H: ConnectionHandler, S: Socket>(
     let handler = handler.clone();
     let park = park.clone();
     tokio::spawn(async move {
-        let (peer, proxied, resumed) = match arrival {
+        let (peer, proxied, resumed, tls) = match arrival {
             Arrival::Accepted {
                 proxy_protocol: None,
-            } => (peer, false, false),
+                tls,
+            } => (peer, false, false, tls),
             Arrival::Accepted {
                 proxy_protocol: Some(trusted),
+                tls,
             } => {
                 let timeout = handler.proxy_header_timeout();
                 // Boxed: only connections that carry a header need room for reading it.
                 let read =
                     proxy_protocol::read_peer(&mut socket, peer, &trusted, timeout, &mut watch);
                 match Box::pin(read).await {
-                    Ok(client) => (client, client != peer, false),
+                    Ok(client) => (client, client != peer, false, tls),
                     Err(refusal) => {
                         tracing::info!("closed a connection from {peer}: {refusal}");
                         return;
                     }
                 }
             }
-            Arrival::Resumed { proxied } => (peer, proxied, true),
+            Arrival::Resumed { proxied } => (peer, proxied, true, None),
         };
+        if let Some(handshaker) = tls {
+            // Boxed: a plain connection's task should not carry the room for a handshake.
+            Box::pin(serve_tls(handler, handshaker, socket, peer, watch)).await;
+            drop(permit);
+            return;
+        }
         if let Ended::Idle { socket, until } = handler.handle(socket, peer, watch, resumed).await {
             park.hold(socket, permit, until, proxied.then_some(peer));
         }
     });
+}
+
+/// Runs the TLS handshake, then serves the TLS connection to its end (it is never parked).
+async fn serve_tls<H: ConnectionHandler, S: Socket>(
+    handler: Arc<H>,
+    handshaker: Arc<Handshaker>,
+    socket: S,
+    peer: Peer,
+    mut watch: ShutdownWatch,
+) {
+    if let Some(socket) = handshaker.accept(socket, peer, &mut watch).await {
+        // Ended::Idle cannot come back: a TLS socket is not RAW_DESCRIPTOR, so HTTP never parks it.
+        drop(handler.handle(socket, peer, watch, false).await);
+    }
 }
 
 /// With `--metrics-bind`: publishes the worker's open connections (the connection permits in

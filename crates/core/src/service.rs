@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use crate::message::forwarded::Forwarded;
 use crate::message::request::RequestHead;
 use crate::message::response::FileBody;
-use crate::socket::Peer;
+use crate::socket::{Peer, TlsSession};
 
 /// An HTTP application.
 pub trait Service: Send + Sync + 'static {
@@ -56,6 +56,9 @@ pub struct ServiceRequest {
     pub forwarded: Option<Forwarded>,
     /// The address the client connected to, when the request has no Host header to say it.
     pub local_addr: Option<SocketAddr>,
+    /// The connection's TLS session (HTTPS listeners): the scheme is https, and the client's
+    /// certificate subject, if it sent one, is here.
+    pub tls: Option<std::sync::Arc<TlsSession>>,
     pub body: RequestBody,
 }
 

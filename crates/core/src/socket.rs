@@ -1,18 +1,31 @@
 //! What the protocol code needs from an accepted connection, whether TCP or Unix-domain.
 //!
 //! Besides async reads and writes, the static server sends file bytes with `sendfile(2)` straight
-//! from the page cache, which needs the descriptor and tokio's readiness API.
+//! from the page cache, which needs the descriptor and tokio's readiness API. A TLS connection
+//! (`crate::tls`) is a socket too, but one whose descriptor carries ciphertext: it says so with
+//! [`Socket::RAW_DESCRIPTOR`], and the code that writes to descriptors directly (sendfile, the
+//! idle park) leaves it alone. The constant is known at compile time, so plain connections pay
+//! nothing for the choice.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest};
 use tokio::net::{TcpStream, UnixStream};
 
 /// An accepted, non-blocking stream socket.
 pub trait Socket: AsyncRead + AsyncWrite + AsFd + Unpin + Send + Sync + 'static {
+    /// The bytes read from and written to the descriptor are the connection's own (no TLS layer
+    /// between): `sendfile(2)`, raw `send`/`writev` and parking by descriptor are allowed. When
+    /// false, [`Socket::try_io`] must not be used for writing, and the connection is never parked.
+    const RAW_DESCRIPTOR: bool = true;
+    /// The TLS session's facts, on a TLS connection.
+    fn tls_session(&self) -> Option<&Arc<TlsSession>> {
+        None
+    }
     /// Waits until the socket may accept more bytes.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Waits until the socket has bytes (or EOF) to read, without reading them.
@@ -98,6 +111,40 @@ impl fmt::Display for Peer {
         match self {
             Peer::Tcp(addr) => write!(f, "{}", addr.ip()),
             Peer::Unix => f.write_str("unix"),
+        }
+    }
+}
+
+/// What a TLS handshake established, for the application (HTTPS, SSL_CLIENT_S_DN, ...): taken
+/// once per connection, shared by its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `TLSv1.2` or `TLSv1.3`.
+    pub protocol: &'static str,
+    /// The cipher suite's IANA name (`TLS13_AES_128_GCM_SHA256`).
+    pub cipher: &'static str,
+    /// The client certificate's subject as an RFC 4514 string (`CN=alice,O=Example`), when the
+    /// client presented a certificate (verified against `--ca-certs` by the handshake).
+    pub client_subject: Option<String>,
+    /// That certificate's issuer, in the same form.
+    pub client_issuer: Option<String>,
+}
+
+/// Waits until `socket` has bytes and copies up to `buf.len()` of them without taking them;
+/// 0 means the peer closed.
+pub(crate) async fn peek<S: Socket>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        socket.readable().await?;
+        let peeked = socket.try_io(Interest::READABLE, || {
+            let (received, _) = rustix::net::recv(socket, &mut *buf, rustix::net::RecvFlags::PEEK)?;
+            Ok(received)
+        });
+        match peeked {
+            Ok(count) => return Ok(count),
+            // Readiness was stale; `try_io` cleared it, so the next wait is for new bytes.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The supervisor process: forks the workers, replaces any that die, restarts them one by one on
 //! SIGHUP (or when a [`CodeWatch`] reports that the application's code changed), drains them on
-//! SIGTERM/SIGINT, and passes SIGUSR1 (reopen the log files) on to them.
+//! SIGTERM/SIGINT, and passes SIGUSR1 (reopen the log files) on to them. SIGHUP first loads the
+//! TLS certificate again ([`crate::tls::current`]), so the new workers serve the new one.
 //!
 //! The supervisor is single-threaded and blocks its signals, taking them with `sigtimedwait` in a
 //! plain loop: no async runtime exists in this process, so `fork` is safe. Each worker gets the
@@ -24,7 +25,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, Signal, WaitOptions, WaitStatus};
 
 use crate::config::ServerConfig;
-use crate::listener::Listener;
+use crate::listener::Endpoint;
 use crate::metrics::{self, RestartCause};
 
 /// How long a rolling restart waits for a new worker to report ready before giving up.
@@ -111,7 +112,7 @@ struct Worker {
 }
 
 /// The function each forked worker runs; its return value is the worker's exit status.
-pub type WorkerMain<'a> = &'a dyn Fn(Vec<Listener>, ReadySignal) -> i32;
+pub type WorkerMain<'a> = &'a dyn Fn(Vec<Endpoint>, ReadySignal) -> i32;
 
 /// What must happen around each `fork()`: an embedded interpreter (Python) has to be told, or
 /// its locks and thread state are inconsistent in the child.
@@ -142,7 +143,7 @@ pub trait CodeWatch {
 struct Supervisor<'a> {
     config: &'a ServerConfig,
     /// The listening sockets, handed to each new worker; emptied (closed here) when stopping.
-    listeners: Vec<Listener>,
+    listeners: Vec<Endpoint>,
     worker_main: WorkerMain<'a>,
     fork_hooks: &'a dyn ForkHooks,
     /// Workers serving traffic; kept at `config.workers`.
@@ -161,7 +162,7 @@ struct Supervisor<'a> {
 /// `code_watch`, the workers are restarted one by one whenever it reports a change.
 pub fn run<'a>(
     config: &'a ServerConfig,
-    listeners: Vec<Listener>,
+    listeners: Vec<Endpoint>,
     worker_main: WorkerMain<'a>,
     fork_hooks: &'a dyn ForkHooks,
     code_watch: Option<&'a mut dyn CodeWatch>,
@@ -228,7 +229,11 @@ impl Supervisor<'_> {
                     tracing::warn!("stopped; some requests were cut");
                     return 1;
                 }
-                Some(libc::SIGHUP) => self.rolling_restart("SIGHUP"),
+                Some(libc::SIGHUP) => {
+                    // Before forking: the new workers inherit the certificate in force.
+                    crate::tls::current::reload();
+                    self.rolling_restart("SIGHUP")
+                }
                 Some(libc::SIGUSR1) => self.reopen_logs(),
                 Some(libc::SIGUSR2) => self.announce_drain_to_workers(),
                 _ => {}
@@ -501,7 +506,7 @@ impl Supervisor<'_> {
         let listeners = self
             .listeners
             .iter()
-            .map(Listener::try_clone)
+            .map(Endpoint::try_clone)
             .collect::<io::Result<Vec<_>>>()?;
         warn_if_threaded();
         let metrics_slot = metrics::supervisor_side::claim_slot();
@@ -550,7 +555,7 @@ impl Supervisor<'_> {
     fn child_main(
         &mut self,
         supervisor_pid: Pid,
-        listeners: Vec<Listener>,
+        listeners: Vec<Endpoint>,
         ready: ReadySignal,
     ) -> ! {
         crate::logging::refresh_pid();

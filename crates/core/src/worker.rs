@@ -19,7 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::config::ServerConfig;
 use crate::connection::ConnectionHandler;
-use crate::listener::Listener;
+use crate::listener::Endpoint;
 use crate::recycle::{Reason, RecycleConfig, RecyclePolicy};
 use crate::server;
 use crate::shutdown::Shutdown;
@@ -79,7 +79,7 @@ enum Drained {
 
 /// Serves `listeners` with `handler` until SIGTERM; returns the exit status.
 pub fn run<H: ConnectionHandler>(
-    listeners: Vec<Listener>,
+    listeners: Vec<Endpoint>,
     handler: Arc<H>,
     config: &ServerConfig,
     mut ready: ReadySignal,

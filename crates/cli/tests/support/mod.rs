@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{getrlimit, setrlimit, Pid, Resource, Rlimit, Signal};
 
 pub mod scrape;
+pub mod tls;
 
 pub use scrape::{parked, scrape, value, wait_parked};
 
@@ -69,6 +70,7 @@ impl Server {
                     let addr = addr.split_whitespace().next().unwrap_or("");
                     let addr = addr
                         .trim_start_matches("http://")
+                        .trim_start_matches("https://")
                         .trim_start_matches("tcp://")
                         .trim_end_matches(',');
                     if let (Some(tx), Ok(addr)) = (found_tx.take(), addr.parse::<SocketAddr>()) {
@@ -105,6 +107,20 @@ impl Server {
             .and_then(|rest| rest.split("/metrics").next())
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+    }
+
+    /// Every address of the start-up line `listening on http://A, https://B (...)`, with its
+    /// scheme.
+    pub fn addresses(&self) -> Vec<(String, SocketAddr)> {
+        let line = self.wait_for_log("listening on", "worker");
+        let list = line.split("listening on ").nth(1).unwrap();
+        let list = list.split(" (").next().unwrap();
+        list.split(", ")
+            .filter_map(|entry| {
+                let (scheme, addr) = entry.split_once("://")?;
+                Some((scheme.to_string(), addr.parse().ok()?))
+            })
+            .collect()
     }
 
     pub fn pid(&self) -> u32 {

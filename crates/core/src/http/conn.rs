@@ -36,7 +36,7 @@ use crate::http::idle_clock::{Expiry, IdleClock};
 use crate::http::request;
 use crate::http::response::{status_has_body, write_head};
 use crate::http::router::Router;
-use crate::http::sendfile::{send_all_with_more, send_file};
+use crate::http::transmit;
 use crate::logging;
 use crate::message::forwarded::Forwarded;
 use crate::message::request::{Method, RequestHead};
@@ -294,7 +294,11 @@ impl<S: Socket> Connection<S> {
                 }
             }
         }
-        let _ = self.flush().await;
+        if self.flush().await.is_ok() && !S::RAW_DESCRIPTOR {
+            // TLS: close_notify, so the client knows the response was not cut short.
+            let io_timeout = self.handler.config.timeouts.io;
+            let _ = tokio::time::timeout(io_timeout, self.socket.shutdown()).await;
+        }
         None
     }
 
@@ -427,7 +431,10 @@ impl<S: Socket> Connection<S> {
                         .min(idle_limit),
                     false,
                 ),
-                None if !fresh && PARK_AFTER < idle_limit => (PARK_AFTER, true),
+                // A TLS connection's session is not in its descriptor: it cannot be parked.
+                None if S::RAW_DESCRIPTOR && !fresh && PARK_AFTER < idle_limit => {
+                    (PARK_AFTER, true)
+                }
                 None => (idle_limit, false),
             };
             let socket = &self.socket;
@@ -684,16 +691,16 @@ impl<S: Socket> Connection<S> {
             }
             Body::File(file) => {
                 let io_timeout = self.handler.config.timeouts.io;
-                send_all_with_more(&self.socket, &self.write_buf, io_timeout).await?;
-                self.write_buf.clear();
-                send_file(
-                    &self.socket,
+                transmit::head_and_file(
+                    &mut self.socket,
+                    &self.write_buf,
                     &file.file,
                     file.offset,
                     file.len,
-                    self.handler.config.timeouts.io,
+                    io_timeout,
                 )
                 .await?;
+                self.write_buf.clear();
             }
         }
         if self.write_buf.len() >= FLUSH_THRESHOLD {
@@ -728,6 +735,10 @@ impl<S: Socket> Connection<S> {
             }
         }
         self.write_buf.clear();
+        if !S::RAW_DESCRIPTOR {
+            // TLS: records the kernel did not take yet wait in rustls until flushed.
+            transmit::flush_within(&mut self.socket, self.handler.config.timeouts.io).await?;
+        }
         Ok(())
     }
 

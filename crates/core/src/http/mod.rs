@@ -4,7 +4,8 @@
 //! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
 //! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
-//! [`sendfile`] moves file bytes without copying them through user space; [`date`] caches the
+//! [`sendfile`] moves file bytes without copying them through user space, and [`transmit`] picks
+//! it or a buffered copy (for TLS connections) for a response's large parts; [`date`] caches the
 //! Date header; [`spool`] keeps a request body received whole before the application is called,
 //! in memory lent by [`body_budget`] or in a file;
 //! [`data_rate`] is the minimum rate a client must send a head or body at; [`forwarded`] reads
@@ -26,5 +27,6 @@ pub mod router;
 pub mod sendfile;
 pub mod spool;
 pub mod target;
+pub mod transmit;
 
 pub use conn::HttpHandler;

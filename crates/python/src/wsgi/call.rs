@@ -64,6 +64,7 @@ impl CallShared {
             request.peer,
             request.forwarded,
             request.local_addr,
+            request.tls.as_deref(),
             content_length,
             input,
         ) {

@@ -14,7 +14,7 @@ use pyo3::{ffi, intern};
 
 use tern_core::message::forwarded::{Forwarded, Scheme};
 use tern_core::message::request::{RequestHead, Version};
-use tern_core::socket::Peer;
+use tern_core::socket::{Peer, TlsSession};
 
 use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
@@ -189,6 +189,27 @@ fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
+/// On a TLS connection, the keys Apache's mod_ssl and nginx (as `fastcgi_param`s) give an
+/// application: HTTPS, SSL_PROTOCOL, SSL_CIPHER, SSL_CLIENT_VERIFY (`SUCCESS` when the client's
+/// certificate verified against `--ca-certs`, `NONE` when it sent none), and SSL_CLIENT_S_DN /
+/// SSL_CLIENT_I_DN (its subject and issuer, RFC 4514: `CN=alice,O=Example`).
+fn set_tls_keys(py: Python<'_>, environ: &Bound<'_, PyDict>, tls: &TlsSession) -> PyResult<()> {
+    environ.set_item(intern!(py, "HTTPS"), intern!(py, "on"))?;
+    environ.set_item(intern!(py, "SSL_PROTOCOL"), tls.protocol)?;
+    environ.set_item(intern!(py, "SSL_CIPHER"), tls.cipher)?;
+    match &tls.client_subject {
+        Some(subject) => {
+            environ.set_item(intern!(py, "SSL_CLIENT_VERIFY"), intern!(py, "SUCCESS"))?;
+            environ.set_item(intern!(py, "SSL_CLIENT_S_DN"), subject)?;
+            if let Some(issuer) = &tls.client_issuer {
+                environ.set_item(intern!(py, "SSL_CLIENT_I_DN"), issuer)?;
+            }
+        }
+        None => environ.set_item(intern!(py, "SSL_CLIENT_VERIFY"), intern!(py, "NONE"))?,
+    }
+    Ok(())
+}
+
 /// Percent-decodes a path (no '+' rule: that is for query strings).
 fn decode_path(raw: &str) -> std::borrow::Cow<'_, [u8]> {
     percent_encoding::percent_decode_str(raw).into()
@@ -205,6 +226,7 @@ pub fn build<'py>(
     peer: Peer,
     forwarded: Option<Forwarded>,
     local_addr: Option<SocketAddr>,
+    tls: Option<&TlsSession>,
     content_length: Option<u64>,
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
@@ -260,8 +282,16 @@ pub fn build<'py>(
         }
         None => environ.del_item(intern!(py, "REMOTE_PORT"))?,
     }
-    if forwarded.scheme == Some(Scheme::Https) {
+    // A trusted proxy's word about the client's scheme wins over this connection's own.
+    let https = match forwarded.scheme {
+        Some(scheme) => scheme == Scheme::Https,
+        None => tls.is_some(),
+    };
+    if https {
         environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
+    }
+    if let Some(tls) = tls {
+        set_tls_keys(py, &environ, tls)?;
     }
     // The absolute-form target's authority if there is one, else the Host field (RFC 9112
     // §3.2.2); checked by the parser to be `uri-host [ ":" port ]`.

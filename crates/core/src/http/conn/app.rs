@@ -26,8 +26,8 @@ use crate::http::body::{BodyDecoder, Decoded};
 use crate::http::data_rate::RateMeter;
 use crate::http::date;
 use crate::http::response::{status_has_body, SERVER_NAME};
-use crate::http::sendfile::{send_all_with_more, send_file, send_vectored};
 use crate::http::spool::{BodySpool, ReceivedBody};
+use crate::http::transmit;
 use crate::message::request::{BodyFraming, Method, RequestHead, Version};
 use crate::message::response::{FileBody, Response};
 use crate::metrics::{self, Mount};
@@ -134,6 +134,7 @@ impl<S: Socket> Connection<S> {
             peer: self.peer,
             forwarded,
             local_addr,
+            tls: self.socket.tls_session().cloned(),
             body: request_body,
         };
         let mut call = service.call(request);
@@ -569,7 +570,7 @@ impl<S: Socket> Connection<S> {
         }
     }
 
-    /// Sends a file range in the response's framing, with sendfile(2). False: as for
+    /// Sends a file range in the response's framing (sendfile(2), or a copy through TLS). False: as for
     /// [`Self::write_app_body`].
     async fn send_app_file(
         &mut self,
@@ -596,9 +597,16 @@ impl<S: Socket> Connection<S> {
         }
         let stall = self.handler.config.timeouts.io;
         if len > 0 {
-            send_all_with_more(&self.socket, &self.write_buf, stall).await?;
+            transmit::head_and_file(
+                &mut self.socket,
+                &self.write_buf,
+                &file.file,
+                file.offset,
+                len,
+                stall,
+            )
+            .await?;
             self.write_buf.clear();
-            send_file(&self.socket, &file.file, file.offset, len, stall).await?;
             progress.sent += len;
             if progress.framing == Some(Framing::Chunked) {
                 self.write_buf.extend_from_slice(b"\r\n");
@@ -616,8 +624,8 @@ impl<S: Socket> Connection<S> {
             self.write_buf.extend_from_slice(bytes);
             return Ok(());
         }
-        send_vectored(
-            &self.socket,
+        transmit::two(
+            &mut self.socket,
             &self.write_buf,
             bytes,
             self.handler.config.timeouts.io,
