@@ -3,10 +3,17 @@
 //! binary) and hosts WSGI applications for `tern serve APP`.
 //!
 //! [`host`] loads the application and keeps the interpreter consistent across fork; [`wsgi`] is
-//! the PEP 3333 bridge; [`threads`] runs application calls off the event loop.
+//! the PEP 3333 bridge, [`threads`] runs its calls off the event loop. What the bridges share:
+//! [`request_facts`] (client, server, path), [`response_head`] (checked header fields),
+//! [`py_bytes`], [`traceback`], [`stdio`].
 
 mod host;
+mod py_bytes;
+mod request_facts;
+mod response_head;
+mod stdio;
 mod threads;
+mod traceback;
 mod wsgi;
 
 use pyo3::prelude::*;

@@ -21,10 +21,10 @@ use tern_core::message::response::FileBody;
 use tern_core::service::{AppEvent, RequestTimeout, ResponseHead, ServiceCall, ServiceRequest};
 
 use super::environ;
-use super::errors::log_exception;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
-use super::py_bytes::body_bytes;
+use crate::py_bytes::body_bytes;
+use crate::traceback::log_exception;
 use super::shared::{CallShared, Response, Stream, RUN_BUDGET};
 use super::start_response::StartResponse;
 use crate::threads::Wake;

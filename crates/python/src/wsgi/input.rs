@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use tern_core::service::{AppEvent, RequestBody, SpooledBody};
 
-use super::py_bytes;
+use crate::py_bytes;
 use super::shared::CallShared;
 use crate::threads::Wake;
 
