@@ -1,4 +1,5 @@
-"""The WSGI applications every server runs in the benchmark: the same code for tern and its peers."""
+"""The applications every server runs in the benchmark: the same code for tern and its peers (WSGI;
+`asgi_hello` for the ASGI hand-off measurement in NOTES.md)."""
 
 import time
 
@@ -50,3 +51,17 @@ def upload(environ, start_response):
     body = str(received).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+async def asgi_hello(scope, receive, send):
+    """The ASGI twin of hello: 13-byte body with Content-Length (lifespan refused at once)."""
+    if scope["type"] != "http":
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
+        }
+    )
+    await send({"type": "http.response.body", "body": HELLO})

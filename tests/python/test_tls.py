@@ -161,3 +161,10 @@ def test_testssl_finds_no_weak_protocol_or_cipher(start_server, pki, tmp_path):
     findings = json.loads(report.read_text())
     weak = [f for f in findings if f.get("severity") in ("MEDIUM", "HIGH", "CRITICAL")]
     assert not weak, json.dumps(weak, indent=1)
+
+
+def test_an_asgi_app_over_https_sees_the_https_scheme(serve_app, pki):
+    server = serve_app("asgi_app:app", *server_args(pki))
+    scope = get_json(server, client_context(pki), "/scope")
+    assert scope["scheme"] == "https"
+    assert scope["type"] == "http"

@@ -249,6 +249,19 @@ pub struct ServeArgs {
     /// with the load up to this cap).
     #[arg(long, env = "TERN_THREADS", default_value_t = config::DEFAULT_MAX_THREADS)]
     pub threads: usize,
+    /// How the APP is called: `asgi` for `async def app(scope, receive, send)` (or an object
+    /// whose `__call__` is a coroutine function), `wsgi` for PEP 3333; `auto` tells them apart.
+    #[arg(long, env = "TERN_INTERFACE", default_value = "auto", value_parser = ["auto", "wsgi", "asgi"])]
+    pub interface: String,
+    /// ASGI: run the lifespan protocol (startup before serving, shutdown at the end) in each
+    /// worker. `auto`: an APP that raises on the lifespan scope before reading its first event
+    /// is served without it; `on`: that stops the worker; `off`: never.
+    #[arg(long, env = "TERN_LIFESPAN", default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub lifespan: String,
+    /// ASGI: the event loop each worker runs the APP on (one, in a Python thread of its own);
+    /// `auto`: uvloop when it is installed, else asyncio's.
+    #[arg(long = "loop", env = "TERN_LOOP", default_value = "auto", value_parser = ["auto", "asyncio", "uvloop"])]
+    pub event_loop: String,
     /// Seconds an APP call may keep the client waiting for its response head, or for the next
     /// piece of a streamed body [default: no limit]. Past it: 504 (or the connection closes), the
     /// stuck thread's Python stack is logged, and the worker is replaced gracefully.

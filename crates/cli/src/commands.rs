@@ -17,7 +17,7 @@ use tern_lines::eval::Eval;
 use tern_lines::hello::Hello;
 use tern_lines::{LineHandler, LineProtocol};
 
-use crate::app_host::{AppHost, AppOptions};
+use crate::app_host::{AppHost, AppOptions, EventLoop, Interface, Lifespan};
 use crate::args::{Cli, ClientArgs, Command, LineServiceArgs, ServeArgs, ServerArgs};
 use crate::load_error_page::LoadErrorPage;
 use crate::reload::CodeWatcher;
@@ -90,6 +90,9 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
                 root_path: settings::root_path(&args.root_path)?,
                 max_threads: args.threads,
                 workers: server.workers,
+                interface: Interface::from_flag(&args.interface),
+                lifespan: Lifespan::from_flag(&args.lifespan),
+                event_loop: EventLoop::from_flag(&args.event_loop),
                 write_bytecode: !args.reload,
             };
             Some((host, options))
@@ -126,13 +129,20 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
     parts.push(format!("app {}", options.spec));
     let description = parts.join(", ");
     if args.preload {
-        let handler = Arc::new(handler.with_service(host.load(&options)?));
+        let service = host.load(&options)?;
+        let handler = Arc::new(handler.with_service(service.clone()));
         return Ok(start(
             &server,
             "http",
             &description,
             host,
-            &|listeners, ready| worker::run(listeners, handler.clone(), &server, ready),
+            &|listeners, ready| {
+                if let Err(message) = service.start() {
+                    tracing::error!("cannot start the application: {message}");
+                    return EXIT_APP_LOAD_FAILED;
+                }
+                worker::run(listeners, handler.clone(), &server, ready)
+            },
             None,
         ));
     }
@@ -155,7 +165,10 @@ fn serve(args: ServeArgs, app_host: Option<&dyn AppHost>) -> Result<i32, String>
             // this process uses; closing it leaves the supervisor's open.
             unsafe { libc::close(fd) };
         }
-        let service = match host.load(&options) {
+        let service = match host.load(&options).and_then(|service| {
+            service.start()?;
+            Ok(service)
+        }) {
             Ok(service) => service,
             Err(message) if watcher_fd.is_some() => {
                 tracing::error!(

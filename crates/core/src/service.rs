@@ -43,6 +43,28 @@ pub trait Service: Send + Sync + 'static {
     fn abandon(&self, bound: std::time::Duration) {
         let _ = bound;
     }
+
+    /// In each worker, after the fork and before it serves: starts what the application needs in
+    /// every process (for ASGI: its event loop and the lifespan startup). An error stops the
+    /// worker; its message (with the application's traceback) is logged.
+    fn start(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The application reads every request body as it arrives (ASGI's `receive`), so the
+    /// connection does not receive it whole before the call, whatever `--stream-request-body`
+    /// says. Only small Content-Length bodies are still read first.
+    fn streams_request_body(&self) -> bool {
+        false
+    }
+
+    /// While the application works on a request whose body was read whole, the connection
+    /// watches the client and drops the call when it goes away (closes or resets), so the
+    /// application hears of it (ASGI's `http.disconnect`). A client that half-closes its side
+    /// after the request counts as gone, as in uvicorn.
+    fn watches_client(&self) -> bool {
+        false
+    }
 }
 
 /// One request, as the application gets it.

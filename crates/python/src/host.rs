@@ -1,6 +1,8 @@
-//! Loading the application named on the command line (in the supervisor before any worker is
-//! forked with `--preload`, else in each worker after a check in a throw-away child), and keeping
-//! the interpreter consistent across those forks.
+//! Loading the application named on the command line, as WSGI or as ASGI (a coroutine function,
+//! or an object whose `__call__` is one; `--interface` overrides): in the supervisor before any
+//! worker is forked with `--preload`, else in each worker after a check in a throw-away child
+//! (which also runs an ASGI application's lifespan startup, so a failing one stops tern at
+//! start-up). And keeping the interpreter consistent across those forks.
 
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -11,10 +13,11 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use tern_cli::app_host::{AppHost, AppOptions};
+use tern_cli::app_host::{AppHost, AppOptions, Interface};
 use tern_core::service::Service;
 use tern_core::supervisor::ForkHooks;
 
+use crate::asgi::{Asgi, AsgiService};
 use crate::wsgi::{Wsgi, WsgiService};
 
 /// The host the Python package gives the command line.
@@ -31,8 +34,8 @@ impl WsgiHost {
     }
 }
 
-impl AppHost for WsgiHost {
-    fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String> {
+impl WsgiHost {
+    fn load_app(&self, options: &AppOptions) -> Result<Loaded, String> {
         Python::attach(|py| {
             let (module_name, attribute, factory) = parse_spec(&options.spec)?;
             extend_import_path(py, &options.pythonpath)
@@ -62,18 +65,68 @@ impl AppHost for WsgiHost {
             }
             if !app.is_callable() {
                 return Err(format!(
-                    "{module_name}:{attribute} is not callable, so it is not a WSGI application"
+                    "{module_name}:{attribute} is not callable, so it is not a WSGI or ASGI application"
                 ));
             }
-            let wsgi = Wsgi::new(
-                py,
-                app.unbind(),
-                &options.root_path,
-                options.max_threads,
-                options.workers > 1,
-            )
-            .map_err(|e| with_traceback(py, "cannot prepare the WSGI environment", &e))?;
-            Ok(Arc::new(WsgiService::new(wsgi)) as Arc<dyn Service>)
+            let asgi = match options.interface {
+                Interface::Asgi => true,
+                Interface::Wsgi => false,
+                Interface::Auto => is_coroutine_app(py, &app)
+                    .map_err(|e| with_traceback(py, "cannot tell WSGI from ASGI", &e))?,
+            };
+            Ok(if asgi {
+                let asgi = Asgi::new(
+                    py,
+                    app.unbind(),
+                    &options.root_path,
+                    options.lifespan,
+                    options.event_loop,
+                )
+                .map_err(|e| with_traceback(py, "cannot prepare the ASGI scope", &e))?;
+                Loaded::Asgi(Arc::new(AsgiService::new(asgi)))
+            } else {
+                let wsgi = Wsgi::new(
+                    py,
+                    app.unbind(),
+                    &options.root_path,
+                    options.max_threads,
+                    options.workers > 1,
+                )
+                .map_err(|e| with_traceback(py, "cannot prepare the WSGI environment", &e))?;
+                Loaded::Wsgi(Arc::new(WsgiService::new(wsgi)))
+            })
+        })
+    }
+}
+
+/// An application loaded for one of the two interfaces.
+enum Loaded {
+    Wsgi(Arc<WsgiService>),
+    Asgi(Arc<AsgiService>),
+}
+
+/// ASGI when the application, or its `__call__`, is a coroutine function.
+fn is_coroutine_app(py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let inspect = py.import("inspect")?;
+    if inspect
+        .call_method1("iscoroutinefunction", (app,))?
+        .is_truthy()?
+    {
+        return Ok(true);
+    }
+    match app.getattr("__call__") {
+        Ok(call) => inspect
+            .call_method1("iscoroutinefunction", (call,))?
+            .is_truthy(),
+        Err(_) => Ok(false),
+    }
+}
+
+impl AppHost for WsgiHost {
+    fn load(&self, options: &AppOptions) -> Result<Arc<dyn Service>, String> {
+        Ok(match self.load_app(options)? {
+            Loaded::Wsgi(service) => service as Arc<dyn Service>,
+            Loaded::Asgi(service) => service as Arc<dyn Service>,
         })
     }
 
@@ -87,8 +140,15 @@ impl AppHost for WsgiHost {
         if pid == 0 {
             self.after_fork_in_child();
             drop(report_read);
-            let status = match self.load(options) {
-                Ok(_) => 0,
+            let checked = self.load_app(options).and_then(|loaded| match loaded {
+                Loaded::Wsgi(_) => Ok(()),
+                Loaded::Asgi(service) => {
+                    service.start()?;
+                    service.shut_down_blocking()
+                }
+            });
+            let status = match checked {
+                Ok(()) => 0,
                 Err(message) => {
                     let mut out = std::fs::File::from(report_write);
                     let _ = out.write_all(message.as_bytes());

@@ -1,12 +1,21 @@
 //! tern-python: the only crate that depends on pyo3. It gives the Python package the tern command
 //! line (`tern` console script, `python -m tern_server`: the very same clap definition as the Rust
-//! binary) and hosts WSGI applications for `tern serve APP`.
+//! binary) and hosts WSGI and ASGI applications for `tern serve APP`.
 //!
 //! [`host`] loads the application and keeps the interpreter consistent across fork; [`wsgi`] is
-//! the PEP 3333 bridge; [`threads`] runs application calls off the event loop.
+//! the PEP 3333 bridge, [`threads`] runs its calls off the event loop; [`asgi`] is the ASGI 3.0
+//! bridge (an asyncio or uvloop loop per worker). What the bridges share:
+//! [`request_facts`] (client, server, path), [`response_head`] (checked header fields),
+//! [`py_bytes`], [`traceback`], [`stdio`].
 
+mod asgi;
 mod host;
+mod py_bytes;
+mod request_facts;
+mod response_head;
+mod stdio;
 mod threads;
+mod traceback;
 mod wsgi;
 
 use pyo3::prelude::*;
@@ -31,5 +40,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(main, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add(
+        "ClientDisconnected",
+        module.py().get_type::<asgi::ClientDisconnected>(),
+    )?;
     Ok(())
 }

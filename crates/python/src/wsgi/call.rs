@@ -21,13 +21,13 @@ use tern_core::message::response::FileBody;
 use tern_core::service::{AppEvent, RequestTimeout, ResponseHead, ServiceCall, ServiceRequest};
 
 use super::environ;
-use super::errors::log_exception;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
-use super::py_bytes::body_bytes;
 use super::shared::{CallShared, Response, Stream, RUN_BUDGET};
 use super::start_response::StartResponse;
+use crate::py_bytes::body_bytes;
 use crate::threads::Wake;
+use crate::traceback::log_exception;
 
 /// [`RUN_BUDGET`] in chunks, so a generator of tiny chunks cannot queue a quarter-million events.
 const RUN_CHUNKS: usize = 256;

@@ -16,6 +16,8 @@ use tern_core::message::forwarded::{Forwarded, Scheme};
 use tern_core::message::request::{RequestHead, Version};
 use tern_core::socket::{Peer, TlsSession};
 
+use crate::request_facts;
+
 use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
@@ -156,7 +158,7 @@ impl Template {
             ));
         }
         let value = latin1(py, raw)?;
-        let name_and_port = match server_name_and_port(raw) {
+        let name_and_port = match request_facts::server_name_and_port(raw) {
             Some((name, port)) => {
                 Some((latin1(py, name.as_bytes())?, latin1(py, port.as_bytes())?))
             }
@@ -210,11 +212,6 @@ fn set_tls_keys(py: Python<'_>, environ: &Bound<'_, PyDict>, tls: &TlsSession) -
     Ok(())
 }
 
-/// Percent-decodes a path (no '+' rule: that is for query strings).
-fn decode_path(raw: &str) -> std::borrow::Cow<'_, [u8]> {
-    percent_encoding::percent_decode_str(raw).into()
-}
-
 /// `forwarded`: what a trusted proxy said about the client; it sets REMOTE_ADDR (and
 /// REMOTE_PORT, when it gave a port) and `wsgi.url_scheme`, while SERVER_NAME, SERVER_PORT and
 /// HTTP_HOST stay as the request sent them.
@@ -234,7 +231,7 @@ pub fn build<'py>(
     let environ = template.base.bind(py).copy()?;
     environ.set_item(intern!(py, "REQUEST_METHOD"), method(py, head.method_str()))?;
     let (raw_path, query) = head.path_and_query();
-    let path = decode_path(raw_path);
+    let path = request_facts::decode_path(raw_path);
     let root = template.script_name.as_bytes();
     let below_root = if !root.is_empty()
         && path.starts_with(root)
@@ -259,21 +256,11 @@ pub fn build<'py>(
         intern!(py, "RAW_URI"),
         latin1(py, head.target().as_bytes())?,
     )?;
+    let (remote_ip, remote_port) = request_facts::client(peer, forwarded.as_ref());
     let forwarded = forwarded.unwrap_or_default();
-    let (remote_ip, remote_port) = match (forwarded.client, peer) {
-        (Some(client), Peer::Tcp(addr)) => {
-            (Some(client.ip), Some(client.port.unwrap_or(addr.port())))
-        }
-        (Some(client), Peer::Unix) => (Some(client.ip), client.port),
-        (None, Peer::Tcp(addr)) => (Some(addr.ip()), Some(addr.port())),
-        (None, Peer::Unix) => (None, None),
-    };
     match remote_ip {
         // On a dual-stack socket an IPv4 client shows as ::ffff:a.b.c.d; apps expect a.b.c.d.
-        Some(ip) => environ.set_item(
-            intern!(py, "REMOTE_ADDR"),
-            template.remote_addr(py, ip.to_canonical()),
-        )?,
+        Some(ip) => environ.set_item(intern!(py, "REMOTE_ADDR"), template.remote_addr(py, ip))?,
         None => environ.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
     }
     match remote_port {
@@ -309,10 +296,7 @@ pub fn build<'py>(
             environ.set_item(intern!(py, "SERVER_PORT"), port)?;
         }
         None => {
-            let (name, port) = match local_addr {
-                Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-                None => ("localhost".to_string(), "80".to_string()),
-            };
+            let (name, port) = request_facts::server(None, local_addr);
             environ.set_item(intern!(py, "SERVER_NAME"), name)?;
             environ.set_item(intern!(py, "SERVER_PORT"), port)?;
         }
@@ -394,17 +378,4 @@ fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
         "DELETE" => intern!(py, "DELETE").clone(),
         other => PyString::new(py, other),
     }
-}
-
-/// SERVER_NAME and SERVER_PORT from the request's host, if it has a usable one (else the caller
-/// uses the address the client connected to).
-fn server_name_and_port(host: &[u8]) -> Option<(&str, &str)> {
-    let host = std::str::from_utf8(host).ok()?.trim();
-    // "[::1]:8000", "example.com:8000", "example.com"
-    let (name, port) = match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') => (&host[..colon], &host[colon + 1..]),
-        _ => (host, "80"),
-    };
-    (!name.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
-        .then_some((name, port))
 }

@@ -1,5 +1,4 @@
-//! `wsgi.errors` (a text stream into the server log) and the logging of application exceptions
-//! with their traceback.
+//! `wsgi.errors`: a text stream into the server log.
 
 use std::cell::RefCell;
 
@@ -64,23 +63,5 @@ impl ErrorStream {
 
     fn flush(&self) {
         emit("", true);
-    }
-}
-
-/// Logs `error` with its traceback as one error record.
-pub fn log_exception(py: Python<'_>, error: &PyErr, context: &str) {
-    let formatted = py
-        .import("traceback")
-        .and_then(|traceback| {
-            traceback.call_method1(
-                "format_exception",
-                (error.get_type(py), error.value(py), error.traceback(py)),
-            )
-        })
-        .and_then(|lines| lines.extract::<Vec<String>>())
-        .map(|lines| lines.concat());
-    match formatted {
-        Ok(text) => tracing::error!("{context}:\n{}", text.trim_end()),
-        Err(_) => tracing::error!("{context}: {error}"),
     }
 }

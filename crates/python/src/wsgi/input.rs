@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 
 use tern_core::service::{AppEvent, RequestBody, SpooledBody};
 
-use super::py_bytes;
 use super::shared::CallShared;
+use crate::py_bytes;
 use crate::threads::Wake;
 
 /// Bytes asked of the connection per refill (more if the application asked for more).

@@ -5,8 +5,9 @@
 //! [`input`] is `wsgi.input`, [`errors`] is `wsgi.errors` and the traceback log,
 //! [`file_wrapper`] is `wsgi.file_wrapper`, and [`call`] drives one request from the application
 //! call to the iterable's `close()`. What those share for one request (the events for the
-//! connection, the head until it is sent) is in [`shared`]; [`py_bytes`] hands a `bytes` body to
-//! the connection and reads a spooled request body into new `bytes`. The calls run on the thread pool of [`crate::threads`]; [`stuck`] shows where
+//! connection, the head until it is sent) is in [`shared`]. What WSGI shares with ASGI is in the
+//! crate: [`crate::py_bytes`], [`crate::response_head`], [`crate::traceback`],
+//! [`crate::request_facts`]. The calls run on the thread pool of [`crate::threads`]; [`stuck`] shows where
 //! a call that outlived `--request-timeout` hangs.
 
 mod call;
@@ -14,7 +15,6 @@ mod environ;
 mod errors;
 mod file_wrapper;
 mod input;
-mod py_bytes;
 mod shared;
 mod start_response;
 mod stuck;
@@ -27,6 +27,7 @@ use pyo3::prelude::*;
 
 use tern_core::service::{Service, ServiceCall, ServiceRequest};
 
+use crate::stdio::flush_python_output;
 use crate::threads::Pool;
 use call::WsgiCall;
 use shared::CallShared;
@@ -82,18 +83,6 @@ impl Wsgi {
             wsgi.closes_pending.fetch_sub(1, Ordering::SeqCst);
         }));
     }
-}
-
-/// Flushes the app's `sys.stdout` and `sys.stderr`: the worker leaves with _exit, and whatever
-/// the app printed must not stay in a buffer.
-fn flush_python_output() {
-    Python::attach(|py| {
-        for stream in ["stdout", "stderr"] {
-            if let Ok(stream) = py.import("sys").and_then(|sys| sys.getattr(stream)) {
-                let _ = stream.call_method0("flush");
-            }
-        }
-    });
 }
 
 /// The [`Service`] the HTTP core calls.

@@ -10,22 +10,11 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use tern_core::service::{AppEvent, ResponseHead};
 
-use super::py_bytes::body_bytes;
-use super::shared::CallShared;
-use crate::threads::Wake;
+use crate::response_head::{FieldError, HeadBuilder};
 
-/// Headers only the server may set (RFC 9110 §7.6.1); PEP 3333 forbids them to applications.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-];
+use super::shared::CallShared;
+use crate::py_bytes::body_bytes;
+use crate::threads::Wake;
 
 /// The `start_response` callable of one request.
 #[pyclass(frozen, module = "tern_server._native")]
@@ -111,25 +100,19 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
     })?;
     let status = status.to_str()?;
     let (code, reason) = parse_status(status)?;
-    let mut head = ResponseHead {
-        status: code,
-        reason: if reason == "OK" {
-            std::borrow::Cow::Borrowed("OK")
-        } else {
-            std::borrow::Cow::Owned(reason.to_string())
-        },
-        header_lines: Vec::with_capacity(128),
-        content_length: None,
-        length_in_headers: false,
-        has_server: false,
-        has_date: false,
+    let reason = if reason == "OK" {
+        std::borrow::Cow::Borrowed("OK")
+    } else {
+        std::borrow::Cow::Owned(reason.to_string())
     };
+    let mut head = HeadBuilder::new(code, reason);
     let Ok(list) = headers.cast::<pyo3::types::PyList>() else {
         return Err(PyTypeError::new_err(format!(
             "headers must be a list, not {}",
             type_name(headers)
         )));
     };
+    let mut value_bytes = Vec::new();
     for item in list.iter() {
         let pair = item
             .cast::<PyTuple>()
@@ -161,41 +144,19 @@ fn parse_head(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult
                 ))
             })?
             .to_str()?;
-        check_header(name, value)?;
-        if name.eq_ignore_ascii_case("content-length") {
-            let digits = value.trim();
-            let length = digits
-                .parse::<u64>()
-                .ok()
-                .filter(|_| digits.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| {
-                    PyValueError::new_err(format!("Content-Length {value:?} is not a number"))
-                })?;
-            if head.length_in_headers {
-                if head.content_length != Some(length) {
-                    return Err(PyValueError::new_err("conflicting Content-Length headers"));
-                }
-                continue;
-            }
-            head.content_length = Some(length);
-            head.length_in_headers = true;
-        } else if name.eq_ignore_ascii_case("server") {
-            head.has_server = true;
-        } else if name.eq_ignore_ascii_case("date") {
-            head.has_date = true;
-        }
-        head.header_lines.extend_from_slice(name.as_bytes());
-        head.header_lines.extend_from_slice(b": ");
-        if value.is_ascii() {
-            head.header_lines.extend_from_slice(value.as_bytes());
-        } else {
-            // Latin-1 per PEP 3333: each char is one byte (check_header refused anything above U+00FF).
-            head.header_lines
-                .extend(value.chars().map(|c| c as u32 as u8));
-        }
-        head.header_lines.extend_from_slice(b"\r\n");
+        check_latin1(name, value)?;
+        // Latin-1 per PEP 3333: each char is one byte (check_latin1 refused anything above U+00FF).
+        value_bytes.clear();
+        value_bytes.extend(value.chars().map(|c| c as u32 as u8));
+        head.add(name.as_bytes(), &value_bytes)
+            .map_err(|error| match error {
+                FieldError::HopByHop => PyValueError::new_err(format!(
+                    "hop-by-hop header {name:?} is not allowed in a WSGI response"
+                )),
+                FieldError::Invalid(message) => PyValueError::new_err(message),
+            })?;
     }
-    Ok(head)
+    Ok(head.finish())
 }
 
 /// "200 OK" → (200, "OK").
@@ -226,18 +187,8 @@ fn parse_status(status: &str) -> PyResult<(u16, &str)> {
     Ok((code, reason))
 }
 
-fn check_header(name: &str, value: &str) -> PyResult<()> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(token) {
-        return Err(PyValueError::new_err(format!(
-            "invalid header name {name:?}"
-        )));
-    }
-    if HOP_BY_HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
-        return Err(PyValueError::new_err(format!(
-            "hop-by-hop header {name:?} is not allowed in a WSGI response"
-        )));
-    }
+/// PEP 3333's rule for str header values: latin-1 text without control characters.
+fn check_latin1(name: &str, value: &str) -> PyResult<()> {
     if let Some(bad) = value
         .chars()
         .find(|&c| (c.is_control() && c != '\t') || c as u32 > 0xFF)

@@ -109,7 +109,7 @@ impl<S: Socket> Connection<S> {
         // How fast the client sends this body, over all the reads of it.
         let mut meter = RateMeter::default();
         let receiving = (!body.is_done()).then(metrics::BodyReceiving::start);
-        let request_body = if self.handler.config.bodies.buffer {
+        let request_body = if self.handler.config.bodies.buffer && !service.streams_request_body() {
             match self
                 .receive_whole_body(&mut body, head.framing, expect_continue, &mut meter)
                 .await?
@@ -138,9 +138,15 @@ impl<S: Socket> Connection<S> {
             body: request_body,
         };
         let mut call = service.call(request);
+        let mut watch_client = service.watches_client();
 
         loop {
-            let event = match self.next_app_event(call.as_mut()).await? {
+            // Only once the body is read: until then its bytes are the application's to ask for.
+            let watching = watch_client && body.is_done() && self.read_buf.is_empty();
+            let event = match self
+                .next_app_event(call.as_mut(), watching.then_some(&mut watch_client))
+                .await?
+            {
                 Waited::Event(event) => event,
                 Waited::TimedOut(waited) => {
                     call.timed_out(RequestTimeout {
@@ -337,17 +343,40 @@ impl<S: Socket> Connection<S> {
     /// is written out only when the application has nothing more for now (a whole small
     /// response goes in one write). Only then, with `--request-timeout`, is a timer set up: it
     /// measures the wait on the application alone, not the time the client took to read.
-    async fn next_app_event(&mut self, call: &mut dyn ServiceCall) -> Result<Waited, ConnError> {
+    ///
+    /// With `watch_client` (see [`Service::watches_client`]), a client that goes away meanwhile
+    /// ends the wait with an error (the call is then dropped); one that sends more (a pipelined
+    /// request) is still there, so the watch stops for this request and its bytes wait.
+    async fn next_app_event(
+        &mut self,
+        call: &mut dyn ServiceCall,
+        watch_client: Option<&mut bool>,
+    ) -> Result<Waited, ConnError> {
         if let Poll::Ready(event) = poll_fn(|cx| Poll::Ready(call.poll_event(cx))).await {
             return Ok(Waited::Event(event));
         }
         self.flush().await?;
+        let socket = &self.socket;
+        let mut watch_client = watch_client;
+        let next = poll_fn(|cx| {
+            if let Poll::Ready(event) = call.poll_event(cx) {
+                return Poll::Ready(Ok(event));
+            }
+            if let Some(watching) = watch_client.as_deref_mut().filter(|w| **w) {
+                match client_presence(socket, cx) {
+                    Poll::Ready(Presence::Gone(error)) => return Poll::Ready(Err(error)),
+                    Poll::Ready(Presence::SentMore) => *watching = false,
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        });
         let Some(limit) = self.handler.config.timeouts.request else {
-            return Ok(Waited::Event(poll_fn(|cx| call.poll_event(cx)).await));
+            return Ok(Waited::Event(next.await?));
         };
         let waiting_since = Instant::now();
-        match tokio::time::timeout(limit, poll_fn(|cx| call.poll_event(cx))).await {
-            Ok(event) => Ok(Waited::Event(event)),
+        match tokio::time::timeout(limit, next).await {
+            Ok(event) => Ok(Waited::Event(event?)),
             Err(_) => Ok(Waited::TimedOut(waiting_since.elapsed())),
         }
     }
@@ -640,6 +669,43 @@ impl<S: Socket> Connection<S> {
             "application response for {} is longer than its Content-Length; sent the declared bytes and closing the connection",
             self.peer
         );
+    }
+}
+
+/// What a look at an otherwise quiet client's socket showed.
+enum Presence {
+    /// It closed its side, or the connection failed.
+    Gone(ConnError),
+    /// It sent bytes (left in the socket for the next request).
+    SentMore,
+}
+
+/// Peeks at the socket when it is readable, without taking anything from it.
+fn client_presence<S: Socket>(socket: &S, cx: &mut std::task::Context<'_>) -> Poll<Presence> {
+    loop {
+        match socket.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(error)) => return Poll::Ready(Presence::Gone(error.into())),
+            Poll::Ready(Ok(())) => {}
+        }
+        let mut byte = [0u8; 1];
+        let peeked = socket.try_io(tokio::io::Interest::READABLE, || {
+            rustix::net::recv(socket, &mut byte[..], rustix::net::RecvFlags::PEEK)
+                .map(|(read, _)| read)
+                .map_err(std::io::Error::from)
+        });
+        match peeked {
+            Ok(0) => {
+                let gone = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the client went away while the application worked",
+                );
+                return Poll::Ready(Presence::Gone(gone.into()));
+            }
+            Ok(_) => return Poll::Ready(Presence::SentMore),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) => return Poll::Ready(Presence::Gone(error.into())),
+        }
     }
 }
 

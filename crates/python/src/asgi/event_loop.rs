@@ -1,0 +1,165 @@
+//! One asyncio event loop per worker, run by a Python thread of its own, and the hand-off of
+//! work from the Rust side to it.
+//!
+//! Work goes in as jobs (Rust closures run on the loop's thread with the interpreter). The first
+//! job of a burst writes to an eventfd the loop watches (`add_reader`); the jobs queued before
+//! the loop gets to them ride along, so a burst costs one wake-up and no interpreter lock on the
+//! connection's side. The way back needs no help: the application's `send` queues events and
+//! wakes the connection's task directly.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+use pyo3::prelude::*;
+
+use tern_cli::app_host::EventLoop as LoopChoice;
+
+/// Work for the loop's thread.
+pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+/// The jobs waiting for the loop, and whether it was woken for them already.
+struct Queue {
+    jobs: Vec<Job>,
+    /// The eventfd was written since the loop last took the queue.
+    woken: bool,
+}
+
+/// What the submitting side and the loop's reader share.
+struct Inbox {
+    queue: Mutex<Queue>,
+    /// Readable while jobs wait (an eventfd: one counter, no buffer to fill).
+    wake: OwnedFd,
+}
+
+/// A running loop.
+pub struct EventLoop {
+    inbox: Arc<Inbox>,
+    /// The loop object, for jobs that create futures and tasks.
+    pub handle: Py<PyAny>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl EventLoop {
+    /// Starts the loop's thread with the loop `choice` names; returns once it runs.
+    pub fn start(choice: LoopChoice) -> Result<EventLoop, String> {
+        let wake = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK,
+        )
+        .map_err(|e| format!("cannot create the event loop's wake-up descriptor: {e}"))?;
+        let inbox = Arc::new(Inbox {
+            queue: Mutex::new(Queue {
+                jobs: Vec::new(),
+                woken: false,
+            }),
+            wake,
+        });
+        let (started_tx, started_rx) = mpsc::channel::<Result<Py<PyAny>, String>>();
+        let thread_inbox = inbox.clone();
+        let thread = std::thread::Builder::new()
+            .name("tern-asgi-loop".into())
+            .spawn(move || run(thread_inbox, choice, started_tx))
+            .map_err(|e| format!("cannot start the event loop's thread: {e}"))?;
+        let handle = started_rx
+            .recv()
+            .map_err(|_| "the event loop's thread ended at start".to_string())??;
+        Ok(EventLoop {
+            inbox,
+            handle,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues `job` for the loop's thread; wakes the loop only if this starts a burst.
+    pub fn submit(&self, job: Job) {
+        let mut queue = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.jobs.push(job);
+        if !std::mem::replace(&mut queue.woken, true) {
+            drop(queue);
+            let _ = rustix::io::write(&self.inbox.wake, &1u64.to_ne_bytes());
+        }
+    }
+
+    /// Stops the loop and waits for its thread (the loop's remaining callbacks are dropped).
+    pub fn stop(&self) {
+        self.submit(Box::new(|py| {
+            let _ = py
+                .import("asyncio")
+                .and_then(|asyncio| asyncio.call_method0("get_running_loop"))
+                .and_then(|event_loop| event_loop.call_method0("stop"));
+        }));
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The loop's thread: makes the loop, watches the eventfd, runs until stopped.
+fn run(inbox: Arc<Inbox>, choice: LoopChoice, started: mpsc::Sender<Result<Py<PyAny>, String>>) {
+    Python::attach(|py| {
+        let event_loop = match new_loop(py, choice).and_then(|event_loop| {
+            let reader = Py::new(
+                py,
+                Drain {
+                    inbox: inbox.clone(),
+                },
+            )?;
+            event_loop.call_method1("add_reader", (inbox.wake.as_raw_fd(), reader))?;
+            py.import("asyncio")?
+                .call_method1("set_event_loop", (&event_loop,))?;
+            Ok(event_loop)
+        }) {
+            Ok(event_loop) => event_loop,
+            Err(error) => {
+                let message = crate::traceback::format(py, &error).unwrap_or_default();
+                let _ = started.send(Err(format!("cannot start the event loop: {message}")));
+                return;
+            }
+        };
+        let _ = started.send(Ok(event_loop.clone().unbind()));
+        if let Err(error) = event_loop.call_method0("run_forever") {
+            crate::traceback::log_exception(py, &error, "the ASGI event loop failed");
+        }
+        let _ = event_loop.call_method0("close");
+    });
+}
+
+/// A new loop: uvloop's when chosen (or, with `auto`, when it imports), else asyncio's.
+fn new_loop(py: Python<'_>, choice: LoopChoice) -> PyResult<Bound<'_, PyAny>> {
+    if choice != LoopChoice::Asyncio {
+        match py.import("uvloop") {
+            Ok(uvloop) => {
+                tracing::debug!("ASGI event loop: uvloop");
+                return uvloop.call_method0("new_event_loop");
+            }
+            Err(error) if choice == LoopChoice::Uvloop => return Err(error),
+            Err(_) => {}
+        }
+    }
+    tracing::debug!("ASGI event loop: asyncio");
+    py.import("asyncio")?.call_method0("new_event_loop")
+}
+
+/// The loop's reader of the eventfd: runs every queued job.
+#[pyclass(frozen, module = "tern_server._native")]
+struct Drain {
+    inbox: Arc<Inbox>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) {
+        let mut counter = [0u8; 8];
+        let _ = rustix::io::read(&self.inbox.wake, &mut counter[..]);
+        let jobs = {
+            let mut queue = self.inbox.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.woken = false;
+            std::mem::take(&mut queue.jobs)
+        };
+        for job in jobs {
+            job(py);
+        }
+    }
+}

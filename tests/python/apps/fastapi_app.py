@@ -1,0 +1,34 @@
+"""An unmodified FastAPI application: path and query parameters, a validated JSON body, and a
+startup that fails when asked to (through an environment variable)."""
+
+import contextlib
+import os
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    if os.environ.get("FASTAPI_APP_FAIL_STARTUP"):
+        raise RuntimeError("fastapi_app: startup refused")
+    app.state.items = {}
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+@app.get("/items/{item_id}")
+async def read_item(item_id: int, q: str | None = None):
+    return {"item_id": item_id, "q": q}
+
+
+@app.post("/items/")
+async def create_item(item: Item):
+    return {"name": item.name, "price_with_tax": round(item.price * 1.2, 2)}

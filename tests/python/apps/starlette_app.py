@@ -1,0 +1,58 @@
+"""An unmodified Starlette application: routes, a JSON body, a streamed response, a lifespan that
+puts a value in the state, and a background task."""
+
+import contextlib
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+DONE = []
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    yield {"greeting": "hello from lifespan"}
+
+
+async def home(request):
+    return PlainTextResponse(request.state.greeting)
+
+
+async def echo(request):
+    data = await request.json()
+    return JSONResponse({"got": data, "path": request.url.path, "root_path": request.scope["root_path"]})
+
+
+async def stream(request):
+    async def parts():
+        for index in range(3):
+            yield f"part {index}\n"
+
+    return StreamingResponse(parts(), media_type="text/plain")
+
+
+async def later(request):
+    return PlainTextResponse("later", background=BackgroundTask(DONE.append, "background ran"))
+
+
+async def done(request):
+    return JSONResponse(DONE)
+
+
+async def source(request):
+    return FileResponse(__file__)
+
+
+app = Starlette(
+    routes=[
+        Route("/", home),
+        Route("/echo", echo, methods=["POST"]),
+        Route("/stream", stream),
+        Route("/later", later),
+        Route("/done", done),
+        Route("/source", source),
+    ],
+    lifespan=lifespan,
+)

@@ -1,0 +1,67 @@
+"""Starlette and FastAPI applications, unmodified, served by ``tern serve`` as ASGI."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from wsgi_support import APPS_DIR, RawConnection, wait_for
+
+pytest.importorskip("starlette")
+
+TERN = os.path.join(os.path.dirname(sys.executable), "tern")
+
+
+def test_starlette_routes_bodies_streams_files_and_lifespan_state(serve_app):
+    server = serve_app("starlette_app:app")
+    with RawConnection(server.address) as conn:
+        home = conn.roundtrip("GET", "/")
+        assert home.status == 200 and home.body == b"hello from lifespan"
+        body = b'{"a": [1, 2]}'
+        echo = conn.roundtrip(
+            "POST", "/echo", headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body=body
+        )
+        assert echo.json() == {"got": {"a": [1, 2]}, "path": "/echo", "root_path": ""}
+        stream = conn.roundtrip("GET", "/stream")
+        assert stream.chunked and stream.body == b"part 0\npart 1\npart 2\n"
+        source = conn.roundtrip("GET", "/source")
+        with open(os.path.join(APPS_DIR, "starlette_app.py"), "rb") as file:
+            assert source.body == file.read()
+        assert conn.roundtrip("GET", "/later").body == b"later"
+        assert conn.roundtrip("GET", "/nowhere").status == 404
+    wait_for(lambda: RawConnection(server.address).roundtrip("GET", "/done").json() == ["background ran"])
+
+
+def test_starlette_under_a_root_path(serve_app):
+    server = serve_app("starlette_app:app", "--root-path", "/api")
+    with RawConnection(server.address) as conn:
+        body = b"[]"
+        echo = conn.roundtrip("POST", "/api/echo", headers=[("Content-Length", "2")], body=body)
+        assert echo.status == 200, echo
+        assert echo.json()["root_path"] == "/api"
+
+
+def test_fastapi_parameters_and_validation(serve_app):
+    pytest.importorskip("fastapi")
+    server = serve_app("fastapi_app:app")
+    with RawConnection(server.address) as conn:
+        assert conn.roundtrip("GET", "/items/7?q=x").json() == {"item_id": 7, "q": "x"}
+        assert conn.roundtrip("GET", "/items/seven").status == 422
+        body = b'{"name": "pen", "price": 2.5}'
+        created = conn.roundtrip("POST", "/items/", headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body=body)
+        assert created.json() == {"name": "pen", "price_with_tax": 3.0}
+
+
+def test_fastapi_failing_startup_stops_tern():
+    pytest.importorskip("fastapi")
+    result = subprocess.run(
+        [TERN, "serve", "fastapi_app:app", "--pythonpath", APPS_DIR, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "FASTAPI_APP_FAIL_STARTUP": "1"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "fastapi_app: startup refused" in result.stderr
