@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
 
 use tern_cli::app_host::Lifespan as Mode;
 
+use super::app_values::{message_type, task_error};
 use super::exchange::resolve;
 use super::ready::Ready;
 use super::Asgi;
@@ -242,10 +243,7 @@ impl LifespanSend {
         py: Python<'py>,
         message: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let kind = message
-            .get_item("type")?
-            .ok_or_else(|| PyValueError::new_err("the ASGI message has no 'type'"))?;
-        let kind = kind.cast::<PyString>()?.to_str()?.to_string();
+        let kind = message_type(message)?.to_str()?.to_string();
         let text = message
             .get_item("message")?
             .map(|m| m.str().map(|s| s.to_string()))
@@ -282,11 +280,6 @@ struct LifespanDone {
 #[pymethods]
 impl LifespanDone {
     fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
-        let error = match task.call_method0("exception") {
-            Ok(exception) if exception.is_none() => None,
-            Ok(exception) => Some(PyErr::from_value(exception)),
-            Err(error) => Some(error),
-        };
-        ended(py, &self.lifespan, error);
+        ended(py, &self.lifespan, task_error(task));
     }
 }

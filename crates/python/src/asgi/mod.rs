@@ -8,6 +8,7 @@
 //! is done already. What ASGI shares with WSGI is in the crate ([`crate::response_head`],
 //! [`crate::request_facts`], [`crate::py_bytes`], [`crate::traceback`]).
 
+mod app_values;
 mod event_loop;
 mod exchange;
 mod lifespan;

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict};
 
 use tern_core::message::response::{reason_phrase, FileBody};
 use tern_core::service::{AppEvent, ResponseHead};
 
+use super::app_values::message_type;
 use super::exchange::{ClientDisconnected, Exchange, ResponseProgress};
 use super::ready::Ready;
 use crate::py_bytes::body_bytes;
@@ -34,10 +35,8 @@ impl HttpSend {
         let message = message
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err("an ASGI message must be a dict"))?;
-        let kind = message
-            .get_item(pyo3::intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("the ASGI message has no 'type'"))?;
-        let kind = kind.cast::<PyString>()?.to_str()?;
+        let kind = message_type(message)?;
+        let kind = kind.to_str()?;
         match kind {
             "http.response.start" => self.start(py, message),
             "http.response.body" => self.body(py, message),

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 use tern_core::service::{AppEvent, ServiceRequest};
 
+use super::app_values::task_error;
 use super::exchange::{ClientDisconnected, Exchange, ResponseProgress};
 use super::receive::HttpReceive;
 use super::send::HttpSend;
@@ -56,13 +57,7 @@ struct TaskDone {
 #[pymethods]
 impl TaskDone {
     fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) {
-        let error = match task.call_method0("exception") {
-            Ok(exception) if exception.is_none() => None,
-            Ok(exception) => Some(PyErr::from_value(exception)),
-            // A cancelled task raises CancelledError here.
-            Err(error) => Some(error),
-        };
-        settle(py, &self.exchange, error);
+        settle(py, &self.exchange, task_error(task));
     }
 }
 
