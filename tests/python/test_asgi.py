@@ -217,6 +217,23 @@ def test_no_response_is_a_500_and_logged(serve_app):
     wait_for_log(server, "ASGI application returned without sending a response")
 
 
+@pytest.mark.parametrize(
+    "kind, error",
+    [
+        ("no-type", "the ASGI message has no 'type'"),
+        ("unknown-type", "unexpected ASGI message type \"http.response.begin\" for an HTTP request"),
+        ("not-a-dict", "an ASGI message must be a dict"),
+    ],
+)
+def test_a_malformed_message_to_send_is_refused_with_a_500_and_logged(serve_app, kind, error):
+    server = serve_app("asgi_app:app")
+    with RawConnection(server.address) as conn:
+        assert conn.roundtrip("GET", f"/bad-message?{kind}").status == 500
+        # The connection stays usable.
+        assert conn.roundtrip("GET", "/stream?1").status == 200
+    wait_for_log(server, error)
+
+
 def test_an_exception_before_the_response_is_a_500_with_its_traceback_logged(serve_app):
     server = serve_app("asgi_app:app")
     with RawConnection(server.address) as conn:

@@ -129,6 +129,15 @@ async def app(scope, receive, send):
         return await send_json(send, {"event": EVENTS.get(key)})
     if path == "/no-response":
         return
+    if path == "/bad-message":
+        # What the app sends instead of a response start; send() must refuse it with a clear error.
+        bad = {
+            b"no-type": {"status": 200},
+            b"unknown-type": {"type": "http.response.begin", "status": 200},
+            b"not-a-dict": [("type", "http.response.start")],
+        }[scope["query_string"]]
+        await send(bad)
+        return
     if path == "/raise":
         raise RuntimeError("asgi_app fails before the response")
     if path == "/raise-after-start":
