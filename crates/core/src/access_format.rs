@@ -26,10 +26,6 @@ pub(crate) enum Segment {
     Text(Box<[u8]>),
     /// `h`: the client's address.
     Remote,
-    /// `l`: always `-` (the identd user).
-    Dash,
-    /// `u`: the authenticated user; tern knows none, so `-`.
-    User,
     /// `t`: `[10/Oct/2000:13:55:36 +0000]`.
     Time,
     /// `r`: the request line.
@@ -102,6 +98,12 @@ impl AccessFormat {
                 ));
             };
             rest = after;
+            // `l` (the identd user) and `u` (the authenticated user) are always `-` here: they
+            // join the text around them, one copy per line instead of three.
+            if name == "l" || name == "u" {
+                literal.push(b'-');
+                continue;
+            }
             let segment = format.atom(name)?;
             format.splits_request_line |= matches!(
                 segment,
@@ -125,8 +127,6 @@ impl AccessFormat {
     fn atom(&mut self, name: &str) -> Result<Segment, String> {
         Ok(match name {
             "h" => Segment::Remote,
-            "l" => Segment::Dash,
-            "u" => Segment::User,
             "t" => Segment::Time,
             "r" => Segment::RequestLine,
             "s" => Segment::Status,
@@ -190,7 +190,9 @@ mod tests {
         let format =
             AccessFormat::parse(r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#)
                 .unwrap();
-        assert_eq!(format.segments.len(), 18);
+        // h, " - - ", t, " \"", r, "\" ", s, " ", b, " \"", f, "\" \"", a, "\""
+        assert_eq!(format.segments.len(), 14);
+        assert_eq!(format.segments[1], Segment::Text(b" - - "[..].into()));
         assert_eq!(format.request_headers, ["referer", "user-agent"]);
         assert!(format.response_headers.is_empty());
     }

@@ -5,7 +5,8 @@
 //! line costs one pass over them. What a format shows beyond the request line, status, size and
 //! time (header values) is [`Captured`] per request only when the format names it: the default
 //! line captures nothing.
-//! [`crate::logging::access_line`] adds the time, level and pid around what is built here.
+//! [`crate::logging::access_line`] adds the time, level and pid around the default line and the
+//! JSON members; a format's line stands alone.
 
 use std::time::{Duration, Instant};
 
@@ -138,7 +139,6 @@ impl AccessFormat {
             match segment {
                 Segment::Text(text) => out.extend_from_slice(text),
                 Segment::Remote => remote(out),
-                Segment::Dash | Segment::User => out.push(b'-'),
                 Segment::Time => append_clf_time(out),
                 Segment::RequestLine => out.extend_from_slice(record.request_line),
                 Segment::Status => out.extend_from_slice(number.format(record.status).as_bytes()),

@@ -80,6 +80,17 @@ pub struct RequestHead {
     pub proxy_headers: bool,
 }
 
+/// Whether two header names of equal length are the same, ignoring ASCII case. Cheaper than
+/// `eq_ignore_ascii_case` (about 19 instructions per byte here, callgrind 2026-12-04), which
+/// folds both bytes of every pair: most bytes of a name are equal as sent, and two bytes that
+/// differ are the same letter only if they differ in the case bit alone and that bit set gives
+/// a lower-case letter. (Comparing eight bytes at a time measured no better on header names.)
+fn same_name(sent: &[u8], wanted: &[u8]) -> bool {
+    sent.iter()
+        .zip(wanted)
+        .all(|(&a, &b)| a == b || (a | 0x20 == b | 0x20 && (b | 0x20).is_ascii_lowercase()))
+}
+
 impl RequestHead {
     pub fn method_str(&self) -> &str {
         self.str_of(self.method_span)
@@ -121,7 +132,7 @@ impl RequestHead {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
-            .find(|&&(n, _)| self.bytes_of(n).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|&&(n, _)| self.name_is(n, name))
             .map(|&(_, value)| self.bytes_of(value))
     }
 
@@ -129,7 +140,7 @@ impl RequestHead {
     pub fn header_shared(&self, name: &str) -> Option<Bytes> {
         self.headers
             .iter()
-            .find(|&&(n, _)| self.bytes_of(n).eq_ignore_ascii_case(name.as_bytes()))
+            .find(|&&(n, _)| self.name_is(n, name))
             .map(|&(_, value)| self.bytes.slice(value.start as usize..value.end as usize))
     }
 
@@ -170,6 +181,13 @@ impl RequestHead {
         }
     }
 
+    /// Whether the header name at `span` is `wanted`, ignoring ASCII case: the length first
+    /// (most names asked about differ in length), then the bytes.
+    fn name_is(&self, span: Span, wanted: &str) -> bool {
+        span.end.wrapping_sub(span.start) as usize == wanted.len()
+            && same_name(self.bytes_of(span), wanted.as_bytes())
+    }
+
     fn bytes_of(&self, span: Span) -> &[u8] {
         &self.bytes[span.start as usize..span.end as usize]
     }
@@ -177,5 +195,35 @@ impl RequestHead {
     fn str_of(&self, span: Span) -> &str {
         // Method, target and names were checked to be tokens or visible ASCII by httparse.
         std::str::from_utf8(self.bytes_of(span)).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn names_match_ignoring_case_and_nothing_else() {
+        assert!(same_name(b"User-Agent", b"user-agent"));
+        assert!(same_name(b"USER-AGENT", b"User-Agent"));
+        assert!(same_name(b"x-id", b"X-ID"));
+        // Bytes that differ only in the 0x20 bit but are not letters.
+        assert!(!same_name(b"a^b", b"a~b"));
+        assert!(!same_name(b"a@", b"a`"));
+        assert!(!same_name(b"x-1", b"x\r1"));
+        assert!(!same_name(b"referer", b"referez"));
+        // Longer than a word, and a difference only in the last (partial) word.
+        assert!(same_name(b"X-Forwarded-Proto", b"x-forwarded-proto"));
+        assert!(!same_name(b"X-Forwarded-Proto", b"x-forwarded-protp"));
+        assert!(!same_name(b"Content-Type", b"content_type"));
+        assert!(same_name(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"));
+        // Every pair of ASCII bytes agrees with the standard library.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let (x, y) = ([b'k', a, b'-', a, 1, 2, 3, a, a], [b'K', b, b'-', b, 1, 2, 3, b, b]);
+                assert_eq!(same_name(&x, &y), x.eq_ignore_ascii_case(&y), "{a:#x} {b:#x}");
+                assert_eq!(same_name(&x[..3], &y[..3]), x[..3].eq_ignore_ascii_case(&y[..3]));
+            }
+        }
     }
 }
