@@ -216,13 +216,26 @@ mod tests {
         assert!(same_name(b"X-Forwarded-Proto", b"x-forwarded-proto"));
         assert!(!same_name(b"X-Forwarded-Proto", b"x-forwarded-protp"));
         assert!(!same_name(b"Content-Type", b"content_type"));
-        assert!(same_name(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz"));
+        assert!(same_name(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+            b"abcdefghijklmnopqrstuvwxyz"
+        ));
         // Every pair of ASCII bytes agrees with the standard library.
         for a in 0..=255u8 {
             for b in 0..=255u8 {
-                let (x, y) = ([b'k', a, b'-', a, 1, 2, 3, a, a], [b'K', b, b'-', b, 1, 2, 3, b, b]);
-                assert_eq!(same_name(&x, &y), x.eq_ignore_ascii_case(&y), "{a:#x} {b:#x}");
-                assert_eq!(same_name(&x[..3], &y[..3]), x[..3].eq_ignore_ascii_case(&y[..3]));
+                let (x, y) = (
+                    [b'k', a, b'-', a, 1, 2, 3, a, a],
+                    [b'K', b, b'-', b, 1, 2, 3, b, b],
+                );
+                assert_eq!(
+                    same_name(&x, &y),
+                    x.eq_ignore_ascii_case(&y),
+                    "{a:#x} {b:#x}"
+                );
+                assert_eq!(
+                    same_name(&x[..3], &y[..3]),
+                    x[..3].eq_ignore_ascii_case(&y[..3])
+                );
             }
         }
     }
