@@ -1,5 +1,6 @@
 """Starlette and FastAPI applications, unmodified, served by ``tern serve`` as ASGI."""
 
+import json
 import os
 import subprocess
 import sys
@@ -51,6 +52,41 @@ def test_fastapi_parameters_and_validation(serve_app):
         body = b'{"name": "pen", "price": 2.5}'
         created = conn.roundtrip("POST", "/items/", headers=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body=body)
         assert created.json() == {"name": "pen", "price_with_tax": 3.0}
+
+
+def ws_connect(server, path):
+    """A ``websockets`` sync client with bounded waits, no proxy and no client pings."""
+    client = pytest.importorskip("websockets.sync.client")
+    url = f"ws://{server.address[0]}:{server.address[1]}{path}"
+    return client.connect(url, proxy=None, ping_interval=None, open_timeout=20, close_timeout=20)
+
+
+def test_starlette_websocket_endpoint_with_lifespan_state(serve_app):
+    from websockets.exceptions import InvalidStatus
+
+    server = serve_app("starlette_app:app")
+    with ws_connect(server, "/shout") as ws:
+        assert ws.recv(timeout=20) == "hello from lifespan"
+        ws.send("quiet please")
+        assert ws.recv(timeout=20) == "QUIET PLEASE"
+    # No WebSocket route there: Starlette closes before accepting, which the client sees as a 403.
+    with pytest.raises(InvalidStatus) as info:
+        with ws_connect(server, "/nowhere"):
+            pass
+    assert info.value.response.status_code == 403
+
+
+def test_fastapi_websocket_json_and_normal_close(serve_app):
+    pytest.importorskip("fastapi")
+    from websockets.exceptions import ConnectionClosedOK
+
+    server = serve_app("fastapi_app:app")
+    with ws_connect(server, "/ws") as ws:
+        ws.send(json.dumps({"name": "pen", "price": 2.5}))
+        assert json.loads(ws.recv(timeout=20)) == {"name": "pen", "price_with_tax": 3.0}
+        with pytest.raises(ConnectionClosedOK) as info:
+            ws.recv(timeout=20)
+    assert info.value.rcvd.code == 1000
 
 
 def test_fastapi_failing_startup_stops_tern():

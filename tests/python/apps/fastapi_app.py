@@ -1,10 +1,11 @@
-"""An unmodified FastAPI application: path and query parameters, a validated JSON body, and a
-startup that fails when asked to (through an environment variable)."""
+"""An unmodified FastAPI application: path and query parameters, a validated JSON body, a
+WebSocket endpoint speaking JSON, and a startup that fails when asked to (through an environment
+variable)."""
 
 import contextlib
 import os
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from pydantic import BaseModel
 
 
@@ -32,3 +33,12 @@ async def read_item(item_id: int, q: str | None = None):
 @app.post("/items/")
 async def create_item(item: Item):
     return {"name": item.name, "price_with_tax": round(item.price * 1.2, 2)}
+
+
+@app.websocket("/ws")
+async def price_with_tax(websocket: WebSocket):
+    """Reads one item as JSON, answers it with the price with tax, and closes normally."""
+    await websocket.accept()
+    item = Item(**await websocket.receive_json())
+    await websocket.send_json({"name": item.name, "price_with_tax": round(item.price * 1.2, 2)})
+    await websocket.close(code=1000)

@@ -1,12 +1,13 @@
 """An unmodified Starlette application: routes, a JSON body, a streamed response, a lifespan that
-puts a value in the state, and a background task."""
+puts a value in the state, a background task, and a WebSocket endpoint class."""
 
 import contextlib
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.endpoints import WebSocketEndpoint
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 DONE = []
 
@@ -45,6 +46,19 @@ async def source(request):
     return FileResponse(__file__)
 
 
+class Shout(WebSocketEndpoint):
+    """Greets with the lifespan's value, then answers each text message in upper case."""
+
+    encoding = "text"
+
+    async def on_connect(self, websocket):
+        await websocket.accept()
+        await websocket.send_text(websocket.state.greeting)
+
+    async def on_receive(self, websocket, data):
+        await websocket.send_text(data.upper())
+
+
 app = Starlette(
     routes=[
         Route("/", home),
@@ -53,6 +67,7 @@ app = Starlette(
         Route("/later", later),
         Route("/done", done),
         Route("/source", source),
+        WebSocketRoute("/shout", Shout),
     ],
     lifespan=lifespan,
 )
