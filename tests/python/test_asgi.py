@@ -316,3 +316,16 @@ def test_loop_uvloop_uses_uvloop(serve_app):
     pytest.importorskip("uvloop")
     server = serve_app("asgi_app:app", "--loop", "uvloop")
     assert get_json(server, "/loop")["loop"] == "uvloop"
+
+
+@pytest.mark.parametrize("loop", ["auto", "uvloop", "asyncio"])
+def test_an_app_that_imports_nothing_runs_on_every_loop(serve_app, loop):
+    # uvloop once took the loop's thread for the main one when `threading` was first imported
+    # there, and the loop failed at its first run.
+    if loop != "asyncio":
+        pytest.importorskip("uvloop")
+    server = serve_app("asgi_bare_app:app", "--loop", loop)
+    with RawConnection(server.address) as conn:
+        response = conn.roundtrip("GET", "/")
+        assert response.status == 200, response
+        assert response.body == b"bare"

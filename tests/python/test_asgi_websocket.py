@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import struct
 import uuid
 
@@ -345,7 +346,35 @@ def test_an_exception_before_the_accept_is_a_500_with_its_traceback_logged(serve
     assert "Traceback (most recent call last)" in log
 
 
+def test_an_exception_after_the_accept_closes_with_1011_and_logs_the_traceback(serve_app):
+    server = serve_app(APP)
+    with open_raw(server.address, "/raise-after-accept") as ws:
+        ws.send_text("go")
+        frame = ws.read_frame_skipping_pings()
+        assert frame.opcode == CLOSE, frame
+        assert frame.close_code == 1011
+        ws.send_frame(CLOSE, close_payload(1011))
+        assert ws.read_until_eof() == b""
+    log = wait_for_log(server, "asgi_ws_app fails after the accept")
+    assert "Traceback (most recent call last)" in log
+
+
 # --- closing --------------------------------------------------------------------------------------
+
+
+def test_a_stopping_server_closes_open_sessions_with_1001_and_exits(serve_app):
+    server = serve_app(APP)
+    key = new_key()
+    with open_raw(server.address, f"/echo?{key}") as ws:
+        ws.send_text("before")
+        assert ws.read_frame_skipping_pings().payload == b"before"
+        server.process.send_signal(signal.SIGTERM)
+        frame = ws.read_frame_skipping_pings()
+        assert frame.opcode == CLOSE, frame
+        assert frame.close_code == 1001
+        ws.send_frame(CLOSE, close_payload(1001))
+        assert ws.read_until_eof() == b""
+    assert server.process.wait(timeout=TIMEOUT) == 0
 
 
 def test_the_server_closes_with_a_code_and_reason(serve_app):

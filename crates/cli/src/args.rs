@@ -262,6 +262,34 @@ pub struct ServeArgs {
     /// `auto`: uvloop when it is installed, else asyncio's.
     #[arg(long = "loop", env = "TERN_LOOP", default_value = "auto", value_parser = ["auto", "asyncio", "uvloop"])]
     pub event_loop: String,
+    /// ASGI WebSockets: the largest message a client may send (a larger one closes the session
+    /// with code 1009).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "TERN_WS_MAX_SIZE",
+        default_value_t = format_size(tern_core::websocket::DEFAULT_MAX_MESSAGE as u64)
+    )]
+    pub ws_max_size: String,
+    /// ASGI WebSockets: seconds between the pings tern sends each client (0: none).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_WS_PING_INTERVAL",
+        default_value_t = tern_core::websocket::DEFAULT_PING_INTERVAL.as_secs_f64(),
+        allow_negative_numbers = true
+    )]
+    pub ws_ping_interval: f64,
+    /// ASGI WebSockets: seconds a ping may go unanswered before the connection is dropped (the
+    /// application hears code 1006).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TERN_WS_PING_TIMEOUT",
+        default_value_t = tern_core::websocket::DEFAULT_PING_TIMEOUT.as_secs_f64(),
+        allow_negative_numbers = true
+    )]
+    pub ws_ping_timeout: f64,
     /// Seconds an APP call may keep the client waiting for its response head, or for the next
     /// piece of a streamed body [default: no limit]. Past it: 504 (or the connection closes), the
     /// stuck thread's Python stack is logged, and the worker is replaced gracefully.

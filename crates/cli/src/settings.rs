@@ -14,6 +14,7 @@ use tern_core::listener::{Bind, BindAddr, SchemeMark};
 use tern_core::process::ProcessConfig;
 use tern_core::recycle::RecycleConfig;
 use tern_core::trusted_proxies::TrustedProxies;
+use tern_core::websocket::WebSocketSettings;
 
 use crate::args::{LineServiceArgs, ServeArgs, ServerArgs};
 use crate::reload::ReloadConfig;
@@ -225,6 +226,21 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         },
         health_path: health_path(args.health_path.as_deref())?,
         forwarded_allow_ips: TrustedProxies::parse(&args.server.forwarded_allow_ips)?,
+        websocket: websocket_settings(args)?,
+    })
+}
+
+/// `--ws-max-size`, `--ws-ping-interval`, `--ws-ping-timeout`.
+fn websocket_settings(args: &ServeArgs) -> Result<WebSocketSettings, String> {
+    let max_message = parse_size("ws-max-size", &args.ws_max_size)?;
+    if max_message == 0 {
+        return Err("--ws-max-size must be at least 1 byte".into());
+    }
+    let ping_interval = seconds_or_zero("ws-ping-interval", args.ws_ping_interval)?;
+    Ok(WebSocketSettings {
+        max_message: usize::try_from(max_message).unwrap_or(usize::MAX),
+        ping_interval: (!ping_interval.is_zero()).then_some(ping_interval),
+        ping_timeout: seconds("ws-ping-timeout", args.ws_ping_timeout)?,
     })
 }
 

@@ -207,6 +207,8 @@ pub struct HttpConfig {
     pub health_path: Option<String>,
     /// The peers whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers are believed.
     pub forwarded_allow_ips: TrustedProxies,
+    /// How WebSocket sessions run (for an application that takes them).
+    pub websocket: crate::websocket::WebSocketSettings,
 }
 
 /// How request bodies for the application are received.

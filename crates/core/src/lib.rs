@@ -65,4 +65,5 @@ pub mod static_files;
 pub mod supervisor;
 pub mod tls;
 pub mod trusted_proxies;
+pub mod websocket;
 pub mod worker;

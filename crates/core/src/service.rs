@@ -65,6 +65,19 @@ pub trait Service: Send + Sync + 'static {
     fn watches_client(&self) -> bool {
         false
     }
+
+    /// The application takes WebSocket sessions: an upgrade request (RFC 6455 §4.2.1) goes to
+    /// [`Service::websocket`] instead of [`Service::call`].
+    fn takes_websockets(&self) -> bool {
+        false
+    }
+
+    /// Starts a WebSocket session for a valid upgrade request (only when
+    /// [`Service::takes_websockets`]). Runs on the worker's event loop, so it must not block.
+    fn websocket(&self, request: ServiceRequest) -> Box<dyn crate::websocket::WebSocketCall> {
+        let _ = request;
+        unreachable!("a service that takes no WebSocket sessions is never asked for one")
+    }
 }
 
 /// One request, as the application gets it.

@@ -173,6 +173,11 @@ async def websocket(scope, receive, send):
     if path == "/raise-before-accept":
         await connect(receive)
         raise RuntimeError("asgi_ws_app fails before the accept")
+    if path == "/raise-after-accept":
+        await connect(receive)
+        await send({"type": "websocket.accept"})
+        await receive()
+        raise RuntimeError("asgi_ws_app fails after the accept")
     if path == "/server-close":
         return await server_close(scope, receive, send, key)
     if path == "/close-default":

@@ -47,6 +47,7 @@ use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
 
 mod app;
+mod websocket;
 
 /// Bytes requested from the socket per read: a head and a 10 KB form post arrive in one read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -481,6 +482,9 @@ impl<S: Socket> Connection<S> {
         if let Some(service) = &self.handler.service {
             if !self.handler.router.answers(&head) {
                 let service = service.clone();
+                if service.takes_websockets() && websocket::asks_for_websocket(&head) {
+                    return self.serve_websocket(service.as_ref(), head, started).await;
+                }
                 return self
                     .serve_app(service.as_ref(), head, body, after, started)
                     .await;
@@ -885,6 +889,7 @@ mod tests {
             min_data_rate: Default::default(),
             health_path: None,
             forwarded_allow_ips: Default::default(),
+            websocket: Default::default(),
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -55,6 +55,12 @@ impl EventLoop {
             }),
             wake,
         });
+        // `threading` takes the thread that first imports it for the main one; imported first in
+        // the loop's thread (by uvloop, for an application that imports neither asyncio nor
+        // threading), uvloop then believes that thread is the main one and fails to set up signal
+        // handling ("set_wakeup_fd only works in main thread").
+        Python::attach(|py| py.import("threading").map(drop))
+            .map_err(|e| format!("cannot import threading: {e}"))?;
         let (started_tx, started_rx) = mpsc::channel::<Result<Py<PyAny>, String>>();
         let thread_inbox = inbox.clone();
         let thread = std::thread::Builder::new()

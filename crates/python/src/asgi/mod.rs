@@ -1,10 +1,11 @@
-//! The ASGI 3.0 bridge (HTTP spec 2.4 and lifespan): a [`Service`] that runs a coroutine
+//! The ASGI 3.0 bridge (HTTP and WebSocket spec 2.4, lifespan): a [`Service`] that runs a coroutine
 //! application on one event loop per worker, in a Python thread of its own.
 //!
 //! [`event_loop`] runs the loop and takes work from the connections in batches; [`scope`] builds
 //! a request's scope; [`exchange`] is what one request shares between its connection and the
 //! application's [`receive`] and [`send`]; [`task`] runs the request's coroutine and settles the
-//! response when it ends; [`lifespan`] runs startup and shutdown; [`ready`] is an awaitable that
+//! response when it ends; [`websocket`] does the same for WebSocket sessions; [`lifespan`] runs
+//! startup and shutdown; [`ready`] is an awaitable that
 //! is done already. What ASGI shares with WSGI is in the crate ([`crate::response_head`],
 //! [`crate::request_facts`], [`crate::py_bytes`], [`crate::traceback`]).
 
@@ -18,6 +19,7 @@ mod scope;
 mod send;
 mod task;
 mod timeout;
+mod websocket;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -188,6 +190,20 @@ impl Service for AsgiService {
 
     fn watches_client(&self) -> bool {
         true
+    }
+
+    fn takes_websockets(&self) -> bool {
+        true
+    }
+
+    fn websocket(&self, request: ServiceRequest) -> Box<dyn tern_core::websocket::WebSocketCall> {
+        let exchange = Arc::new(websocket::WsExchange::new(self.asgi.clone()));
+        self.asgi.tasks.fetch_add(1, Ordering::SeqCst);
+        let task_exchange = exchange.clone();
+        self.asgi.event_loop().submit(Box::new(move |py| {
+            websocket::start(py, task_exchange, request)
+        }));
+        Box::new(websocket::WsCall { exchange })
     }
 
     fn finish(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {

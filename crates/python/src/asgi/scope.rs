@@ -1,5 +1,5 @@
-//! The HTTP connection scope (ASGI 3.0, HTTP spec 2.4): made from the request head, with the
-//! values that never change made once per worker.
+//! The HTTP and WebSocket connection scopes (ASGI 3.0, spec 2.4): made from the request head,
+//! with the values that never change made once per worker.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -18,6 +18,8 @@ pub struct Template {
     asgi: Py<PyDict>,
     /// The extensions tern implements: `http.response.pathsend`.
     extensions: Py<PyDict>,
+    /// The extensions of a WebSocket scope: `websocket.http.response` (a refusal with a body).
+    websocket_extensions: Py<PyDict>,
     root_path: Py<PyString>,
 }
 
@@ -28,9 +30,12 @@ impl Template {
         asgi.set_item("spec_version", "2.4")?;
         let extensions = PyDict::new(py);
         extensions.set_item("http.response.pathsend", PyDict::new(py))?;
+        let websocket_extensions = PyDict::new(py);
+        websocket_extensions.set_item("websocket.http.response", PyDict::new(py))?;
         Ok(Template {
             asgi: asgi.unbind(),
             extensions: extensions.unbind(),
+            websocket_extensions: websocket_extensions.unbind(),
             root_path: PyString::new(py, root_path).unbind(),
         })
     }
@@ -48,26 +53,35 @@ impl Template {
         py: Python<'py>,
         asgi: &Asgi,
         request: &ServiceRequest,
+        websocket: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let head = &request.head;
         let scope = PyDict::new(py);
-        scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+        let kind = if websocket {
+            intern!(py, "websocket")
+        } else {
+            intern!(py, "http")
+        };
+        scope.set_item(intern!(py, "type"), kind)?;
         scope.set_item(intern!(py, "asgi"), self.asgi.bind(py))?;
         let version = match head.version {
             Version::Http10 => intern!(py, "1.0"),
             Version::Http11 => intern!(py, "1.1"),
         };
         scope.set_item(intern!(py, "http_version"), version)?;
-        scope.set_item(intern!(py, "method"), head.method_str())?;
+        if !websocket {
+            scope.set_item(intern!(py, "method"), head.method_str())?;
+        }
         // A trusted proxy's word about the client's scheme wins over this connection's own.
         let https = match request.forwarded.as_ref().and_then(|f| f.scheme) {
             Some(scheme) => scheme == Scheme::Https,
             None => request.tls.is_some(),
         };
-        let scheme = if https {
-            intern!(py, "https")
-        } else {
-            intern!(py, "http")
+        let scheme = match (https, websocket) {
+            (true, false) => intern!(py, "https"),
+            (false, false) => intern!(py, "http"),
+            (true, true) => intern!(py, "wss"),
+            (false, true) => intern!(py, "ws"),
         };
         scope.set_item(intern!(py, "scheme"), scheme)?;
         let (raw_path, query) = head.path_and_query();
@@ -103,7 +117,23 @@ impl Template {
         let port: Option<u16> = port.parse().ok();
         scope.set_item(intern!(py, "server"), (name, port))?;
         scope.set_item(intern!(py, "state"), asgi.state.bind(py).copy()?)?;
-        scope.set_item(intern!(py, "extensions"), self.extensions.bind(py))?;
+        if websocket {
+            // Every Sec-WebSocket-Protocol line, in order (RFC 6455 §11.3.4: a list).
+            let offered: Vec<String> = head
+                .headers()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-protocol"))
+                .flat_map(|(_, value)| value.split(|&b| b == b','))
+                .map(|name| String::from_utf8_lossy(name.trim_ascii()).into_owned())
+                .filter(|name| !name.is_empty())
+                .collect();
+            scope.set_item(intern!(py, "subprotocols"), PyList::new(py, offered)?)?;
+            scope.set_item(
+                intern!(py, "extensions"),
+                self.websocket_extensions.bind(py),
+            )?;
+        } else {
+            scope.set_item(intern!(py, "extensions"), self.extensions.bind(py))?;
+        }
         Ok(scope)
     }
 }

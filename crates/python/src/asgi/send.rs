@@ -175,7 +175,7 @@ impl HttpSend {
 
 /// The head of `http.response.start`: a final status and `[name, value]` byte pairs. Hop-by-hop
 /// fields are left out (the connection frames the response), with a debug line.
-fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
+pub(super) fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
     let py = message.py();
     let status: u16 = message
         .get_item(pyo3::intern!(py, "status"))?
@@ -189,6 +189,15 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
     }
     let mut head = HeadBuilder::new(status, Cow::Borrowed(reason_phrase(status)));
     if let Some(headers) = message.get_item(pyo3::intern!(py, "headers"))? {
+        add_headers(&mut head, &headers)?;
+    }
+    Ok(head.finish())
+}
+
+/// Adds an ASGI message's `headers` (`[name, value]` byte pairs) to `head`, leaving out
+/// hop-by-hop fields with a debug line.
+pub(super) fn add_headers(head: &mut HeadBuilder, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+    {
         for pair in headers.try_iter()? {
             let pair = pair?;
             let mut items = pair.try_iter()?;
@@ -213,5 +222,5 @@ fn parse_start(message: &Bound<'_, PyDict>) -> PyResult<ResponseHead> {
             }
         }
     }
-    Ok(head.finish())
+    Ok(())
 }

@@ -23,7 +23,7 @@ const ERROR_BODY: &[u8] = b"Internal Server Error\n";
 pub fn start(py: Python<'_>, exchange: Arc<Exchange>, request: ServiceRequest) {
     let asgi = exchange.asgi.clone();
     let started = (|| -> PyResult<()> {
-        let scope = asgi.scope.build(py, &asgi, &request)?;
+        let scope = asgi.scope.build(py, &asgi, &request, false)?;
         let receive = HttpReceive {
             exchange: exchange.clone(),
         };

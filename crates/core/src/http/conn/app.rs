@@ -56,7 +56,7 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// How the response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(super) enum Framing {
     /// No body bytes go out: HEAD, 1xx, 204, 304.
     NoBody,
     /// This many bytes are still owed.
@@ -724,7 +724,12 @@ fn append_chunk_size(out: &mut Vec<u8>, size: u64) {
 }
 
 /// Appends the status line and headers of an application's response.
-fn write_app_head(out: &mut Vec<u8>, head: &ResponseHead, framing: Framing, keep_alive: bool) {
+pub(super) fn write_app_head(
+    out: &mut Vec<u8>,
+    head: &ResponseHead,
+    framing: Framing,
+    keep_alive: bool,
+) {
     out.extend_from_slice(b"HTTP/1.1 ");
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(number.format(head.status).as_bytes());
