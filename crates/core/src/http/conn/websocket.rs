@@ -25,6 +25,7 @@ use super::app::{write_app_head, Framing};
 use super::{After, ConnError, Connection};
 use crate::error::RequestError;
 use crate::http::access_log::AccessRecord;
+use crate::http::buffers;
 use crate::message::request::{Method, RequestHead, Version};
 use crate::message::response::Response;
 use crate::metrics::{self, Mount};
@@ -259,8 +260,13 @@ impl<S: Socket> Connection<S> {
             .max_message_size(Some(settings.max_message))
             .max_frame_size(Some(settings.max_message))
             .write_buffer_size(0);
+        // The session reads and writes through its own buffers: the connection's go back for
+        // other connections rather than sit idle for the session's life.
         let received = self.read_buf.split().to_vec();
-        self.read_buf = bytes::BytesMut::new();
+        buffers::give_back(
+            std::mem::take(&mut self.read_buf),
+            std::mem::take(&mut self.write_buf),
+        );
         let mut shutdown = self.shutdown.signal();
         let mut ws = WebSocketStream::from_partially_read(
             &mut self.socket,
