@@ -5,84 +5,23 @@ from the folder ``manage.py collectstatic`` filled.
 One server is started for the whole module; the last test stops it and checks the exit code."""
 
 import os
-import re
-import subprocess
-import sys
-from dataclasses import dataclass
 
 import pytest
 import requests
 
-from conftest import Server
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-MANAGE = os.path.join(HERE, "django_site", "manage.py")
-TERN = os.path.join(os.path.dirname(sys.executable), "tern")
-TIMEOUT = 10  # seconds, for every request
-
-
-@dataclass
-class Site:
-    """The running Django site: where it listens and where its collected static files are."""
-
-    base_url: str
-    static_root: str
-    server: Server = None
-
-    def url(self, path):
-        return self.base_url + path
-
-    def explain(self, response):
-        """What to print when a check on ``response`` fails: the answer and tern's log so far."""
-        log = "".join(self.server.log_lines) if self.server else ""
-        return f"{response.status_code} {response.reason}\n{response.text[:2000]}\n--- tern log ---\n{log}"
-
-
-def django_environment(tmp_dir):
-    """Where the project keeps its files (read by django_site/settings.py), for manage.py and tern."""
-    return {
-        "DJANGO_SETTINGS_MODULE": "django_site.settings",
-        "DJANGO_SITE_STATIC_ROOT": str(tmp_dir / "static"),
-        "DJANGO_SITE_DB_PATH": str(tmp_dir / "db.sqlite3"),
-    }
+from django_support import TIMEOUT, csrf_token_in, django_environment, manage, start_site
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    tmp_dir = tmp_path_factory.mktemp("django")
-    env = django_environment(tmp_dir)
+    env = django_environment(tmp_path_factory.mktemp("django"))
     # No `migrate`: none of the pages below touches the database (anonymous sessions are never saved).
-    collect = subprocess.run(
-        [sys.executable, MANAGE, "collectstatic", "--noinput", "--verbosity", "0"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert collect.returncode == 0, collect.stdout + collect.stderr
-
-    argv = [
-        TERN, "serve", "django_site.wsgi:application",
-        "--chdir", HERE, "--pythonpath", HERE,
-        "-r", env["DJANGO_SITE_STATIC_ROOT"], "--static-url", "/static/",
-        "--port", "0",
-    ]
-    # Server passes its own os.environ on to tern; Popen copies it at start, so it is restored at once.
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        server = Server(argv)
+    manage(env, "collectstatic", "--noinput", "--verbosity", "0")
+    site = start_site(env, "django_site.wsgi:application")
     try:
-        host, port = server.address
-        yield Site(f"http://{host}:{port}", env["DJANGO_SITE_STATIC_ROOT"], server)
+        yield site
     finally:
-        server.stop()
-
-
-def csrf_token_in(html):
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
-    assert match, html
-    return match.group(1)
+        site.server.stop()
 
 
 def test_template_view_renders(site):

@@ -1,4 +1,4 @@
-"""Django's command line for the test project (``collectstatic``, ``check``), runnable from any folder."""
+"""Django's command line for the test project (``collectstatic``, ``migrate``, ``loaddata``, ``createsuperuser``), runnable from any folder."""
 
 import os
 import sys

@@ -48,7 +48,8 @@ TEMPLATES = [
     },
 ]
 
-# No test needs a table (the admin login page renders without one), but the admin requires a database.
+# The WSGI tests need no table (the admin login page renders without one); the ASGI tests migrate a
+# fresh database and load the notes fixture.
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",

@@ -1,1 +1,2 @@
-"""The one app of the test Django project: a template page and a CSRF-protected form."""
+"""The one app of the test Django project: a template page, a CSRF-protected form, the ``Note``
+model with its admin, and async views reading the notes."""

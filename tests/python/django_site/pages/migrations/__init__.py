@@ -1,0 +1,1 @@
+"""Migrations of ``django_site.pages`` (the ``Note`` table), applied by ``manage.py migrate``."""
