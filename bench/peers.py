@@ -21,7 +21,28 @@ SETTINGS = {
     "uwsgi 64 threads": "1 process, 64 threads",
     "waitress 64 threads": "64 threads, connection limit 1000 (its default of 100 would turn connections away)",
     "nginx": "1 worker, sendfile, open_file_cache, keep-alive without limit",
+    "granian asgi": "--interface asgi, defaults (uvloop when installed, WebSockets on)",
+    "uvicorn": "--loop uvloop --http httptools --ws websockets, access log off (its fastest setup)",
+    "hypercorn": "-k uvloop, defaults",
 }
+
+ASGI_PEERS = ("granian asgi", "uvicorn", "hypercorn")
+
+
+def asgi_peer(name, target, port):
+    """The command line of ASGI peer `name` serving `target` ("module:callable", imported from the
+    working directory) on 127.0.0.1:`port`, with one worker."""
+    host = "127.0.0.1"
+    commands = {
+        "granian asgi": [str(VENV_BIN / "granian"), "--interface", "asgi", "--workers", "1", "--host", host,
+                         "--port", str(port), "--log-level", "warning", target],
+        "uvicorn": [str(VENV_BIN / "uvicorn"), target, "--host", host, "--port", str(port), "--workers", "1",
+                    "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log",
+                    "--log-level", "warning"],
+        "hypercorn": [str(VENV_BIN / "hypercorn"), "--workers", "1", "--bind", f"{host}:{port}", "-k", "uvloop",
+                      target],
+    }
+    return commands[name]
 
 
 def wsgi_peer(name, target, port):
@@ -86,7 +107,7 @@ def installed(name):
     """Whether peer `name` can be started here (bench/run.sh installs them all)."""
     if name == "nginx":
         return shutil.which("nginx") is not None
-    argv = wsgi_peer(name, "apps:hello", 0)
+    argv = asgi_peer(name, "asgi_apps:hello", 0) if name in ASGI_PEERS else wsgi_peer(name, "apps:hello", 0)
     if not Path(argv[0]).exists():
         return False
     if name == "bjoern":

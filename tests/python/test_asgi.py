@@ -24,6 +24,15 @@ def get_json(server, target, **request):
         return response.json()
 
 
+def fetch_status(server, target):
+    """The status of a GET, or None while nothing answers."""
+    try:
+        with RawConnection(server.address) as conn:
+            return conn.roundtrip("GET", target).status
+    except (OSError, ValueError, AssertionError):
+        return None
+
+
 def event_of(server, key):
     return get_json(server, f"/events?{key}")["event"]
 
@@ -205,7 +214,30 @@ def test_receive_says_http_disconnect_when_the_client_goes_away(serve_app):
     assert wait_for(lambda: event_of(server, "waiting")) == "http.disconnect"
 
 
+def test_a_request_whose_client_left_before_the_answer_is_logged_as_499(serve_app):
+    server = serve_app("asgi_app:app")
+    conn = RawConnection(server.address)
+    conn.request("GET", "/wait-disconnect?left-early")
+    time.sleep(0.2)  # not a timing assertion: the app is waiting in receive() either way
+    conn.close()
+    assert wait_for(lambda: event_of(server, "left-early")) == "http.disconnect"
+    # nginx's "client closed request": logged and counted, though no status went out.
+    wait_for_log(server, '"GET /wait-disconnect?left-early HTTP/1.1" 499')
+
+
 # --- errors ---------------------------------------------------------------------------------------
+
+
+def test_a_worker_whose_event_loop_is_stopped_is_replaced(serve_app):
+    # Before, the worker lived on with no loop: every later request waited forever.
+    server = serve_app("asgi_app:app")
+    with RawConnection(server.address) as conn:
+        try:
+            conn.roundtrip("GET", "/stop-loop")
+        except (OSError, AssertionError, ValueError):
+            pass  # the worker may go before it answers
+    wait_for_log(server, "worker exits: its ASGI event loop is gone")
+    assert wait_for(lambda: fetch_status(server, "/scope")) == 200
 
 
 def test_no_response_is_a_500_and_logged(serve_app):

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import struct
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -23,6 +25,7 @@ from websockets.sync.client import connect
 from wsgi_support import TIMEOUT, RawConnection, fetch, wait_for, wait_for_log
 
 APP = "asgi_ws_app:app"
+TERN = os.path.join(os.path.dirname(sys.executable), "tern")
 
 # RFC 6455 opcodes.
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -560,3 +563,32 @@ def test_a_wsgi_app_answers_an_upgrade_request_as_plain_http(serve_app):
         again = conn.roundtrip("GET", "/hello")
         assert again.status == 200 and again.body == b"hello world"
 
+
+
+# --- tern client --websocket ----------------------------------------------------------------------
+
+
+def run_client(server, *args):
+    host, port = server.address
+    return subprocess.run(
+        [TERN, "client", f"{host}:{port}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_the_load_client_speaks_websocket(serve_app):
+    server = serve_app(APP)
+    result = run_client(server, "-c", "20", "-n", "50", "--websocket", "/echo", "--message", "ping", "--expect", "ping")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "connections: 20 opened, 0 failed" in result.stdout, result.stdout
+    assert "messages: 1000 sent, 1000 answered, 0 failed" in result.stdout, result.stdout
+
+
+def test_the_load_client_counts_a_refused_upgrade_as_a_failed_connection(serve_app):
+    server = serve_app(APP)
+    result = run_client(server, "-c", "3", "-n", "2", "--websocket", "/close-before-accept")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "3 WebSocket upgrade refused" in result.stdout, result.stdout

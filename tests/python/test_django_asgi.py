@@ -221,11 +221,6 @@ def test_client_leaving_a_stream_cancels_the_async_generator(site):
     assert after.status_code == 200, site.explain(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tern bug: an ASGI request whose client closed mid-response (tern saw it go and told the "
-    "app) gets no access-log line; the same under WSGI is logged",
-)
 def test_request_left_by_its_client_is_in_the_access_log(site):
     token = uuid.uuid4().hex
     conn, _, _ = open_stream_until_waiting(site, token)
@@ -351,11 +346,6 @@ def test_websocket_handshake_to_django_is_a_500_and_the_site_goes_on(site):
     assert after.status_code == 200, site.explain(after)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='tern bug: a WebSocket handshake refused with 500 (the app raised before answering) is '
-    'access-logged as "-" 500 ... 0us, without its request line, and logged as a rejected request',
-)
 def test_websocket_handshake_refused_with_500_is_access_logged_with_its_request(site):
     refusal = "Django can only handle ASGI/HTTP connections, not websocket."
     refused_before = log_of(site).count(refusal)

@@ -36,7 +36,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Line service: answer every message with a fixed text.
     Hello(HelloArgs),
-    /// Load client for the line services: many connections, latency percentiles.
+    /// Load client for the line services (or WebSocket endpoints): many connections, latency
+    /// percentiles.
     Client(ClientArgs),
 }
 
@@ -626,6 +627,10 @@ pub struct ClientArgs {
         allow_negative_numbers = true
     )]
     pub timeout: f64,
+    /// Speak WebSocket instead of lines: upgrade on PATH (`/ws`), send each message as a text
+    /// message and take the next message the server sends as its answer.
+    #[arg(long, value_name = "PATH", env = "TERN_WEBSOCKET")]
+    pub websocket: Option<String>,
 }
 
 /// Where the file's values came from, for the start-up log line.

@@ -392,6 +392,13 @@ fn run_client(args: ClientArgs) -> i32 {
         duration,
         greeting_lines: args.greeting_lines,
         timeout,
+        websocket: args.websocket.map(|path| {
+            if path.starts_with('/') {
+                path
+            } else {
+                format!("/{path}")
+            }
+        }),
     });
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use crate::service::ResponseHead;
+use crate::message::response::ResponseHead;
 
 /// Default `--ws-max-size`: the largest message a client may send.
 pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;

@@ -1,6 +1,7 @@
-//! `tern client`: a load client for the line services. It opens every connection first, then has
-//! each send its messages one at a time, waiting for the answer line before the next, and measures
-//! the latency of every answer. Failures are counted, never fatal, each with its reason: a
+//! `tern client`: a load client for the line services (and, with `--websocket`, for WebSocket
+//! endpoints). It opens every connection first, then has each send its messages one at a time,
+//! waiting for the answer (a line, or a WebSocket message) before the next, and measures the
+//! latency of every answer. Failures are counted, never fatal, each with its reason: a
 //! connection fails when it is refused, reset, times out or is closed before its last answer; a
 //! message fails when its answer is wrong or never comes.
 
@@ -36,6 +37,9 @@ pub struct ClientConfig {
     pub greeting_lines: usize,
     /// How long to wait for a connection or an answer.
     pub timeout: Duration,
+    /// Speak WebSocket: upgrade on this path, send each message as a text message, take the next
+    /// message as the answer.
+    pub websocket: Option<String>,
 }
 
 /// Why a connection failed, whether while connecting or during its conversation.
@@ -53,17 +57,20 @@ pub enum ConnectionFailure {
     Unreadable,
     /// Any other socket error (unreachable network, address in use...).
     OtherError,
+    /// The server refused the WebSocket upgrade (no 101).
+    Handshake,
 }
 
 impl ConnectionFailure {
     /// Every reason, in the order the summary lists them.
-    pub const ALL: [ConnectionFailure; 6] = [
+    pub const ALL: [ConnectionFailure; 7] = [
         ConnectionFailure::Refused,
         ConnectionFailure::Reset,
         ConnectionFailure::TimedOut,
         ConnectionFailure::ClosedEarly,
         ConnectionFailure::Unreadable,
         ConnectionFailure::OtherError,
+        ConnectionFailure::Handshake,
     ];
 
     /// The reason as the summary prints it ("3 refused").
@@ -75,6 +82,7 @@ impl ConnectionFailure {
             ConnectionFailure::ClosedEarly => "closed early",
             ConnectionFailure::Unreadable => "unreadable answer",
             ConnectionFailure::OtherError => "other error",
+            ConnectionFailure::Handshake => "WebSocket upgrade refused",
         }
     }
 
@@ -291,7 +299,20 @@ async fn converse(
 ) -> Vec<Duration> {
     let mut latencies = Vec::new();
     let mut sent = 0u64;
-    let outcome = talk(&mut stream, config, counters, &mut sent, &mut latencies).await;
+    let outcome = match &config.websocket {
+        Some(path) => {
+            websocket_talk(
+                &mut stream,
+                path,
+                config,
+                counters,
+                &mut sent,
+                &mut latencies,
+            )
+            .await
+        }
+        None => talk(&mut stream, config, counters, &mut sent, &mut latencies).await,
+    };
     if let Err(reason) = outcome {
         counters.connection_failed(reason);
         // Whatever was planned but never sent also failed.
@@ -353,6 +374,89 @@ async fn talk(
             counters.messages_failed(&counters.wrong_answers, 1);
         }
     }
+}
+
+/// The conversation of one WebSocket: the upgrade, then every message as a text message and the
+/// next message the server sends as its answer.
+async fn websocket_talk(
+    stream: &mut TcpStream,
+    path: &str,
+    config: &ClientConfig,
+    counters: &Counters,
+    sent: &mut u64,
+    latencies: &mut Vec<Duration>,
+) -> Result<(), ConnectionFailure> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("ws://{}{path}", config.target);
+    let (mut socket, _) =
+        match tokio::time::timeout(config.timeout, tokio_tungstenite::client_async(url, stream))
+            .await
+        {
+            Ok(Ok(upgraded)) => upgraded,
+            Ok(Err(error)) => {
+                tracing::debug!("WebSocket upgrade failed: {error}");
+                return Err(ConnectionFailure::Handshake);
+            }
+            Err(_) => return Err(ConnectionFailure::TimedOut),
+        };
+    let deadline = config.duration.map(|d| Instant::now() + d);
+    let outcome = loop {
+        let more = match deadline {
+            Some(deadline) => Instant::now() < deadline,
+            None => *sent < config.messages,
+        };
+        if !more {
+            break Ok(());
+        }
+        let asked = Instant::now();
+        if let Err(error) = socket.send(Message::text(config.message.as_str())).await {
+            tracing::debug!("WebSocket send failed: {error}");
+            break Err(ConnectionFailure::Reset);
+        }
+        *sent += 1;
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        let answer = loop {
+            match tokio::time::timeout(config.timeout, socket.next()).await {
+                Err(_) => break Err(ConnectionFailure::TimedOut),
+                Ok(None) => break Err(ConnectionFailure::ClosedEarly),
+                Ok(Some(Err(error))) => {
+                    tracing::debug!("WebSocket read failed: {error}");
+                    break Err(ConnectionFailure::Reset);
+                }
+                Ok(Some(Ok(Message::Text(text)))) => break Ok(text.as_str().to_owned()),
+                Ok(Some(Ok(Message::Binary(bytes)))) => {
+                    break String::from_utf8(bytes.to_vec())
+                        .map_err(|_| ConnectionFailure::Unreadable)
+                }
+                Ok(Some(Ok(Message::Close(_)))) => break Err(ConnectionFailure::ClosedEarly),
+                // Pings are answered by the protocol; pongs and raw frames are not answers.
+                Ok(Some(Ok(_))) => continue,
+            }
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(reason) => {
+                counters.messages_failed(&counters.unanswered, 1);
+                break Err(reason);
+            }
+        };
+        latencies.push(asked.elapsed());
+        counters.answered.fetch_add(1, Ordering::Relaxed);
+        if config
+            .expect
+            .as_ref()
+            .is_some_and(|expected| *expected != answer)
+        {
+            tracing::debug!("unexpected answer: {answer:?}");
+            counters.messages_failed(&counters.wrong_answers, 1);
+        }
+    };
+    if outcome.is_ok() {
+        let _ = tokio::time::timeout(config.timeout, socket.close(None)).await;
+    }
+    outcome
 }
 
 /// The next answer line, or why none came.

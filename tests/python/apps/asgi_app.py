@@ -124,6 +124,10 @@ async def app(scope, receive, send):
         message = await receive()
         EVENTS[key] = message["type"]
         return
+    if path == "/stop-loop":
+        # A misbehaving app: it stops the loop tern runs it on.
+        asyncio.get_running_loop().stop()
+        return await send_json(send, {"stopped": True})
     if path == "/events":
         key = scope["query_string"].decode()
         return await send_json(send, {"event": EVENTS.get(key)})

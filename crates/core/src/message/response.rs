@@ -116,3 +116,24 @@ pub fn reason_phrase(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+/// A validated response head from an application.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// The reason phrase the application chose ("OK" in "200 OK").
+    pub reason: std::borrow::Cow<'static, str>,
+    /// The application's header lines, each `Name: value\r\n`, already checked for syntax,
+    /// CR/LF injection and hop-by-hop fields.
+    pub header_lines: Vec<u8>,
+    /// The body length, when known: from the application's own Content-Length header (then it
+    /// is among `header_lines`) or, for a body known in full, counted by the service.
+    pub content_length: Option<u64>,
+    /// `content_length` came from the application's headers; otherwise the connection writes
+    /// the Content-Length header itself.
+    pub length_in_headers: bool,
+    /// The application set its own `Server` header; the connection then adds none.
+    pub has_server: bool,
+    /// The application set its own `Date` header.
+    pub has_date: bool,
+}

@@ -8,6 +8,7 @@
 //! wakes the connection's task directly.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -30,6 +31,8 @@ struct Inbox {
     queue: Mutex<Queue>,
     /// Readable while jobs wait (an eventfd: one counter, no buffer to fill).
     wake: OwnedFd,
+    /// [`EventLoop::stop`] asked the loop to stop: any other end of it is fatal to the worker.
+    stopping: AtomicBool,
 }
 
 /// A running loop.
@@ -54,6 +57,7 @@ impl EventLoop {
                 woken: false,
             }),
             wake,
+            stopping: AtomicBool::new(false),
         });
         // `threading` takes the thread that first imports it for the main one; imported first in
         // the loop's thread (by uvloop, for an application that imports neither asyncio nor
@@ -89,6 +93,7 @@ impl EventLoop {
 
     /// Stops the loop and waits for its thread (the loop's remaining callbacks are dropped).
     pub fn stop(&self) {
+        self.inbox.stopping.store(true, Ordering::SeqCst);
         self.submit(Box::new(|py| {
             let _ = py
                 .import("asyncio")
@@ -125,7 +130,20 @@ fn run(inbox: Arc<Inbox>, choice: LoopChoice, started: mpsc::Sender<Result<Py<Py
             }
         };
         let _ = started.send(Ok(event_loop.clone().unbind()));
-        if let Err(error) = event_loop.call_method0("run_forever") {
+        let outcome = event_loop.call_method0("run_forever");
+        if !inbox.stopping.load(Ordering::SeqCst) {
+            // The loop ended on its own (it failed, or the application stopped it): nothing
+            // would answer this worker's requests any more. The supervisor starts a new worker.
+            match outcome {
+                Err(error) => {
+                    crate::traceback::log_exception(py, &error, "the ASGI event loop failed")
+                }
+                Ok(_) => tracing::error!("the ASGI event loop was stopped by the application"),
+            }
+            tracing::error!("worker exits: its ASGI event loop is gone");
+            std::process::exit(1);
+        }
+        if let Err(error) = outcome {
             crate::traceback::log_exception(py, &error, "the ASGI event loop failed");
         }
         let _ = event_loop.call_method0("close");

@@ -51,6 +51,9 @@ const DIRECT_WRITE: usize = 16 * 1024;
 /// took about twice the CPU of 256 KiB ones, in reads and in writes. Held only while bytes flow:
 /// a read that has to wait gives the buffer back first.
 const SPOOL_READ: usize = 256 * 1024;
+/// The status the access log and the metrics show for a request whose client went away before
+/// any response was sent (nginx's 499).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 /// The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1).
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -139,16 +142,24 @@ impl<S: Socket> Connection<S> {
         };
         let mut call = service.call(request);
         let mut watch_client = service.watches_client();
+        // The client went away (a failed write, or the watch saw it close): the call ends, and
+        // the request is still logged and counted.
+        let mut client_gone: Option<std::io::Error> = None;
 
         loop {
             // Only once the body is read: until then its bytes are the application's to ask for.
             let watching = watch_client && body.is_done() && self.read_buf.is_empty();
             let event = match self
                 .next_app_event(call.as_mut(), watching.then_some(&mut watch_client))
-                .await?
+                .await
             {
-                Waited::Event(event) => event,
-                Waited::TimedOut(waited) => {
+                Ok(Waited::Event(event)) => event,
+                Err(ConnError::Io(error)) => {
+                    client_gone = Some(error);
+                    break;
+                }
+                Err(error) => return Err(error),
+                Ok(Waited::TimedOut(waited)) => {
                     call.timed_out(RequestTimeout {
                         request_line: request_line.clone().unwrap_or_default(),
                         peer: self.peer,
@@ -206,20 +217,37 @@ impl<S: Socket> Connection<S> {
                     }
                 }
                 AppEvent::Data(bytes) => {
-                    if !self.write_app_body(&mut progress, bytes).await? {
-                        after = After::Close;
-                        break;
+                    match self.write_app_body(&mut progress, bytes).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            after = After::Close;
+                            break;
+                        }
+                        Err(ConnError::Io(error)) => {
+                            client_gone = Some(error);
+                            break;
+                        }
+                        Err(error) => return Err(error),
                     }
                     if self.write_buf.len() >= super::FLUSH_THRESHOLD {
-                        self.flush().await?;
+                        if let Err(error) = self.flush().await {
+                            client_gone = Some(error);
+                            break;
+                        }
                     }
                 }
-                AppEvent::File(file) => {
-                    if !self.send_app_file(&mut progress, file).await? {
+                AppEvent::File(file) => match self.send_app_file(&mut progress, file).await {
+                    Ok(true) => {}
+                    Ok(false) => {
                         after = After::Close;
                         break;
                     }
-                }
+                    Err(ConnError::Io(error)) => {
+                        client_gone = Some(error);
+                        break;
+                    }
+                    Err(error) => return Err(error),
+                },
                 AppEvent::End => {
                     match progress.framing {
                         Some(Framing::Length(missing)) if missing > 0 => {
@@ -304,7 +332,17 @@ impl<S: Socket> Connection<S> {
         // Done with the application: dropping the call lets it release the response (close()).
         drop(call);
 
-        if !body.is_done() {
+        if let Some(error) = &client_gone {
+            tracing::debug!(
+                "client {} went away during its response: {error}",
+                self.peer
+            );
+            after = After::Close;
+            if progress.framing.is_none() {
+                // nginx's "client closed request": no status was ever sent.
+                progress.status = CLIENT_CLOSED_REQUEST;
+            }
+        } else if !body.is_done() {
             if after == After::KeepAlive
                 && can_discard(&body, expect_continue && !progress.continue_sent)
             {

@@ -23,7 +23,6 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::app::{write_app_head, Framing};
 use super::{After, ConnError, Connection};
-use crate::error::RequestError;
 use crate::http::access_log::AccessRecord;
 use crate::http::buffers;
 use crate::message::request::{Method, RequestHead, Version};
@@ -233,7 +232,11 @@ impl<S: Socket> Connection<S> {
                 return Ok((403, sent));
             }
             WsAppEvent::Ended { .. } | WsAppEvent::Send(_) => {
-                return Err(RequestError::Internal.into());
+                // The application failed before answering (its traceback is logged).
+                let sent = self
+                    .write_response(Response::error_page(500), false, false)
+                    .await?;
+                return Ok((500, sent));
             }
         };
         let out = &mut self.write_buf;
