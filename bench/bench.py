@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import harness
+from asgi_cases import case_asgi, case_websocket
 from chart import svg_chart
 from harness import CLIENT_CPU, SERVER_CPU, Server, free_port, median_load, measure, oha, proc_status_kib, wrk_together
 from peers import BENCH_DIR, ROOT, SETTINGS, VENV_BIN, installed, nginx_config, tern_static, tern_wsgi, wsgi_peer
@@ -522,6 +523,10 @@ CASES = {
                         case_new_connections),
     "upload": ("Upload: a 10 MB POST read by the app (c=16)", case_upload),
     "app-memory": ("App memory: one worker serving the Django project", case_app_memory),
+    "asgi": ("ASGI apps: hello (c=64), a FastAPI JSON endpoint (c=64), slow `await asyncio.sleep(0.01)` (c=256)",
+             case_asgi),
+    "websocket": ("ASGI WebSockets: echo of 64 B text messages on 256 connections (`tern client --websocket`), "
+                  "and memory per idle session", case_websocket),
     "lines": ("Line echo", case_lines),
 }
 

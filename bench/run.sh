@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The peer benchmark: installs what it needs (wrk, nginx and the build tools from Debian; bjoern,
-# Granian, gunicorn, uWSGI, waitress and Django in bench/.venv from PyPI; oha from crates.io), builds
+# Granian, gunicorn, uWSGI, waitress, Django, uvicorn, Hypercorn and FastAPI in bench/.venv from PyPI;
+# oha from crates.io), builds
 # tern in release mode, runs every case with the server pinned to CPU 0 and the load generator
 # pinned to CPU 1, and writes bench/results/latest.md and bench/chart.svg.
 #   bench/run.sh                          every case (about 25 minutes)
