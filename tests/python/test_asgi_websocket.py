@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -545,6 +546,104 @@ def test_two_hundred_websockets_open_at_once_are_all_served(serve_app):
     finally:
         for ws in sockets:
             ws.conn.close()
+
+
+def worker_rss_kib(server):
+    """The worker's resident memory (the supervisor's only child)."""
+    children = open(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read().split()
+    for line in open(f"/proc/{children[0]}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_an_app_sending_to_a_client_that_does_not_read_is_held_back(serve_app):
+    server = serve_app(APP, "--no-access-log")
+    key = new_key()
+    before = worker_rss_kib(server)
+    with open_raw(server.address, f"/flood?{key}") as ws:
+        # The client reads nothing: once the socket buffers and tern's 64 KiB are full, the app's
+        # send() waits. Wait until its count stops moving.
+        seen = []
+
+        def settled():
+            seen.append(wait_for_record(server, key)["sent"])
+            return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3] and seen[-1] > 0
+
+        wait_for(settled, message="the app's sends to stop")
+        held_at = seen[-1]
+        assert held_at < 1000, "every send completed though the client read nothing"
+        # 1,000 x 64 KiB = 64 MiB were asked for; what the worker holds stays far below that.
+        assert (worker_rss_kib(server) - before) * 1024 < 32 * 1024 * 1024
+        # Reading lets the app go on to the end.
+        received = 0
+        while True:
+            frame = ws.read_frame_skipping_pings()
+            if frame.opcode == CLOSE:
+                break
+            received += len(frame.payload)
+        assert received == 1000 * 65536
+    assert wait_for_record(server, key)["sent"] == 1000
+
+
+def test_ten_thousand_idle_websockets_on_one_worker(serve_app):
+    import resource
+
+    count = 10_000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < count + 200:
+        pytest.skip(f"this process may open {hard} descriptors, fewer than {count}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server = serve_app(APP, "--no-access-log", "--ws-ping-interval", "0")
+    before = worker_rss_kib(server)
+    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    head = "".join(f"{name}: {value}\r\n" for name, value in handshake_headers(key=key))
+    request = f"GET /echo?idle HTTP/1.1\r\nHost: test\r\n{head}\r\n".encode()
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(server.address, timeout=TIMEOUT)
+            s.sendall(request)
+            sockets.append(s)
+        for s in sockets:
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = s.recv(4096)
+                assert chunk, "an upgrade was closed unanswered"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 101 "), answer[:60]
+        grown = (worker_rss_kib(server) - before) * 1024 / count
+        print(f"{count} idle WebSocket sessions: the worker grew by {grown:.0f} bytes each")
+        # Generous: a regression that kept a 64 KiB buffer per session would show here.
+        assert grown < 48 * 1024, grown
+        # Still served: the last one echoes.
+        sockets[-1].sendall(encode_frame(TEXT, b"still here"))
+        frame = read_server_frame(sockets[-1])
+        assert (frame.opcode, frame.payload) == (TEXT, b"still here"), frame
+    finally:
+        for s in sockets:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def read_server_frame(sock):
+    """One unmasked server frame from a plain socket."""
+
+    def exact(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "the connection closed"
+            data += chunk
+        return data
+
+    first, second = exact(2)
+    length = second & 0x7F
+    if length == 126:
+        length = struct.unpack("!H", exact(2))[0]
+    elif length == 127:
+        length = struct.unpack("!Q", exact(8))[0]
+    return Frame(bool(first & 0x80), first & 0x0F, exact(length))
 
 
 # --- WSGI -----------------------------------------------------------------------------------------

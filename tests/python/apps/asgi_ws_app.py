@@ -139,6 +139,19 @@ async def close_default(scope, receive, send):
     await send({"type": "websocket.close"})
 
 
+async def flood(scope, receive, send, key):
+    """Accepts, then sends 1,000 binary messages of 64 KiB as fast as `send` lets it, counting
+    them in the record: a client that does not read holds the app back (backpressure)."""
+    await connect(receive)
+    await send({"type": "websocket.accept"})
+    record = RECORDS.setdefault(key, {"sent": 0})
+    piece = b"x" * 65536
+    for _ in range(1000):
+        await send({"type": "websocket.send", "bytes": piece})
+        record["sent"] += 1
+    await send({"type": "websocket.close"})
+
+
 async def disconnect_record(scope, receive, send, key):
     """Accepts, reads until the client leaves, records the disconnect message, then tries to send
     and records what send() raised."""
@@ -182,6 +195,8 @@ async def websocket(scope, receive, send):
         return await server_close(scope, receive, send, key)
     if path == "/close-default":
         return await close_default(scope, receive, send)
+    if path == "/flood":
+        return await flood(scope, receive, send, key)
     if path == "/disconnect-record":
         return await disconnect_record(scope, receive, send, key)
     await connect(receive)
