@@ -548,10 +548,23 @@ def test_two_hundred_websockets_open_at_once_are_all_served(serve_app):
             ws.conn.close()
 
 
+def worker_pid(server):
+    """The supervisor's child (one worker), once it is forked."""
+
+    def child():
+        pid = server.process.pid
+        for task in os.listdir(f"/proc/{pid}/task"):
+            children = open(f"/proc/{pid}/task/{task}/children").read().split()
+            if children:
+                return int(children[0])
+        return None
+
+    return wait_for(child, message="the worker process")
+
+
 def worker_rss_kib(server):
-    """The worker's resident memory (the supervisor's only child)."""
-    children = open(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read().split()
-    for line in open(f"/proc/{children[0]}/status"):
+    """The worker's resident memory."""
+    for line in open(f"/proc/{worker_pid(server)}/status"):
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS")
@@ -560,6 +573,7 @@ def worker_rss_kib(server):
 def test_an_app_sending_to_a_client_that_does_not_read_is_held_back(serve_app):
     server = serve_app(APP, "--no-access-log")
     key = new_key()
+    last(server, "warm-up")  # the worker is up and has served
     before = worker_rss_kib(server)
     with open_raw(server.address, f"/flood?{key}") as ws:
         # The client reads nothing: once the socket buffers and tern's 64 KiB are full, the app's
@@ -595,6 +609,7 @@ def test_ten_thousand_idle_websockets_on_one_worker(serve_app):
         pytest.skip(f"this process may open {hard} descriptors, fewer than {count}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     server = serve_app(APP, "--no-access-log", "--ws-ping-interval", "0")
+    last(server, "warm-up")  # the worker is up and has served
     before = worker_rss_kib(server)
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     head = "".join(f"{name}: {value}\r\n" for name, value in handshake_headers(key=key))

@@ -7,9 +7,11 @@
 //! connection's side. The way back needs no help: the application's `send` queues events and
 //! wakes the connection's task directly.
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+use std::task::Waker;
 use std::thread::JoinHandle;
 
 use pyo3::prelude::*;
@@ -18,6 +20,67 @@ use tern_cli::app_host::EventLoop as LoopChoice;
 
 /// Work for the loop's thread.
 pub type Job = Box<dyn FnOnce(Python<'_>) + Send>;
+
+thread_local! {
+    /// The loop's thread: its loop, for [`wake_soon`].
+    static LOOP_HANDLE: RefCell<Option<Py<PyAny>>> = const { RefCell::new(None) };
+    /// Connection tasks to wake when the loop's current round of callbacks is over.
+    static WAKE_SOON: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Wakes a connection's task once the loop has run the callbacks it has ready now, rather than
+/// at once: responses that complete in the same round (timers expiring together, a burst of
+/// requests) wake the worker's Rust thread once instead of once each. Both threads share a core
+/// under load, so each wake-up is a switch between them; with 256 connections sleeping 10 ms,
+/// waking at once cost about one eventfd write and two context switches per request. Off the
+/// loop's thread, it wakes at once.
+pub fn wake_soon(waker: Waker) {
+    let first = WAKE_SOON.with(|pending| {
+        let mut pending = pending.borrow_mut();
+        pending.push(waker);
+        pending.len() == 1
+    });
+    if !first {
+        return;
+    }
+    let scheduled = LOOP_HANDLE.with(|handle| {
+        let handle = handle.borrow();
+        let Some(handle) = handle.as_ref() else {
+            return false;
+        };
+        Python::attach(|py| {
+            Py::new(py, FlushWakes)
+                .and_then(|flush| {
+                    handle
+                        .bind(py)
+                        .call_method1(pyo3::intern!(py, "call_soon"), (flush,))
+                })
+                .is_ok()
+        })
+    });
+    if !scheduled {
+        flush_wakes();
+    }
+}
+
+/// Wakes every task [`wake_soon`] held back.
+fn flush_wakes() {
+    let wakers = WAKE_SOON.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    for waker in wakers {
+        waker.wake();
+    }
+}
+
+/// The loop's callback that ends a round of held-back wake-ups.
+#[pyclass(frozen, module = "tern_server._native")]
+struct FlushWakes;
+
+#[pymethods]
+impl FlushWakes {
+    fn __call__(&self) {
+        flush_wakes();
+    }
+}
 
 /// The jobs waiting for the loop, and whether it was woken for them already.
 struct Queue {
@@ -130,7 +193,10 @@ fn run(inbox: Arc<Inbox>, choice: LoopChoice, started: mpsc::Sender<Result<Py<Py
             }
         };
         let _ = started.send(Ok(event_loop.clone().unbind()));
+        LOOP_HANDLE.with(|handle| *handle.borrow_mut() = Some(event_loop.clone().unbind()));
         let outcome = event_loop.call_method0("run_forever");
+        LOOP_HANDLE.with(|handle| handle.borrow_mut().take());
+        flush_wakes();
         if !inbox.stopping.load(Ordering::SeqCst) {
             // The loop ended on its own (it failed, or the application stopped it): nothing
             // would answer this worker's requests any more. The supervisor starts a new worker.

@@ -121,7 +121,7 @@ impl Exchange {
             state.events.push_back(event);
         }
         if let Some(waker) = state.waker.take() {
-            waker.wake();
+            super::event_loop::wake_soon(waker);
         }
         true
     }

@@ -102,7 +102,7 @@ impl WsExchange {
         }
         state.events.push_back(event);
         if let Some(waker) = state.waker.take() {
-            waker.wake();
+            super::event_loop::wake_soon(waker);
         }
     }
 }
@@ -310,7 +310,7 @@ impl WsReceive {
                 state.disconnect_received = true;
             }
             if let Some(waker) = state.room_waker.take() {
-                waker.wake();
+                super::event_loop::wake_soon(waker);
             }
             drop(state);
             return Ready::bound(py, client_message(py, &event)?.into_any());
