@@ -54,6 +54,38 @@ def test_fastapi_parameters_and_validation(serve_app):
         assert created.json() == {"name": "pen", "price_with_tax": 3.0}
 
 
+def test_fastapi_streaming_response_and_background_task(serve_app):
+    pytest.importorskip("fastapi")
+    server = serve_app("fastapi_app:app")
+    with RawConnection(server.address) as conn:
+        countdown = conn.roundtrip("GET", "/countdown/3")
+        assert countdown.status == 200 and countdown.chunked
+        assert countdown.body == b"3\n2\n1\n"
+        queued = conn.roundtrip("POST", "/notify/ada", headers=[("Content-Length", "0")])
+        assert queued.json() == {"queued": "ada"}
+    # The task runs after the response went out.
+    wait_for(lambda: RawConnection(server.address).roundtrip("GET", "/notified").json() == ["notified ada"])
+
+
+def test_starlette_static_files_and_server_sent_events(serve_app):
+    server = serve_app("starlette_app:app")
+    with RawConnection(server.address) as conn:
+        page = conn.roundtrip("GET", "/files/starlette_app.py")
+        assert page.status == 200, page
+        with open(os.path.join(APPS_DIR, "starlette_app.py"), "rb") as file:
+            assert page.body == file.read()
+        etag = page.header("ETag")
+        assert etag
+        again = conn.roundtrip("GET", "/files/starlette_app.py", headers=[("If-None-Match", etag)])
+        assert again.status == 304 and again.body == b""
+        assert conn.roundtrip("GET", "/files/nothing-here.txt").status == 404
+        events = conn.roundtrip("GET", "/events")
+        assert events.status == 200
+        assert events.header("Content-Type").startswith("text/event-stream")
+        assert events.chunked
+        assert events.body == b"".join(b"id: %d\nevent: tick\ndata: tick %d\n\n" % (i, i) for i in range(3))
+
+
 def ws_connect(server, path):
     """A ``websockets`` sync client with bounded waits, no proxy and no client pings."""
     client = pytest.importorskip("websockets.sync.client")

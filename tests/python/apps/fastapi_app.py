@@ -1,11 +1,12 @@
 """An unmodified FastAPI application: path and query parameters, a validated JSON body, a
-WebSocket endpoint speaking JSON, and a startup that fails when asked to (through an environment
-variable)."""
+streamed response, a background task, a WebSocket endpoint speaking JSON, and a startup that
+fails when asked to (through an environment variable)."""
 
 import contextlib
 import os
 
-from fastapi import FastAPI, WebSocket
+from fastapi import BackgroundTasks, FastAPI, WebSocket
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 
@@ -33,6 +34,29 @@ async def read_item(item_id: int, q: str | None = None):
 @app.post("/items/")
 async def create_item(item: Item):
     return {"name": item.name, "price_with_tax": round(item.price * 1.2, 2)}
+
+
+@app.get("/countdown/{start}")
+async def countdown(start: int):
+    async def numbers():
+        for number in range(start, 0, -1):
+            yield f"{number}\n"
+
+    return StreamingResponse(numbers(), media_type="text/plain")
+
+
+DONE = []
+
+
+@app.post("/notify/{who}")
+async def notify(who: str, background_tasks: BackgroundTasks):
+    background_tasks.add_task(DONE.append, f"notified {who}")
+    return {"queued": who}
+
+
+@app.get("/notified")
+async def notified():
+    return DONE
 
 
 @app.websocket("/ws")

@@ -1,13 +1,17 @@
-"""An unmodified Starlette application: routes, a JSON body, a streamed response, a lifespan that
-puts a value in the state, a background task, and a WebSocket endpoint class."""
+"""An unmodified Starlette application: routes, a JSON body, a streamed response, server-sent
+events, static files from the app (StaticFiles), a lifespan that puts a value in the state, a
+background task, and a WebSocket endpoint class."""
 
+import asyncio
 import contextlib
+import os
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.endpoints import WebSocketEndpoint
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 DONE = []
 
@@ -32,6 +36,17 @@ async def stream(request):
             yield f"part {index}\n"
 
     return StreamingResponse(parts(), media_type="text/plain")
+
+
+async def events(request):
+    """Server-sent events: three events, a moment apart, then the stream ends."""
+
+    async def feed():
+        for index in range(3):
+            yield f"id: {index}\nevent: tick\ndata: tick {index}\n\n"
+            await asyncio.sleep(0.01)
+
+    return StreamingResponse(feed(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 async def later(request):
@@ -67,6 +82,8 @@ app = Starlette(
         Route("/later", later),
         Route("/done", done),
         Route("/source", source),
+        Route("/events", events),
+        Mount("/files", StaticFiles(directory=os.path.dirname(__file__)), name="files"),
         WebSocketRoute("/shout", Shout),
     ],
     lifespan=lifespan,
