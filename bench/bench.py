@@ -24,6 +24,7 @@ from pathlib import Path
 
 import harness
 from asgi_cases import case_asgi, case_websocket
+from https_case import case_https
 from chart import svg_chart
 from harness import CLIENT_CPU, SERVER_CPU, Server, free_port, median_load, measure, oha, proc_status_kib, wrk_together
 from peers import BENCH_DIR, ROOT, SETTINGS, VENV_BIN, installed, nginx_config, tern_static, tern_wsgi, wsgi_peer
@@ -97,6 +98,10 @@ class Context:
         """tern or WSGI peer `name` serving `target` ("module:callable" importable from `cwd`)."""
         argv = tern_wsgi(self.args.tern_python, target, port) if name == "tern" else wsgi_peer(name, target, port)
         return Server(name, argv, port, cwd=str(cwd), env=env)
+
+    def work_dir(self):
+        """This run's scratch directory (removed at the end)."""
+        return self._work.name
 
     def close(self):
         self._work.cleanup()
@@ -523,6 +528,8 @@ CASES = {
                         case_new_connections),
     "upload": ("Upload: a 10 MB POST read by the app (c=16)", case_upload),
     "app-memory": ("App memory: one worker serving the Django project", case_app_memory),
+    "https": ("HTTPS static files against nginx with TLS (c=64): keep-alive, and a new connection per request",
+              case_https),
     "asgi": ("ASGI apps: hello (c=64), a FastAPI JSON endpoint (c=64), slow `await asyncio.sleep(0.01)` (c=256)",
              case_asgi),
     "websocket": ("ASGI WebSockets: echo of 64 B text messages on 256 connections (`tern client --websocket`), "

@@ -17,6 +17,7 @@ OHA_VERSION=1.16.0
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
+command -v openssl >/dev/null || need+=(openssl)                    # the HTTPS case's certificate
 command -v gcc >/dev/null || need+=(build-essential)               # uWSGI and bjoern build from source
 dpkg -s libev-dev >/dev/null 2>&1 || need+=(libev-dev)              # bjoern builds against libev
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
