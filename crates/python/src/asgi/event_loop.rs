@@ -63,12 +63,70 @@ pub fn wake_soon(waker: Waker) {
     }
 }
 
-/// Wakes every task [`wake_soon`] held back.
+/// Wakers handed from the loop's thread to the worker's Rust thread, and the dispatcher task
+/// there that wakes them (see [`start_dispatcher`]).
+struct Handover {
+    wakers: Vec<Waker>,
+    dispatcher: Option<Waker>,
+}
+
+static HANDOVER: Mutex<Handover> = Mutex::new(Handover {
+    wakers: Vec::new(),
+    dispatcher: None,
+});
+
+/// Wakes every task [`wake_soon`] held back: through the dispatcher, one cross-thread wake-up
+/// for the whole round (tokio's wake from another thread writes its eventfd every time, even
+/// when its thread is awake: with 64 connections, about one write per request before).
 fn flush_wakes() {
-    let wakers = WAKE_SOON.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
-    for waker in wakers {
-        waker.wake();
+    let mut wakers = WAKE_SOON.with(|pending| std::mem::take(&mut *pending.borrow_mut()));
+    if wakers.is_empty() {
+        return;
     }
+    let dispatcher = {
+        let mut handover = HANDOVER.lock().unwrap_or_else(|p| p.into_inner());
+        match handover.dispatcher.clone() {
+            Some(dispatcher) => {
+                handover.wakers.append(&mut wakers);
+                Some(dispatcher)
+            }
+            None => None,
+        }
+    };
+    match dispatcher {
+        Some(dispatcher) => dispatcher.wake(),
+        None => wakers.into_iter().for_each(Waker::wake),
+    }
+}
+
+/// Starts, once per worker, the task on the worker's tokio runtime that wakes the connections
+/// the loop's thread handed over, locally (no system call each). Call on the runtime's thread.
+pub fn start_dispatcher() {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if STARTED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    tokio::spawn(async {
+        let mut batch = Vec::new();
+        std::future::poll_fn(|cx| {
+            {
+                let mut handover = HANDOVER.lock().unwrap_or_else(|p| p.into_inner());
+                if !handover
+                    .dispatcher
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    handover.dispatcher = Some(cx.waker().clone());
+                }
+                std::mem::swap(&mut batch, &mut handover.wakers);
+            }
+            for waker in batch.drain(..) {
+                waker.wake();
+            }
+            std::task::Poll::<()>::Pending
+        })
+        .await;
+    });
 }
 
 /// The loop's callback that ends a round of held-back wake-ups.

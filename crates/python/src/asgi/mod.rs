@@ -175,6 +175,7 @@ impl Service for AsgiService {
             content_length: body.content_length,
             received: body.prefetched.len() as u64,
         };
+        event_loop::start_dispatcher();
         let exchange = Arc::new(Exchange::new(self.asgi.clone(), is_head, progress));
         self.asgi.tasks.fetch_add(1, Ordering::SeqCst);
         let task_exchange = exchange.clone();
@@ -197,6 +198,7 @@ impl Service for AsgiService {
     }
 
     fn websocket(&self, request: ServiceRequest) -> Box<dyn tern_core::websocket::WebSocketCall> {
+        event_loop::start_dispatcher();
         let exchange = Arc::new(websocket::WsExchange::new(self.asgi.clone()));
         self.asgi.tasks.fetch_add(1, Ordering::SeqCst);
         let task_exchange = exchange.clone();
