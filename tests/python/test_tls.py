@@ -168,3 +168,22 @@ def test_an_asgi_app_over_https_sees_the_https_scheme(serve_app, pki):
     scope = get_json(server, client_context(pki), "/scope")
     assert scope["scheme"] == "https"
     assert scope["type"] == "http"
+
+
+def test_an_asgi_app_sees_the_tls_extension(serve_app, pki):
+    server = serve_app("asgi_app:app", *server_args(pki, "--ca-certs", str(pki / "ca.pem"), "--client-cert", "optional"))
+    tls = get_json(server, client_context(pki, with_certificate=True), "/scope")["extensions"]["tls"]
+    assert tls["tls_version"] == 0x0304
+    assert tls["cipher_suite"] in (0x1301, 0x1302, 0x1303)
+    assert tls["client_cert_name"] == "CN=alice,O=Example"
+    assert tls["client_cert_error"] is None
+    assert tls["server_cert"] is None
+    with open(pki / "client.pem") as pem:
+        client_pem = pem.read()
+    chain = tls["client_cert_chain"]
+    assert len(chain) >= 1 and chain[0].startswith("-----BEGIN CERTIFICATE-----")
+    assert ssl.PEM_cert_to_DER_cert(chain[0]) == ssl.PEM_cert_to_DER_cert(client_pem)
+    # Without a client certificate: no chain, no name (a plain-HTTP scope has no tls key:
+    # test_asgi.py checks its extensions whole).
+    tls = get_json(server, client_context(pki), "/scope")["extensions"]["tls"]
+    assert tls["client_cert_chain"] == [] and tls["client_cert_name"] is None

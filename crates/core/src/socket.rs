@@ -128,6 +128,12 @@ pub struct TlsSession {
     pub client_subject: Option<String>,
     /// That certificate's issuer, in the same form.
     pub client_issuer: Option<String>,
+    /// The protocol's code point (0x0303 for TLS 1.2, 0x0304 for 1.3), for ASGI's `tls` extension.
+    pub version_code: u16,
+    /// The cipher suite's IANA code point (0x1301 for TLS_AES_128_GCM_SHA256).
+    pub cipher_code: u16,
+    /// The client's certificate chain (DER), its own certificate first; empty when it sent none.
+    pub client_chain: Vec<Vec<u8>>,
 }
 
 /// Waits until `socket` has bytes and copies up to `buf.len()` of them without taking them;

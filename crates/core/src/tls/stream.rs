@@ -49,6 +49,16 @@ impl<S: Socket> TlsSocket<S> {
                 .unwrap_or("unknown"),
             client_subject: names.as_ref().map(|n| n.subject.clone()),
             client_issuer: names.map(|n| n.issuer),
+            version_code: connection
+                .protocol_version()
+                .map_or(0, |version| u16::from(version)),
+            cipher_code: connection
+                .negotiated_cipher_suite()
+                .map_or(0, |suite| u16::from(suite.suite())),
+            client_chain: connection
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|der| der.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
         };
         TlsSocket {
             stream: Box::new(stream),

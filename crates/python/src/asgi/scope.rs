@@ -8,6 +8,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use tern_core::message::forwarded::Scheme;
 use tern_core::message::request::Version;
 use tern_core::service::ServiceRequest;
+use tern_core::socket::TlsSession;
 
 use super::Asgi;
 use crate::request_facts;
@@ -16,7 +17,7 @@ use crate::request_facts;
 pub struct Template {
     /// `{"version": "3.0", "spec_version": "2.4"}`.
     asgi: Py<PyDict>,
-    /// The extensions tern implements: `http.response.pathsend`.
+    /// The extensions tern implements: `http.response.pathsend` (and, per request over HTTPS, `tls`).
     extensions: Py<PyDict>,
     /// The extensions of a WebSocket scope: `websocket.http.response` (a refusal with a body).
     websocket_extensions: Py<PyDict>,
@@ -127,13 +128,42 @@ impl Template {
                 .filter(|name| !name.is_empty())
                 .collect();
             scope.set_item(intern!(py, "subprotocols"), PyList::new(py, offered)?)?;
-            scope.set_item(
-                intern!(py, "extensions"),
-                self.websocket_extensions.bind(py),
-            )?;
+        }
+        let extensions = if websocket {
+            self.websocket_extensions.bind(py)
         } else {
-            scope.set_item(intern!(py, "extensions"), self.extensions.bind(py))?;
+            self.extensions.bind(py)
+        };
+        match request.tls.as_deref() {
+            // The shared dict, unless this connection's TLS facts are added to a copy.
+            None => scope.set_item(intern!(py, "extensions"), extensions)?,
+            Some(tls) => {
+                let extensions = extensions.copy()?;
+                extensions.set_item(intern!(py, "tls"), tls_extension(py, tls)?)?;
+                scope.set_item(intern!(py, "extensions"), extensions)?;
+            }
         }
         Ok(scope)
     }
+}
+
+/// ASGI's `tls` extension: the protocol and cipher suite as code points, and the client's
+/// certificate chain (PEM) and subject when it presented one (verified by the handshake, so no
+/// error). The server's certificate is not given (None, as the extension allows).
+fn tls_extension<'py>(py: Python<'py>, tls: &TlsSession) -> PyResult<Bound<'py, PyDict>> {
+    let extension = PyDict::new(py);
+    extension.set_item("server_cert", py.None())?;
+    let chain = PyList::empty(py);
+    if !tls.client_chain.is_empty() {
+        let to_pem = py.import("ssl")?.getattr("DER_cert_to_PEM_cert")?;
+        for der in &tls.client_chain {
+            chain.append(to_pem.call1((PyBytes::new(py, der),))?)?;
+        }
+    }
+    extension.set_item("client_cert_chain", chain)?;
+    extension.set_item("client_cert_name", tls.client_subject.as_deref())?;
+    extension.set_item("client_cert_error", py.None())?;
+    extension.set_item("tls_version", tls.version_code)?;
+    extension.set_item("cipher_suite", tls.cipher_code)?;
+    Ok(extension)
 }
