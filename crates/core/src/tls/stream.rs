@@ -49,9 +49,7 @@ impl<S: Socket> TlsSocket<S> {
                 .unwrap_or("unknown"),
             client_subject: names.as_ref().map(|n| n.subject.clone()),
             client_issuer: names.map(|n| n.issuer),
-            version_code: connection
-                .protocol_version()
-                .map_or(0, |version| u16::from(version)),
+            version_code: connection.protocol_version().map_or(0, u16::from),
             cipher_code: connection
                 .negotiated_cipher_suite()
                 .map_or(0, |suite| u16::from(suite.suite())),
