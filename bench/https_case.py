@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness import Server, free_port, measure
+from peers import nginx_config
 
 CASES = [("HTTPS static 19 B", "/index.html", ()), ("HTTPS static 98 KB", "/style.css", ()),
          ("HTTPS static 954 KB", "/page.html", ()),
@@ -32,37 +33,6 @@ def certificate(directory):
     return cert, key
 
 
-def nginx_tls(directory, site, port, cert, key):
-    """nginx with one worker serving `site` over TLS, as a static deployment configures it."""
-    conf = directory / "nginx-tls.conf"
-    conf.write_text(f"""
-worker_processes 1;
-daemon off;
-pid {directory}/nginx-tls.pid;
-error_log {directory}/nginx-tls-error.log;
-worker_rlimit_nofile 30000;
-events {{ worker_connections 20000; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    sendfile on;
-    open_file_cache max=1000 inactive=20s;
-    keepalive_timeout 300s;
-    keepalive_requests 1000000;
-    client_body_temp_path {directory}/body;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_session_cache shared:SSL:10m;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        root {site};
-    }}
-}}
-""")
-    return ["nginx", "-c", str(conf), "-p", str(directory)]
-
-
 def case_https(ctx):
     """tern and nginx over TLS: three file sizes with keep-alive, and a handshake per request."""
     work = Path(ctx.work_dir()) / "https"
@@ -72,7 +42,7 @@ def case_https(ctx):
     servers = {
         "tern": lambda port: [str(ctx.args.tern), "serve", "-r", str(site), "--port", str(port),
                               "--certfile", str(cert), "--keyfile", str(key)],
-        "nginx": lambda port: nginx_tls(work, site, port, cert, key),
+        "nginx": lambda port: nginx_config(work, site, port, tls=(cert, key)),
     }
     names = ["tern", *ctx.peers(["nginx"])]
     results = {}

@@ -7,7 +7,8 @@ schedstat over its process tree, wrk's from getrusage. Run from the repository r
 """
 import glob, os, re, socket, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from https_case import certificate, nginx_tls
+from https_case import certificate
+from peers import nginx_config
 from pathlib import Path
 work = Path(tempfile.mkdtemp()); os.chmod(work, 0o755)
 cert, key = certificate(work)
@@ -23,7 +24,7 @@ def cpu(pid):
     return sum(int(open(s).read().split()[0]) for p in tree(pid) for s in glob.glob(f"/proc/{p}/task/*/schedstat"))
 for name in ["tern", "nginx"]:
     port = free_port()
-    argv = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "tern"), "serve", "-r", str(site), "--port", str(port), "--certfile", str(cert), "--keyfile", str(key), "--no-access-log"] if name == "tern" else nginx_tls(work, site, port, cert, key)
+    argv = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "tern"), "serve", "-r", str(site), "--port", str(port), "--certfile", str(cert), "--keyfile", str(key), "--no-access-log"] if name == "tern" else nginx_config(work, site, port, tls=(cert, key))
     p = subprocess.Popen(["taskset", "-c", "0", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)
     url = f"https://127.0.0.1:{port}/index.html"

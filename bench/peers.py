@@ -79,14 +79,23 @@ def tern_static(tern, site, port):
     return [str(tern), "serve", "-r", str(site), "--port", str(port)]
 
 
-def nginx_config(directory, site, port):
-    """nginx with one worker, as a static-file deployment configures it; returns its command line."""
-    conf = Path(directory) / "nginx.conf"
+def nginx_config(directory, site, port, tls=None):
+    """nginx with one worker, as a static-file deployment configures it; with `tls` (certificate
+    and key PEM paths), over TLS 1.2 and 1.3 with a shared session cache. Returns its command line."""
+    name = "nginx-tls" if tls else "nginx"
+    conf = Path(directory) / f"{name}.conf"
+    if tls:
+        cert, key = tls
+        ssl = ("    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_cache shared:SSL:10m;\n")
+        server = f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; root {site};"
+    else:
+        ssl = ""
+        server = f"listen 127.0.0.1:{port}; root {site};"
     conf.write_text(f"""
 worker_processes 1;
 daemon off;
-pid {directory}/nginx.pid;
-error_log {directory}/nginx-error.log;
+pid {directory}/{name}.pid;
+error_log {directory}/{name}-error.log;
 worker_rlimit_nofile 30000;
 events {{ worker_connections 20000; }}
 http {{
@@ -97,7 +106,7 @@ http {{
     keepalive_timeout 300s;
     keepalive_requests 1000000;
     client_body_temp_path {directory}/body;
-    server {{ listen 127.0.0.1:{port}; root {site}; }}
+{ssl}    server {{ {server} }}
 }}
 """)
     return ["nginx", "-c", str(conf), "-p", str(directory)]

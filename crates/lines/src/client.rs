@@ -364,15 +364,7 @@ async fn talk(
             }
         };
         latencies.push(asked.elapsed());
-        counters.answered.fetch_add(1, Ordering::Relaxed);
-        if config
-            .expect
-            .as_ref()
-            .is_some_and(|expected| *expected != answer)
-        {
-            tracing::debug!("unexpected answer: {answer:?}");
-            counters.messages_failed(&counters.wrong_answers, 1);
-        }
+        count_answer(&answer, config, counters);
     }
 }
 
@@ -443,20 +435,25 @@ async fn websocket_talk(
             }
         };
         latencies.push(asked.elapsed());
-        counters.answered.fetch_add(1, Ordering::Relaxed);
-        if config
-            .expect
-            .as_ref()
-            .is_some_and(|expected| *expected != answer)
-        {
-            tracing::debug!("unexpected answer: {answer:?}");
-            counters.messages_failed(&counters.wrong_answers, 1);
-        }
+        count_answer(&answer, config, counters);
     };
     if outcome.is_ok() {
         let _ = tokio::time::timeout(config.timeout, socket.close(None)).await;
     }
     outcome
+}
+
+/// Counts an answer, and a wrong one when `--expect` says otherwise.
+fn count_answer(answer: &str, config: &ClientConfig, counters: &Counters) {
+    counters.answered.fetch_add(1, Ordering::Relaxed);
+    if config
+        .expect
+        .as_ref()
+        .is_some_and(|expected| expected != answer)
+    {
+        tracing::debug!("unexpected answer: {answer:?}");
+        counters.messages_failed(&counters.wrong_answers, 1);
+    }
 }
 
 /// The next answer line, or why none came.

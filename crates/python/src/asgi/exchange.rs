@@ -196,6 +196,44 @@ pub fn is_done(future: &Bound<'_, PyAny>) -> bool {
         .unwrap_or(true)
 }
 
+/// Keeps `waker` in `slot` unless the one there wakes the same task already.
+pub fn remember_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    if !slot.as_ref().is_some_and(|kept| kept.will_wake(waker)) {
+        *slot = Some(waker.clone());
+    }
+}
+
+/// Lets a `send` that waited for room go on (on the loop's thread).
+pub fn release_send(asgi: &Asgi, waiter: Option<Py<PyAny>>) {
+    if let Some(waiter) = waiter {
+        asgi.event_loop().submit(Box::new(move |py| {
+            resolve(waiter.bind(py), py.None().into_bound(py));
+        }));
+    }
+}
+
+/// Makes a waiting `send` raise [`ClientDisconnected`] with `why`, unless it is done already.
+pub fn fail_send(py: Python<'_>, waiter: Option<Py<PyAny>>, why: &str) {
+    if let Some(waiter) = waiter {
+        let waiter = waiter.bind(py);
+        if !is_done(waiter) {
+            let error = ClientDisconnected::new_err(why.to_owned());
+            let _ = waiter.call_method1("set_exception", (error.value(py),));
+        }
+    }
+}
+
+/// A `receive` may not be called while an earlier one still waits (one cancelled with its
+/// task, by a timeout around it, is no obstacle).
+pub fn check_no_receive_waiting(py: Python<'_>, waiter: Option<&Py<PyAny>>) -> PyResult<()> {
+    if waiter.is_some_and(|waiter| !is_done(waiter.bind(py))) {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "receive() called again before the previous call completed",
+        ));
+    }
+    Ok(())
+}
+
 /// Sets a future's result unless it is done already (cancelled with its task, say).
 pub fn resolve(future: &Bound<'_, PyAny>, value: Bound<'_, PyAny>) {
     if is_done(future) {
@@ -239,22 +277,12 @@ impl ServiceCall for AsgiCall {
             if let AppEvent::Data(bytes) = &event {
                 state.queued_bytes -= bytes.len();
                 if !Exchange::over_budget(&state) {
-                    if let Some(waiter) = state.send_waiter.take() {
-                        exchange.asgi.event_loop().submit(Box::new(move |py| {
-                            resolve(waiter.bind(py), py.None().into_bound(py));
-                        }));
-                    }
+                    release_send(&exchange.asgi, state.send_waiter.take());
                 }
             }
             return Poll::Ready(event);
         }
-        if !state
-            .waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            state.waker = Some(cx.waker().clone());
-        }
+        remember_waker(&mut state.waker, cx.waker());
         Poll::Pending
     }
 
@@ -288,13 +316,7 @@ impl Drop for AsgiCall {
                     resolve(waiter.bind(py), message.into_any());
                 }
             }
-            if let Some(waiter) = send_waiter {
-                let waiter = waiter.bind(py);
-                if !is_done(waiter) {
-                    let error = ClientDisconnected::new_err("the client went away");
-                    let _ = waiter.call_method1("set_exception", (error.value(py),));
-                }
-            }
+            fail_send(py, send_waiter, "the client went away");
         }));
     }
 }

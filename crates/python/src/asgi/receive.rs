@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use super::exchange::{disconnect_message, is_done, request_message, Exchange};
+use super::exchange::{check_no_receive_waiting, disconnect_message, request_message, Exchange};
 use super::ready::Ready;
 
 #[pyclass(frozen, module = "tern_server._native")]
@@ -21,16 +20,7 @@ impl HttpReceive {
     fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let exchange = &self.exchange;
         let mut state = exchange.lock();
-        // A waiter cancelled with its task (a timeout around `receive()`) is no obstacle.
-        if state
-            .receive_waiter
-            .as_ref()
-            .is_some_and(|waiter| !is_done(waiter.bind(py)))
-        {
-            return Err(PyRuntimeError::new_err(
-                "receive() called again before the previous call completed",
-            ));
-        }
+        check_no_receive_waiting(py, state.receive_waiter.as_ref())?;
         if let Some(first) = state.body.first.take() {
             let more = state.body.more_to_read;
             return Ready::bound(py, request_message(py, &first, more)?.into_any());

@@ -22,12 +22,18 @@ use tern_core::service::{ResponseHead, ServiceRequest};
 use tern_core::websocket::{WebSocketCall, WsAppEvent, WsClientEvent, WsMessage, CLOSE_ABNORMAL};
 
 use super::app_values::{message_type, task_error};
-use super::exchange::{is_done, resolve, ClientDisconnected, SEND_BUDGET};
+use super::exchange::{
+    check_no_receive_waiting, fail_send, is_done, release_send, remember_waker, resolve,
+    ClientDisconnected, SEND_BUDGET,
+};
 use super::ready::Ready;
 use super::send::{add_headers, parse_start};
 use super::Asgi;
 use crate::py_bytes::body_bytes;
 use crate::response_head::HeadBuilder;
+
+/// What a `send` raises once the session is over.
+const CLOSED: &str = "the WebSocket is closed";
 
 /// Client events that may wait for the application's `receive` before the connection stops
 /// reading from the client.
@@ -157,22 +163,12 @@ impl WebSocketCall for WsCall {
             if let WsAppEvent::Send(message) = &event {
                 state.queued_bytes -= message_len(message);
                 if state.queued_bytes <= SEND_BUDGET {
-                    if let Some(waiter) = state.send_waiter.take() {
-                        exchange.asgi.event_loop().submit(Box::new(move |py| {
-                            resolve(waiter.bind(py), py.None().into_bound(py));
-                        }));
-                    }
+                    release_send(&exchange.asgi, state.send_waiter.take());
                 }
             }
             return Poll::Ready(event);
         }
-        if !state
-            .waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            state.waker = Some(cx.waker().clone());
-        }
+        remember_waker(&mut state.waker, cx.waker());
         Poll::Pending
     }
 
@@ -214,7 +210,7 @@ impl WebSocketCall for WsCall {
                     } else if let Ok(message) = client_message(py, &event) {
                         resolve(waiter.bind(py), message.into_any());
                     }
-                    fail_send(py, send_waiter);
+                    fail_send(py, send_waiter, CLOSED);
                 }));
             }
             None => {
@@ -225,20 +221,9 @@ impl WebSocketCall for WsCall {
                     exchange
                         .asgi
                         .event_loop()
-                        .submit(Box::new(move |py| fail_send(py, send_waiter)));
+                        .submit(Box::new(move |py| fail_send(py, send_waiter, CLOSED)));
                 }
             }
-        }
-    }
-}
-
-/// A `send` waiting for room learns that the client is gone.
-fn fail_send(py: Python<'_>, send_waiter: Option<Py<PyAny>>) {
-    if let Some(waiter) = send_waiter {
-        let waiter = waiter.bind(py);
-        if !is_done(waiter) {
-            let error = ClientDisconnected::new_err("the WebSocket is closed");
-            let _ = waiter.call_method1("set_exception", (error.value(py),));
         }
     }
 }
@@ -272,7 +257,7 @@ impl Drop for WsCall {
                     resolve(waiter.bind(py), message.into_any());
                 }
             }
-            fail_send(py, send_waiter);
+            fail_send(py, send_waiter, CLOSED);
         }));
     }
 }
@@ -287,15 +272,7 @@ impl WsReceive {
     fn __call__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let exchange = &self.exchange;
         let mut state = exchange.lock();
-        if state
-            .receive_waiter
-            .as_ref()
-            .is_some_and(|waiter| !is_done(waiter.bind(py)))
-        {
-            return Err(PyRuntimeError::new_err(
-                "receive() called again before the previous call completed",
-            ));
-        }
+        check_no_receive_waiting(py, state.receive_waiter.as_ref())?;
         if !state.connect_received {
             state.connect_received = true;
             let message = PyDict::new(py);
@@ -406,13 +383,11 @@ impl WsSend {
                 };
                 let mut state = exchange.lock();
                 if state.gone {
-                    return Err(ClientDisconnected::new_err("the WebSocket is closed"));
+                    return Err(ClientDisconnected::new_err(CLOSED));
                 }
                 match state.phase {
                     Phase::Accepted => {}
-                    Phase::Closed => {
-                        return Err(ClientDisconnected::new_err("the WebSocket is closed"))
-                    }
+                    Phase::Closed => return Err(ClientDisconnected::new_err(CLOSED)),
                     _ => {
                         return Err(PyRuntimeError::new_err(
                             "websocket.send before websocket.accept",
@@ -448,7 +423,7 @@ impl WsSend {
                     Phase::Denying(..) => Err(PyRuntimeError::new_err(
                         "websocket.close during websocket.http.response",
                     )),
-                    Phase::Closed => Err(ClientDisconnected::new_err("the WebSocket is closed")),
+                    Phase::Closed => Err(ClientDisconnected::new_err(CLOSED)),
                 }
             }
             "websocket.http.response.start" => {
