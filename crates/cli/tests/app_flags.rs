@@ -38,6 +38,20 @@ fn a_charset_must_be_a_plain_name() {
 }
 
 #[test]
+fn websocket_limits_are_checked_at_start_up() {
+    for (flag, value) in [
+        ("--ws-max-size", "0"),
+        ("--ws-max-size", "lots"),
+        ("--ws-ping-interval", "-1"),
+        ("--ws-ping-timeout", "0"),
+    ] {
+        let (code, stderr) = tern(&["serve", flag, value, "--port", "0"]);
+        assert_eq!(code, Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(&flag[2..]), "{flag} {value}: {stderr}");
+    }
+}
+
+#[test]
 fn a_static_mount_needs_prefix_and_directory() {
     let (code, stderr) = tern(&["serve", "--static", "no-equals-sign", "--port", "0"]);
     assert_eq!(code, Some(2));
