@@ -502,6 +502,14 @@ pub struct ServeArgs {
     /// Most TLS handshakes in progress at once per worker (more wait their turn).
     #[arg(long, value_name = "N", env = "TERN_TLS_MAX_HANDSHAKES", default_value_t = config::DEFAULT_TLS_MAX_HANDSHAKES)]
     pub tls_max_handshakes: usize,
+    /// Serve HTTP/1.1 only: ALPN offers no `h2` on HTTPS listeners, and plain listeners refuse
+    /// HTTP/2 with prior knowledge (its preface gets 400).
+    #[arg(long, env = "TERN_NO_HTTP2")]
+    pub no_http2: bool,
+    /// HTTP/2: the most streams (requests) a client may have open at once on one connection;
+    /// more are refused (RST_STREAM REFUSED_STREAM).
+    #[arg(long, value_name = "N", env = "TERN_H2_MAX_STREAMS", default_value_t = tern_core::config::Http2Settings::default().max_streams)]
+    pub h2_max_streams: u32,
 }
 
 /// Options every line service has.

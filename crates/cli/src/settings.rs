@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tern_core::access_format::AccessFormat;
 use tern_core::config::{
-    AccessLogTarget, ClientCertMode, HttpConfig, HttpLimits, HttpTimeouts, LineConfig, LogConfig,
-    LogFormat, LogLevel, MinDataRate, RequestBodies, ServerConfig, StaticMount, TlsConfig,
+    AccessLogTarget, ClientCertMode, Http2Settings, HttpConfig, HttpLimits, HttpTimeouts,
+    LineConfig, LogConfig, LogFormat, LogLevel, MinDataRate, RequestBodies, ServerConfig,
+    StaticMount, TlsConfig,
 };
 use tern_core::http::request::MAX_HEADERS_CAP;
 use tern_core::listener::{Bind, BindAddr, SchemeMark};
@@ -175,6 +176,7 @@ pub fn tls_config(args: &ServeArgs, binds: &[Bind]) -> Result<Option<TlsConfig>,
         client_cert,
         handshake_timeout: seconds("tls-handshake-timeout", args.tls_handshake_timeout)?,
         max_handshakes: args.tls_max_handshakes,
+        http2: !args.no_http2,
     }))
 }
 
@@ -227,6 +229,18 @@ pub fn http_config(args: &ServeArgs) -> Result<HttpConfig, String> {
         health_path: health_path(args.health_path.as_deref())?,
         forwarded_allow_ips: TrustedProxies::parse(&args.server.forwarded_allow_ips)?,
         websocket: websocket_settings(args)?,
+        http2: http2_settings(args)?,
+    })
+}
+
+/// `--no-http2`, `--h2-max-streams`.
+fn http2_settings(args: &ServeArgs) -> Result<Http2Settings, String> {
+    if args.h2_max_streams == 0 {
+        return Err("--h2-max-streams must be at least 1".into());
+    }
+    Ok(Http2Settings {
+        enabled: !args.no_http2,
+        max_streams: args.h2_max_streams,
     })
 }
 

@@ -129,6 +129,8 @@ pub struct TlsConfig {
     pub handshake_timeout: Duration,
     /// Most handshakes in progress at once per worker.
     pub max_handshakes: usize,
+    /// ALPN offers `h2` before `http/1.1` (unless `--no-http2`).
+    pub http2: bool,
 }
 
 /// `--client-cert`: what is asked of a client's certificate (mutual TLS).
@@ -209,6 +211,27 @@ pub struct HttpConfig {
     pub forwarded_allow_ips: TrustedProxies,
     /// How WebSocket sessions run (for an application that takes them).
     pub websocket: crate::websocket::WebSocketSettings,
+    /// Whether and how HTTP/2 connections are served.
+    pub http2: Http2Settings,
+}
+
+/// HTTP/2 (`--no-http2`, `--h2-max-streams`): offered by ALPN on TLS listeners and accepted with
+/// prior knowledge on plain ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Settings {
+    pub enabled: bool,
+    /// Streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// more are refused.
+    pub max_streams: u32,
+}
+
+impl Default for Http2Settings {
+    fn default() -> Self {
+        Http2Settings {
+            enabled: true,
+            max_streams: 128,
+        }
+    }
 }
 
 /// How request bodies for the application are received.

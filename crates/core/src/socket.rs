@@ -134,6 +134,8 @@ pub struct TlsSession {
     pub cipher_code: u16,
     /// The client's certificate chain (DER), its own certificate first; empty when it sent none.
     pub client_chain: Vec<Vec<u8>>,
+    /// The client chose HTTP/2 by ALPN.
+    pub http2: bool,
 }
 
 /// Waits until `socket` has bytes and copies up to `buf.len()` of them without taking them;

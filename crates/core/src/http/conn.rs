@@ -47,6 +47,7 @@ use crate::shutdown::ShutdownWatch;
 use crate::socket::{Peer, Socket};
 
 mod app;
+mod http2;
 mod websocket;
 
 /// Bytes requested from the socket per read: a head and a 10 KB form post arrive in one read.
@@ -173,7 +174,14 @@ impl ConnectionHandler for HttpHandler {
             // A resumed connection has served before: it is not fresh.
             requests_served: u64::from(resumed),
         };
+        let http2 = connection.handler.config.http2.enabled
+            && connection.socket.tls_session().is_some_and(|tls| tls.http2);
         async move {
+            if http2 {
+                // Boxed: only HTTP/2 connections need room for its state.
+                Box::pin(connection.serve_http2(bytes::Bytes::new())).await;
+                return Ended::Closed;
+            }
             match connection.run().await {
                 Some(until) => Ended::Idle {
                     socket: connection.socket,
@@ -208,6 +216,8 @@ impl From<io::Error> for ConnError {
 /// What reading the next request head gave.
 enum Next {
     Head(RequestHead),
+    /// The client opened with the HTTP/2 preface (prior knowledge): it is buffered.
+    Http2,
     Close,
     /// Idle: hand the connection to the park, closing it at this deadline.
     Park(Instant),
@@ -259,6 +269,11 @@ impl<S: Socket> Connection<S> {
                 Ok(Next::Head(head)) => head,
                 Ok(Next::Close) => break,
                 Ok(Next::Park(until)) => return Some(until),
+                Ok(Next::Http2) => {
+                    let buffered = std::mem::take(&mut self.read_buf).freeze();
+                    Box::pin(self.serve_http2(buffered)).await;
+                    return None;
+                }
                 Err(ConnError::Request(error)) => {
                     Box::pin(self.reject(error)).await;
                     return None;
@@ -314,7 +329,11 @@ impl<S: Socket> Connection<S> {
         let mut deadline: Option<Instant> = None;
         let mut meter = RateMeter::default();
         loop {
-            if !self.read_buf.is_empty() {
+            let preface = self.http2_preface();
+            if preface == Some(true) {
+                return Ok(Next::Http2);
+            }
+            if !self.read_buf.is_empty() && preface.is_none() {
                 if let Some(head) = request::parse(&mut self.read_buf, &self.handler.config.limits)?
                 {
                     return Ok(Next::Head(head));
@@ -366,6 +385,35 @@ impl<S: Socket> Connection<S> {
                 }
             }
         }
+    }
+
+    /// On a connection's first request, with HTTP/2 on: whether what is buffered is the HTTP/2
+    /// preface (`Some(true)`), or so far a beginning of it (`Some(false)`: read more before
+    /// parsing). None: an HTTP/1.x request (or nothing yet).
+    fn http2_preface(&self) -> Option<bool> {
+        if self.requests_served > 0
+            || !self.handler.config.http2.enabled
+            || self.read_buf.is_empty()
+        {
+            return None;
+        }
+        let seen = self.read_buf.len().min(http2::PREFACE.len());
+        (self.read_buf[..seen] == http2::PREFACE[..seen]).then_some(seen == http2::PREFACE.len())
+    }
+
+    /// Serves the connection as HTTP/2 to its end, reading `buffered` (what was read of it as
+    /// HTTP/1.1, starting with the preface) first.
+    async fn serve_http2(&mut self, buffered: bytes::Bytes) {
+        let facts = http2::ConnectionFacts {
+            peer: self.peer,
+            local_addr: self.socket.local_addr(),
+            tls: self.socket.tls_session().cloned(),
+        };
+        let handler = self.handler.clone();
+        let io = http2::Prefixed::new(buffered, &mut self.socket);
+        http2::serve(handler, io, facts, &mut self.shutdown).await;
+        let io_timeout = self.handler.config.timeouts.io;
+        let _ = tokio::time::timeout(io_timeout, self.socket.shutdown()).await;
     }
 
     /// Makes room in the read buffer for a read of at least `room` bytes: in its own allocation
@@ -890,6 +938,7 @@ mod tests {
             health_path: None,
             forwarded_allow_ips: Default::default(),
             websocket: Default::default(),
+            http2: Default::default(),
         };
         let handler = Arc::new(HttpHandler::new(config).unwrap());
         let runtime = tokio::runtime::Builder::new_current_thread()

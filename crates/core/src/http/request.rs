@@ -267,7 +267,8 @@ impl<'a> HeadSemantics<'a> {
             (None, Some(length)) => BodyFraming::Length(length),
         };
         let keep_alive = match version {
-            Version::Http11 => !close,
+            // HTTP/2 heads are written as HTTP/1.1 before they are parsed.
+            Version::Http11 | Version::Http2 => !close,
             Version::Http10 => keep_alive_token && !close,
         };
         Ok(HeadSemantics {

@@ -49,6 +49,8 @@ pub enum Method {
 pub enum Version {
     Http10,
     Http11,
+    /// A stream of an HTTP/2 connection (its head arrived as a HEADERS frame).
+    Http2,
 }
 
 /// A parsed request line and header section.
@@ -178,6 +180,7 @@ impl RequestHead {
         match self.version {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2",
         }
     }
 

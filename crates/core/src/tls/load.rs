@@ -1,6 +1,6 @@
 //! Reading the PEM files of `--certfile`, `--keyfile` and `--ca-certs` into a rustls server
 //! configuration: TLS 1.3 and 1.2 only, ring's cipher suites (AEAD ciphers with forward secrecy
-//! only), ALPN `http/1.1`, session tickets, and the client certificate policy.
+//! only), ALPN `h2` and `http/1.1`, session tickets, and the client certificate policy.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,7 +50,11 @@ pub fn server_config(config: &TlsConfig) -> Result<Arc<ServerConfig>, String> {
             config.key_file.display()
         )
     })?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.alpn_protocols = if config.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     // Stateless resumption (TLS 1.3 tickets, TLS 1.2 session tickets): the keys are made here,
     // before the workers fork, so a ticket from one worker resumes on the others until the
     // keys rotate.

@@ -57,6 +57,7 @@ impl<S: Socket> TlsSocket<S> {
                 .peer_certificates()
                 .map(|chain| chain.iter().map(|der| der.as_ref().to_vec()).collect())
                 .unwrap_or_default(),
+            http2: connection.alpn_protocol() == Some(b"h2"),
         };
         TlsSocket {
             stream: Box::new(stream),

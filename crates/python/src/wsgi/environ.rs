@@ -57,6 +57,7 @@ pub struct Template {
     common_headers: Vec<(&'static str, Py<PyString>)>,
     http10: Py<PyString>,
     http11: Py<PyString>,
+    http2: Py<PyString>,
     script_name: String,
     /// The last client address as a str: most requests come from one proxy or a few clients.
     last_remote_addr: std::sync::Mutex<Option<(std::net::IpAddr, Py<PyString>)>>,
@@ -119,6 +120,7 @@ impl Template {
             common_headers,
             http10: PyString::intern(py, "HTTP/1.0").unbind(),
             http11: PyString::intern(py, "HTTP/1.1").unbind(),
+            http2: PyString::intern(py, "HTTP/2").unbind(),
             script_name: root_path.to_string(),
             last_remote_addr: std::sync::Mutex::new(None),
             last_host: std::sync::Mutex::new(None),
@@ -249,6 +251,7 @@ pub fn build<'py>(
     let protocol = match head.version {
         Version::Http10 => &template.http10,
         Version::Http11 => &template.http11,
+        Version::Http2 => &template.http2,
     };
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol.bind(py))?;
     // The request target exactly as sent, still percent-encoded (gunicorn's RAW_URI).
