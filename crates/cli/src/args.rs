@@ -503,7 +503,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "TERN_TLS_MAX_HANDSHAKES", default_value_t = config::DEFAULT_TLS_MAX_HANDSHAKES)]
     pub tls_max_handshakes: usize,
     /// Serve HTTP/1.1 only: ALPN offers no `h2` on HTTPS listeners, and plain listeners refuse
-    /// HTTP/2 with prior knowledge (its preface gets 400).
+    /// HTTP/2 with prior knowledge (its preface gets 505).
     #[arg(long, env = "TERN_NO_HTTP2")]
     pub no_http2: bool,
     /// HTTP/2: the most streams (requests) a client may have open at once on one connection;
