@@ -1,7 +1,7 @@
 """Runs tern and its peers side by side and writes a markdown report of ratios and a chart.
 
 Method (see the shared design notes): each server runs one worker pinned to CPU 0; the load
-generator (wrk -t1, or oha for fixed-rate latency and counted requests) runs pinned to CPU 1;
+generator (wrk -t1; oha for fixed-rate latency and counted requests; h2load for HTTP/2) runs pinned to CPU 1;
 a warm-up, then 3 measured runs, the median reported, with every non-2xx response and socket error
 shown next to its number. Everything on 127.0.0.1; every server is started and stopped by its PID.
 tern runs with its defaults everywhere; each peer with the settings its docs recommend for the case
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import harness
 from asgi_cases import case_asgi, case_websocket
+from http2_case import CONNECTIONS as H2_CONNECTIONS, STREAMS as H2_STREAMS, case_http2
 from https_case import case_https
 from chart import svg_chart
 from harness import CLIENT_CPU, SERVER_CPU, Server, free_port, median_load, measure, oha, proc_status_kib, wrk_together
@@ -530,6 +531,8 @@ CASES = {
     "app-memory": ("App memory: one worker serving the Django project", case_app_memory),
     "https": ("HTTPS static files against nginx with TLS (c=64): keep-alive, and a new connection per request",
               case_https),
+    "http2": (f"HTTP/2 over TLS (h2load -c {H2_CONNECTIONS} -m {H2_STREAMS}): static files against nginx, WSGI hello "
+              f"against Granian", case_http2),
     "asgi": ("ASGI apps: hello (c=64), a FastAPI JSON endpoint (c=64), slow `await asyncio.sleep(0.01)` (c=256)",
              case_asgi),
     "websocket": ("ASGI WebSockets: echo of 64 B text messages on 256 connections (`tern client --websocket`), "
@@ -588,7 +591,7 @@ def main():
         f"# tern benchmark, {stamp}" + (" — QUICK RUN (harness check, not numbers)" if args.quick else ""),
         "",
         f"Machine: {machine}. Server pinned to CPU {SERVER_CPU} (one worker; tern with its defaults), "
-        f"load generator (`wrk -t1`, or oha) pinned to CPU {CLIENT_CPU}; {args.warmup} s warm-up, "
+        f"load generator (`wrk -t1`, oha or h2load) pinned to CPU {CLIENT_CPU}; {args.warmup} s warm-up, "
         f"median of {args.runs} runs of {args.duration} s. Command: `{command}`.",
         "",
     ]

@@ -2,6 +2,7 @@
 its defaults, each peer with the settings its documentation recommends for the workload, and the
 words the report uses to say which settings those are."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,15 +80,26 @@ def tern_static(tern, site, port):
     return [str(tern), "serve", "-r", str(site), "--port", str(port)]
 
 
-def nginx_config(directory, site, port, tls=None):
+def nginx_version():
+    """nginx's version as a tuple of numbers, e.g. (1, 22, 1), from `nginx -v`."""
+    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=True).stderr
+    return tuple(int(n) for n in re.search(r"nginx/([\d.]+)", out).group(1).split("."))
+
+
+def nginx_config(directory, site, port, tls=None, http2=False):
     """nginx with one worker, as a static-file deployment configures it; with `tls` (certificate
-    and key PEM paths), over TLS 1.2 and 1.3 with a shared session cache. Returns its command line."""
-    name = "nginx-tls" if tls else "nginx"
+    and key PEM paths), over TLS 1.2 and 1.3 with a shared session cache; with `http2` too, ALPN
+    offers h2 (nginx 1.25.1 took `http2 on;` in place of `listen ... http2`, which Debian bookworm's
+    1.22 still needs). Returns its command line."""
+    name = ("nginx-h2" if http2 else "nginx-tls") if tls else "nginx"
     conf = Path(directory) / f"{name}.conf"
     if tls:
         cert, key = tls
         ssl = ("    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_cache shared:SSL:10m;\n")
-        server = f"listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key}; root {site};"
+        listen, h2 = f"listen 127.0.0.1:{port} ssl", ""
+        if http2:
+            listen, h2 = (listen, " http2 on;") if nginx_version() >= (1, 25, 1) else (f"{listen} http2", "")
+        server = f"{listen};{h2} ssl_certificate {cert}; ssl_certificate_key {key}; root {site};"
     else:
         ssl = ""
         server = f"listen 127.0.0.1:{port}; root {site};"

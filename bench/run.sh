@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peer benchmark: installs what it needs (wrk, nginx and the build tools from Debian; bjoern,
+# The peer benchmark: installs what it needs (wrk, h2load, nginx and the build tools from Debian; bjoern,
 # Granian, gunicorn, uWSGI, waitress, Django, uvicorn, Hypercorn and FastAPI in bench/.venv from PyPI;
 # oha from crates.io), builds
 # tern in release mode, runs every case with the server pinned to CPU 0 and the load generator
@@ -18,6 +18,7 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v openssl >/dev/null || need+=(openssl)                    # the HTTPS case's certificate
+command -v h2load >/dev/null || need+=(nghttp2-client)             # the HTTP/2 case's load generator
 command -v gcc >/dev/null || need+=(build-essential)               # uWSGI and bjoern build from source
 dpkg -s libev-dev >/dev/null 2>&1 || need+=(libev-dev)              # bjoern builds against libev
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
