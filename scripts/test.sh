@@ -6,8 +6,8 @@
 # 2. the Python package: `pip install .` into a fresh virtualenv (.venv), then pytest against the
 #    installed `tern` command and `python -m tern_server`.
 # Needs the Rust toolchain and python3 with venv; everything else comes from crates.io and PyPI,
-# except Chromium and its driver for the demo's browser test and wrk for the benchmark harness test,
-# from Debian's packages (apt-get).
+# except Chromium and its driver for the demo's browser test, wrk for the benchmark harness test and
+# nghttp2's clients (nghttp, h2load) for the HTTP/2 tests, from Debian's packages (apt-get).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,22 +29,23 @@ fi
 cargo test --workspace
 
 # The demo's browser test drives Debian's headless Chromium through its driver, and the benchmark
-# harness test runs wrk, the HTTPS tests make certificates with openssl and fetch with curl:
-# install them where missing (CI runs as root on Debian), and make their
-# absence a failure instead of a skip.
+# harness test runs wrk, the HTTPS tests make certificates with openssl and fetch with curl, the
+# HTTP/2 tests drive nghttp and h2load (Debian's nghttp2-client): install them where missing (CI
+# runs as root on Debian), and make their absence a failure instead of a skip.
 apt_need=()
 command -v chromium >/dev/null || apt_need+=(chromium)
 command -v chromedriver >/dev/null || apt_need+=(chromium-driver)
 command -v wrk >/dev/null || apt_need+=(wrk)
 command -v openssl >/dev/null || apt_need+=(openssl)
 command -v curl >/dev/null || apt_need+=(curl)
+{ command -v nghttp && command -v h2load; } >/dev/null || apt_need+=(nghttp2-client)
 if [ ${#apt_need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_need[@]}"
 fi
-export TERN_REQUIRE_BROWSER=1 TERN_REQUIRE_BENCH_TOOLS=1
+export TERN_REQUIRE_BROWSER=1 TERN_REQUIRE_BENCH_TOOLS=1 TERN_REQUIRE_HTTP2_TOOLS=1
 
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
