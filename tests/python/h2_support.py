@@ -85,9 +85,17 @@ def client_context(pki, alpn=("h2", "http/1.1")):
     return context
 
 
-def connect(address, context=None, timeout=TIMEOUT):
-    """A TCP connection to ``address``, wrapped in TLS when ``context`` is given."""
-    sock = socket.create_connection(address, timeout=timeout)
+def connect(address, context=None, timeout=TIMEOUT, receive_buffer=None):
+    """A TCP connection to ``address``, wrapped in TLS when ``context`` is given; a fixed
+    ``receive_buffer`` (SO_RCVBUF, which also stops the kernel growing it) makes a client that does
+    not read push back on the server sooner."""
+    if receive_buffer is None:
+        sock = socket.create_connection(address, timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(timeout)
+        sock.connect(address)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if context is not None:
         sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
@@ -285,8 +293,8 @@ class FrameClient:
     ``frames``; HEADERS frames get ``fields``, their decoded header list.
     """
 
-    def __init__(self, address, context=None, settings=None, timeout=TIMEOUT, auto_window=True, auto_pong=True):
-        self.sock = connect(address, context, timeout)
+    def __init__(self, address, context=None, settings=None, timeout=TIMEOUT, auto_window=True, auto_pong=True, receive_buffer=None):
+        self.sock = connect(address, context, timeout, receive_buffer)
         if context is not None:
             assert negotiated(self.sock) == "h2", f"ALPN chose {negotiated(self.sock)!r}"
         self.scheme = "https" if context is not None else "http"
@@ -485,6 +493,44 @@ class FrameReader(threading.Thread):
             self.outcome = "timeout"
         except Closed:
             self.outcome = "closed"
+        except Exception as error:  # surfaced by the test through .error
+            self.error = error
+            self.outcome = "error"
+
+
+class RawDrain(threading.Thread):
+    """Reads a connection's bytes on a thread of its own, without parsing them (a flood's millions
+    of answers would take Python too long frame by frame), until ``pattern`` shows up (a frame the
+    test sent last is answered), the server closes, or ``timeout`` passes."""
+
+    def __init__(self, sock, pattern, timeout=60):
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.pattern = pattern
+        self.timeout = timeout
+        self.outcome = None  # "matched", "closed", "timeout" or "error" once done
+        self.received = 0
+        self.error = None
+
+    def run(self):
+        deadline = time.monotonic() + self.timeout
+        tail = b""
+        try:
+            while time.monotonic() < deadline:
+                self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+                try:
+                    data = _receive(self.sock, 1 << 20)
+                except socket.timeout:
+                    break
+                if not data:
+                    self.outcome = "closed"
+                    return
+                self.received += len(data)
+                if self.pattern in tail + data:
+                    self.outcome = "matched"
+                    return
+                tail = (tail + data)[-len(self.pattern) :]
+            self.outcome = "timeout"
         except Exception as error:  # surfaced by the test through .error
             self.error = error
             self.outcome = "error"
