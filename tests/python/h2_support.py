@@ -20,6 +20,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 import hpack
 from hyperframe.frame import (
@@ -218,11 +219,17 @@ class H2Client:
             if size <= 0:
                 self.pump()  # wait for a WINDOW_UPDATE
                 continue
-            self.conn.send_data(stream_id, bytes(view[offset : offset + size]))
+            try:
+                self.conn.send_data(stream_id, bytes(view[offset : offset + size]))
+            except h2.exceptions.StreamClosedError:
+                return  # the server answered and closed the stream before taking the whole body
             offset += size
             self.flush()
         if end_stream and not reply.done:
-            self.conn.end_stream(stream_id)
+            try:
+                self.conn.end_stream(stream_id)
+            except h2.exceptions.StreamClosedError:
+                return
             self.flush()
 
     def pump(self):

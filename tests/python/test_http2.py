@@ -149,8 +149,8 @@ def test_no_http2_refuses_prior_knowledge_on_a_plain_listener(start_server, site
     with sock:
         sock.sendall(PREFACE + SettingsFrame(0, {}).serialize())
         answer = read_all(sock)
-    # An HTTP/1.1 error, never a SETTINGS frame.
-    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    # HTTP/1.1's answer to a version it does not serve (README), never a SETTINGS frame.
+    assert answer.startswith(b"HTTP/1.1 505 "), answer[:200]
     assert fetch(server.address, "GET", "/hello.txt").body == site.hello
 
 
@@ -398,6 +398,17 @@ def test_wsgi_request_bodies_arrive_whole(serve_app, pki, transport):
         client.send_body(stream_id, b"", end_stream=True)
         result = json.loads(client.response(stream_id).body)
         assert result["length"] == len(b"".join(pieces)) and result["sha256"] == digest_of(b"".join(pieces))
+
+
+def test_wsgi_request_body_over_the_limit_gets_413(serve_app, pki):
+    _, client = wsgi_client(serve_app, pki, "h2c", "--max-body-size", "1K")
+    body = os.urandom(10_000)
+    with client:
+        announced = client.response(client.request("POST", "/digest", [("content-length", str(len(body)))], body))
+        assert announced.status == 413, announced
+        unannounced = client.response(client.request("POST", "/digest", [], body))
+        assert unannounced.status == 413, unannounced
+        assert client.get("/after").status == 200
 
 
 def test_wsgi_streamed_response_arrives_in_order_while_the_app_runs(serve_app, pki):
@@ -719,13 +730,19 @@ def test_curl_http2_over_tls_and_with_prior_knowledge(start_server, serve_app, s
     server = static_server(start_server, site, *tls_args(pki))
     host, port = server.address
     out = tmp_path / "big.out"
-    result = run([curl, "--silent", "--show-error", "--http2", "--cacert", str(pki / "ca.pem"), "-o", str(out), "-w", "%{http_version} %{http_code}", f"https://{host}:{port}/big.bin"])
+    result = run([
+        curl, "--silent", "--show-error", "--http2", "--cacert", str(pki / "ca.pem"),
+        "-o", str(out), "-w", "%{http_version} %{http_code}", f"https://{host}:{port}/big.bin",
+    ])
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"2 200"
     assert out.read_bytes() == site.big
     plain = static_server(start_server, site)
     host, port = plain.address
-    result = run([curl, "--silent", "--show-error", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}", f"http://{host}:{port}/hello.txt"])
+    result = run([
+        curl, "--silent", "--show-error", "--http2-prior-knowledge",
+        "-w", "\n%{http_version} %{http_code}", f"http://{host}:{port}/hello.txt",
+    ])
     assert result.returncode == 0, result.stderr
     assert result.stdout == site.hello + b"\n2 200"
     # An upload to a WSGI app through curl over HTTP/2.
@@ -733,7 +750,10 @@ def test_curl_http2_over_tls_and_with_prior_knowledge(start_server, serve_app, s
     host, port = app.address
     body = tmp_path / "upload.bin"
     body.write_bytes(os.urandom(2 * 1024 * 1024))
-    result = run([curl, "--silent", "--show-error", "--http2", "-k", "--data-binary", f"@{body}", "-w", "\n%{http_version}", f"https://{host}:{port}/digest"])
+    result = run([
+        curl, "--silent", "--show-error", "--http2", "-k", "--data-binary", f"@{body}",
+        "-w", "\n%{http_version}", f"https://{host}:{port}/digest",
+    ])
     assert result.returncode == 0, result.stderr
     answer, version = result.stdout.rsplit(b"\n", 1)
     assert version == b"2"
