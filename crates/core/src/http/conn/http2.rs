@@ -17,6 +17,7 @@
 //!
 //! [`RequestHead`]: crate::message::request::RequestHead
 
+mod answer;
 mod app;
 mod head;
 mod prefixed;

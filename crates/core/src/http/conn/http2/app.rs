@@ -18,8 +18,8 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 
+use super::answer::{access_format, client, give_up, respond_with};
 use super::send;
-use super::stream::{access_format, client, give_up, respond_with};
 use super::ConnectionFacts;
 use crate::http::access_log::AccessRecord;
 use crate::http::conn::{log_access, HttpHandler};
