@@ -26,6 +26,13 @@
 //!   tick, wakes or starts one more thread for each of them. While jobs do finish, the interpreter
 //!   is busy and more threads would only queue for it. Idle threads exit after a while, so the
 //!   pool follows the load.
+//! - Slow calls are not always blocking ones: a Django view that spends milliseconds computing is
+//!   slow too, and giving each such call a thread only makes 64 threads take turns on the
+//!   interpreter lock, every call as slow as the slowest. So while calls are slow the pool counts
+//!   their CPU time, and when over a window it reaches most of the wall time the interpreter is
+//!   saturated: then no more than [`SATURATED_THREADS`](policy::SATURATED_THREADS) threads stay
+//!   awake, and the jobs wait in the queue in their order. Calls that block use little CPU, so a
+//!   pool serving them never counts as saturated.
 //! - The event loop never starts a thread: starting one takes tens of microseconds, during which
 //!   no connection is served. When a job needs a thread and none sleeps, `submit` counts the
 //!   thread as running already and asks the watchdog, which starts it.
@@ -78,6 +85,11 @@ struct Shared {
     finished_recently: AtomicU64,
     /// Watchdog ticks so far: the pool's clock.
     ticks: AtomicU64,
+    /// CPU time used by calls, ever, in nanoseconds: counted while calls are slow only.
+    job_cpu_ns: AtomicU64,
+    /// The interpreter is saturated: the watchdog's verdict on its last window
+    /// ([`policy::interpreter_saturated`]).
+    saturated: AtomicBool,
     /// Threads asked of the watchdog and not started yet. They are counted in the state's
     /// `threads` and `running` from the moment they are asked for, so the jobs that follow do not
     /// ask again. Outside the lock: the watchdog looks at every wake-up and tick, and must not
@@ -176,6 +188,8 @@ impl Pool {
             finished_jobs: AtomicU64::new(0),
             finished_recently: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            job_cpu_ns: AtomicU64::new(0),
+            saturated: AtomicBool::new(false),
             to_start: AtomicUsize::new(0),
         });
         tokio::spawn(dispatch(shared.clone()));
@@ -206,7 +220,14 @@ impl Pool {
         let mut start = false;
         match decision {
             OnSubmit::Nothing => {}
-            OnSubmit::Wake(wakeups) => start = self.shared.get_going(&mut state, wakeups),
+            OnSubmit::Wake(wakeups) => {
+                let wakeups = self.shared.policy.within_saturation(
+                    wakeups,
+                    state.threads(),
+                    self.shared.saturated(),
+                );
+                start = self.shared.get_going(&mut state, wakeups);
+            }
             OnSubmit::WakeAfterTurn => {
                 state.wake_scheduled = true;
                 let shared = self.shared.clone();
@@ -265,6 +286,10 @@ impl Shared {
 
     fn slow_jobs(&self) -> SlowJobs {
         SlowJobs(self.slow_jobs.load(Ordering::Relaxed))
+    }
+
+    fn saturated(&self) -> bool {
+        self.saturated.load(Ordering::Relaxed)
     }
 
     fn record_job_time(&self, ticks: u64) {
@@ -350,7 +375,8 @@ impl Shared {
         if finished_one {
             state.in_job -= 1;
         }
-        let next = match state.queue.pop_front() {
+        let takes = !finished_one || self.policy.takes_next_job(state.in_job, self.saturated());
+        let next = match state.queue.pop_front().filter(|_| takes) {
             Some((job, _, queued_at)) => {
                 state.in_job += 1;
                 if let Some(queued_at) = queued_at {
@@ -382,11 +408,18 @@ impl Shared {
                 // Results of earlier jobs wait for the batch to end, unless calls block.
                 self.deliver_completions(policy::results_age_before_job(self.slow_jobs()));
                 let started = self.now();
+                // Only slow calls are measured: a clock read of the thread's CPU time is a
+                // system call, a few percent of a hello-world call.
+                let cpu_before = self.slow_jobs().calls_block().then(thread_cpu_ns);
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");
                 }
                 (self.after_job)();
+                if let Some(before) = cpu_before {
+                    let used = thread_cpu_ns().saturating_sub(before);
+                    self.job_cpu_ns.fetch_add(used, Ordering::Relaxed);
+                }
                 self.record_job_time(self.now() - started);
                 next = self.next_job(true, &sleeper);
             }
@@ -458,6 +491,17 @@ impl Shared {
     }
 }
 
+/// CPU time the calling thread has used, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer to a local.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (now.tv_sec as u64).saturating_mul(1_000_000_000) + now.tv_nsec as u64
+}
+
 /// The calling thread's Python thread ident: what `threading.get_ident()` returns there and what
 /// `sys._current_frames()` is keyed by. Cheap (no interpreter call): it is read at the start of
 /// every job, so a call that hangs can later be found on its thread.
@@ -511,6 +555,8 @@ async fn dispatch(shared: Arc<Shared>) {
 /// delivers stale wake-ups.
 fn watchdog(shared: Arc<Shared>) {
     let mut progress = Progress::default();
+    // The start of the current saturation window: tick, instant, calls' CPU time.
+    let mut window = (0u64, Instant::now(), 0u64);
     loop {
         // Until the next tick; asked to start threads meanwhile, it does so at once (an early
         // wake-up does not count as a tick: ticks measure time).
@@ -524,6 +570,14 @@ fn watchdog(shared: Arc<Shared>) {
             std::thread::park_timeout(next_tick - now);
         }
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
+        if now - window.0 >= policy::SATURATION_TICKS {
+            let cpu = shared.job_cpu_ns.load(Ordering::Relaxed);
+            let used = Duration::from_nanos(cpu.saturating_sub(window.2));
+            let saturated =
+                policy::interpreter_saturated(shared.saturated(), used, window.1.elapsed());
+            shared.saturated.store(saturated, Ordering::Relaxed);
+            window = (now, Instant::now(), cpu);
+        }
         let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed));
         shared
             .finished_recently
@@ -534,6 +588,10 @@ fn watchdog(shared: Arc<Shared>) {
             let wakeups = shared
                 .policy
                 .on_tick(tick, waiting, state.threads(), shared.slow_jobs());
+            let wakeups =
+                shared
+                    .policy
+                    .within_saturation(wakeups, state.threads(), shared.saturated());
             shared.get_going(&mut state, wakeups);
             let sleep = progress.may_sleep(state.queue.len(), state.threads());
             if sleep {

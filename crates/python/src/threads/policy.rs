@@ -28,6 +28,20 @@ pub const WATCHDOG_QUIET_TICKS: u32 = 200;
 /// The watchdog delivers results that waited this many ticks for their batch to end.
 pub const STALE_RESULT_TICKS: u64 = 2;
 
+/// The interpreter counts as saturated once the pool's jobs together used at least this share of
+/// a window's wall time in CPU (measured only while calls are slow: [`SlowJobs::calls_block`])...
+pub const SATURATED_SHARE: f64 = 0.8;
+/// ...and stops counting as such when they use less than this share (a gap between the two, so a
+/// window that ends between two long calls does not flip it).
+pub const UNSATURATED_SHARE: f64 = 0.5;
+/// The window, in watchdog ticks, over which that share is measured.
+pub const SATURATION_TICKS: u64 = 32;
+/// While the interpreter is saturated, at most this many threads are awake: more cannot make
+/// calls end sooner (they wait for the same interpreter lock), and they take turns on it in
+/// 5 ms slices, so every call takes as long as the slowest (a Django view at c=64: p99 1 s).
+/// A few rather than one: a call still waits on files and sockets now and then.
+pub const SATURATED_THREADS: usize = 4;
+
 /// Whether each of the last jobs was slow: one bit per job, the latest lowest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlowJobs(pub u32);
@@ -248,10 +262,48 @@ impl Policy {
         }
     }
 
+    /// `wakeups` as they may be while the interpreter is `saturated`: no more threads awake
+    /// than [`SATURATED_THREADS`] (waking none is never needed then: awake threads take the
+    /// queued jobs as they finish their calls).
+    pub fn within_saturation(self, wakeups: Wakeups, threads: Threads, saturated: bool) -> Wakeups {
+        if !saturated {
+            return wakeups;
+        }
+        let room = SATURATED_THREADS.saturating_sub(threads.running);
+        let wake = wakeups.wake.min(room);
+        Wakeups {
+            wake,
+            start: wakeups.start.min(room - wake),
+        }
+    }
+
+    /// A thread that just finished its call takes the next queued job, unless the interpreter
+    /// is saturated and `in_job` other threads (this one no longer counted) are already in calls:
+    /// then it sleeps, and the pool shrinks to [`SATURATED_THREADS`] in calls.
+    pub fn takes_next_job(self, in_job: usize, saturated: bool) -> bool {
+        !saturated || in_job < SATURATED_THREADS
+    }
+
     /// A thread idle for the idle timeout leaves, unless it is the last one.
     pub fn exits_when_idle(self, threads: Threads) -> bool {
         threads.total > 1
     }
+}
+
+/// Whether the interpreter is saturated after a window in which the pool's calls used `job_cpu`
+/// of CPU time over `wall`, given whether it was before the window (see [`SATURATED_SHARE`]).
+pub fn interpreter_saturated(
+    was: bool,
+    job_cpu: std::time::Duration,
+    wall: std::time::Duration,
+) -> bool {
+    let share = job_cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+    share
+        >= if was {
+            UNSATURATED_SHARE
+        } else {
+            SATURATED_SHARE
+        }
 }
 
 /// How old the collected results must be (in ticks) for a thread about to start a job to hand
@@ -295,6 +347,57 @@ mod tests {
         durations
             .iter()
             .fold(SlowJobs::default(), |slow, &ticks| slow.after_job(ticks))
+    }
+
+    #[test]
+    fn saturation_turns_on_at_four_fifths_and_off_below_half() {
+        let ms = std::time::Duration::from_millis;
+        assert!(!interpreter_saturated(false, ms(20), ms(32)));
+        assert!(interpreter_saturated(false, ms(26), ms(32)));
+        assert!(interpreter_saturated(true, ms(20), ms(32)));
+        assert!(!interpreter_saturated(true, ms(15), ms(32)));
+        assert!(!interpreter_saturated(false, ms(0), ms(0)));
+    }
+
+    #[test]
+    fn a_saturated_interpreter_gets_no_more_than_a_few_threads_awake() {
+        let policy = Policy::new(64);
+        let asked = Wakeups {
+            wake: 10,
+            start: 20,
+        };
+        // Not saturated: as asked.
+        assert_eq!(
+            policy.within_saturation(asked, threads(12, 2, 2, 10), false),
+            asked
+        );
+        // Saturated with two awake: two more, sleeping ones first.
+        assert_eq!(
+            policy.within_saturation(asked, threads(12, 2, 2, 10), true),
+            Wakeups { wake: 2, start: 0 }
+        );
+        assert_eq!(
+            policy.within_saturation(Wakeups { wake: 1, start: 5 }, threads(3, 1, 1, 1), true),
+            Wakeups { wake: 1, start: 2 }
+        );
+        // Already at the limit: none; with none awake, a job still gets a thread.
+        assert_eq!(
+            policy.within_saturation(asked, threads(64, 40, 40, 0), true),
+            Wakeups::default()
+        );
+        assert_eq!(
+            policy.within_saturation(Wakeups { wake: 1, start: 0 }, threads(5, 0, 0, 5), true),
+            Wakeups { wake: 1, start: 0 }
+        );
+    }
+
+    #[test]
+    fn a_finishing_thread_steps_aside_while_the_interpreter_is_saturated_and_others_run() {
+        let policy = Policy::new(64);
+        assert!(policy.takes_next_job(40, false));
+        assert!(!policy.takes_next_job(SATURATED_THREADS, true));
+        assert!(policy.takes_next_job(SATURATED_THREADS - 1, true));
+        assert!(policy.takes_next_job(0, true));
     }
 
     #[test]
