@@ -376,7 +376,7 @@ impl Shared {
             state.in_job -= 1;
         }
         let takes = !finished_one || self.policy.takes_next_job(state.in_job, self.saturated());
-        let next = match state.queue.pop_front().filter(|_| takes) {
+        let next = match takes.then(|| state.queue.pop_front()).flatten() {
             Some((job, _, queued_at)) => {
                 state.in_job += 1;
                 if let Some(queued_at) = queued_at {
@@ -408,9 +408,9 @@ impl Shared {
                 // Results of earlier jobs wait for the batch to end, unless calls block.
                 self.deliver_completions(policy::results_age_before_job(self.slow_jobs()));
                 let started = self.now();
-                // Only slow calls are measured: a clock read of the thread's CPU time is a
-                // system call, a few percent of a hello-world call.
-                let cpu_before = self.slow_jobs().calls_block().then(thread_cpu_ns);
+                // Measured only once some recent call was slow: a clock read of the thread's CPU
+                // time is a system call, a few percent of a hello-world call.
+                let cpu_before = (self.slow_jobs().0 & 0xFF != 0).then(thread_cpu_ns);
                 // A job reports its own errors; a panic must not take the thread's count with it.
                 if catch_unwind(AssertUnwindSafe(|| job(py))).is_err() {
                     tracing::error!("a Python job panicked");

@@ -29,13 +29,13 @@ pub const WATCHDOG_QUIET_TICKS: u32 = 200;
 pub const STALE_RESULT_TICKS: u64 = 2;
 
 /// The interpreter counts as saturated once the pool's jobs together used at least this share of
-/// a window's wall time in CPU (measured only while calls are slow: [`SlowJobs::calls_block`])...
+/// a window's wall time in CPU (measured only once some recent call was slow)...
 pub const SATURATED_SHARE: f64 = 0.8;
 /// ...and stops counting as such when they use less than this share (a gap between the two, so a
 /// window that ends between two long calls does not flip it).
-pub const UNSATURATED_SHARE: f64 = 0.5;
+pub const UNSATURATED_SHARE: f64 = 0.3;
 /// The window, in watchdog ticks, over which that share is measured.
-pub const SATURATION_TICKS: u64 = 32;
+pub const SATURATION_TICKS: u64 = 128;
 /// While the interpreter is saturated, at most this many threads are awake: more cannot make
 /// calls end sooner (they wait for the same interpreter lock), and they take turns on it in
 /// 5 ms slices, so every call takes as long as the slowest (a Django view at c=64: p99 1 s).
@@ -355,7 +355,7 @@ mod tests {
         assert!(!interpreter_saturated(false, ms(20), ms(32)));
         assert!(interpreter_saturated(false, ms(26), ms(32)));
         assert!(interpreter_saturated(true, ms(20), ms(32)));
-        assert!(!interpreter_saturated(true, ms(15), ms(32)));
+        assert!(!interpreter_saturated(true, ms(9), ms(32)));
         assert!(!interpreter_saturated(false, ms(0), ms(0)));
     }
 
