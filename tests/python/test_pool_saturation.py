@@ -1,20 +1,24 @@
-"""The Python thread pool under calls that compute rather than wait: once the interpreter is
-saturated, only a few threads stay in calls and the rest of the jobs wait in the queue. Every
-request must still be answered, in full, however the pool shrinks and grows under it."""
+"""The Python thread pool under calls that compute rather than wait (tests/python/apps/cpu_app.py):
+once the interpreter is saturated, only a few threads stay in calls and the rest of the jobs wait
+in the queue in their order. Every request must still be answered, in full, however the pool
+shrinks and grows under it."""
 
 import http.client
 import threading
 
+from wsgi_support import metrics_address, scrape, wait_for
 
 CLIENTS = 48
 REQUESTS_EACH = 12
 TIMEOUT = 60
+# policy::SATURATED_THREADS.
+SATURATED_THREADS = 4
 
 
-def run_client(address, index, answers, failures):
+def run_client(address, index, requests, answers, failures):
     connection = http.client.HTTPConnection(*address, timeout=TIMEOUT)
     try:
-        for number in range(REQUESTS_EACH):
+        for number in range(requests):
             path = f"/c{index}/r{number}"
             connection.request("GET", path)
             response = connection.getresponse()
@@ -29,17 +33,43 @@ def run_client(address, index, answers, failures):
         connection.close()
 
 
-def test_every_request_is_answered_while_cpu_bound_calls_saturate_the_interpreter(serve_app):
-    server = serve_app("cpu_app:application", "--no-access-log")
-    answers, failures = [], []
+def start_clients(address, requests, answers, failures):
     clients = [
-        threading.Thread(target=run_client, args=(server.address, index, answers, failures))
+        threading.Thread(target=run_client, args=(address, index, requests, answers, failures))
         for index in range(CLIENTS)
     ]
     for client in clients:
         client.start()
-    for client in clients:
+    return clients
+
+
+def test_every_request_is_answered_while_cpu_bound_calls_saturate_the_interpreter(serve_app):
+    server = serve_app("cpu_app:application", "--no-access-log")
+    answers, failures = [], []
+    for client in start_clients(server.address, REQUESTS_EACH, answers, failures):
         client.join(TIMEOUT * REQUESTS_EACH)
     assert not failures, failures[:5]
     assert len(answers) == CLIENTS * REQUESTS_EACH
     assert server.process.poll() is None
+
+
+def test_a_saturated_interpreter_keeps_only_a_few_threads_in_calls(serve_app):
+    server = serve_app("cpu_app:application", "--no-access-log", "--metrics-bind", "127.0.0.1:0")
+    metrics = metrics_address(server)
+    answers, failures = [], []
+    # Enough requests that the load lasts while the pool is watched.
+    clients = start_clients(server.address, 40, answers, failures)
+    try:
+        # Threads were started for the waiting calls, then all but a few step aside.
+        samples = wait_for(
+            lambda: (s := scrape(metrics))['tern_python_threads{state="busy"}'] <= SATURATED_THREADS
+            and s['tern_python_threads{state="idle"}'] >= CLIENTS // 2
+            and s,
+            message="a few busy threads and many idle ones under CPU-bound load",
+        )
+        assert samples['tern_python_threads{state="busy"}'] >= 1
+    finally:
+        for client in clients:
+            client.join(TIMEOUT * 40)
+    assert not failures, failures[:5]
+    assert len(answers) == CLIENTS * 40

@@ -29,10 +29,11 @@
 //! - Slow calls are not always blocking ones: a Django view that spends milliseconds computing is
 //!   slow too, and giving each such call a thread only makes 64 threads take turns on the
 //!   interpreter lock, every call as slow as the slowest. So while calls are slow the pool counts
-//!   their CPU time, and when over a window it reaches most of the wall time the interpreter is
-//!   saturated: then no more than [`SATURATED_THREADS`](policy::SATURATED_THREADS) threads stay
-//!   awake, and the jobs wait in the queue in their order. Calls that block use little CPU, so a
-//!   pool serving them never counts as saturated.
+//!   their CPU time, and when over a window it reaches most of the wall time, in calls of a
+//!   millisecond of CPU or more, the interpreter is saturated: then no more than
+//!   [`SATURATED_THREADS`](policy::SATURATED_THREADS) threads stay awake, and the jobs wait in
+//!   the queue in their order. Calls that mostly wait use little CPU each, so a pool serving them
+//!   never counts as saturated, however many run.
 //! - The event loop never starts a thread: starting one takes tens of microseconds, during which
 //!   no connection is served. When a job needs a thread and none sleeps, `submit` counts the
 //!   thread as running already and asks the watchdog, which starts it.
@@ -85,8 +86,10 @@ struct Shared {
     finished_recently: AtomicU64,
     /// Watchdog ticks so far: the pool's clock.
     ticks: AtomicU64,
-    /// CPU time used by calls, ever, in nanoseconds: counted while calls are slow only.
+    /// CPU time used by calls, ever, in nanoseconds, and the calls counted: only once some
+    /// recent call was slow.
     job_cpu_ns: AtomicU64,
+    measured_jobs: AtomicU64,
     /// The interpreter is saturated: the watchdog's verdict on its last window
     /// ([`policy::interpreter_saturated`]).
     saturated: AtomicBool,
@@ -189,6 +192,7 @@ impl Pool {
             finished_recently: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             job_cpu_ns: AtomicU64::new(0),
+            measured_jobs: AtomicU64::new(0),
             saturated: AtomicBool::new(false),
             to_start: AtomicUsize::new(0),
         });
@@ -419,6 +423,7 @@ impl Shared {
                 if let Some(before) = cpu_before {
                     let used = thread_cpu_ns().saturating_sub(before);
                     self.job_cpu_ns.fetch_add(used, Ordering::Relaxed);
+                    self.measured_jobs.fetch_add(1, Ordering::Relaxed);
                 }
                 self.record_job_time(self.now() - started);
                 next = self.next_job(true, &sleeper);
@@ -555,8 +560,8 @@ async fn dispatch(shared: Arc<Shared>) {
 /// delivers stale wake-ups.
 fn watchdog(shared: Arc<Shared>) {
     let mut progress = Progress::default();
-    // The start of the current saturation window: tick, instant, calls' CPU time.
-    let mut window = (0u64, Instant::now(), 0u64);
+    // The start of the current saturation window: tick, instant, calls' CPU time, calls measured.
+    let mut window = (0u64, Instant::now(), 0u64, 0u64);
     loop {
         // Until the next tick; asked to start threads meanwhile, it does so at once (an early
         // wake-up does not count as a tick: ticks measure time).
@@ -572,11 +577,16 @@ fn watchdog(shared: Arc<Shared>) {
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
         if now - window.0 >= policy::SATURATION_TICKS {
             let cpu = shared.job_cpu_ns.load(Ordering::Relaxed);
+            let calls = shared.measured_jobs.load(Ordering::Relaxed);
             let used = Duration::from_nanos(cpu.saturating_sub(window.2));
-            let saturated =
-                policy::interpreter_saturated(shared.saturated(), used, window.1.elapsed());
+            let saturated = policy::interpreter_saturated(
+                shared.saturated(),
+                used,
+                calls.saturating_sub(window.3),
+                window.1.elapsed(),
+            );
             shared.saturated.store(saturated, Ordering::Relaxed);
-            window = (now, Instant::now(), cpu);
+            window = (now, Instant::now(), cpu, calls);
         }
         let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed));
         shared

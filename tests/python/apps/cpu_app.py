@@ -6,7 +6,7 @@ import hashlib
 
 def application(environ, start_response):
     digest = b"seed"
-    for _ in range(3000):
+    for _ in range(6000):
         digest = hashlib.sha256(digest + b"x" * 64).digest()
     token = "".join(str(i % 7) for i in range(2000))
     body = ("%s %s %d\n" % (environ["PATH_INFO"], digest.hex()[:16], len(token))).encode()

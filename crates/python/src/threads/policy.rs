@@ -34,6 +34,10 @@ pub const SATURATED_SHARE: f64 = 0.8;
 /// ...and stops counting as such when they use less than this share (a gap between the two, so a
 /// window that ends between two long calls does not flip it).
 pub const UNSATURATED_SHARE: f64 = 0.3;
+/// ...and only when the calls measured in the window used at least this much CPU each on
+/// average: calls that mostly wait (a `sleep`, a slow query) need a thread each to wait in, even
+/// when so many of them run that their short bursts of CPU fill the core.
+pub const HEAVY_CALL_CPU: std::time::Duration = std::time::Duration::from_millis(1);
 /// The window, in watchdog ticks, over which that share is measured.
 pub const SATURATION_TICKS: u64 = 128;
 /// While the interpreter is saturated, at most this many threads are awake: more cannot make
@@ -290,20 +294,23 @@ impl Policy {
     }
 }
 
-/// Whether the interpreter is saturated after a window in which the pool's calls used `job_cpu`
-/// of CPU time over `wall`, given whether it was before the window (see [`SATURATED_SHARE`]).
+/// Whether the interpreter is saturated after a window in which `calls` measured calls used
+/// `job_cpu` of CPU time over `wall`, given whether it was before the window (see
+/// [`SATURATED_SHARE`] and [`HEAVY_CALL_CPU`]).
 pub fn interpreter_saturated(
     was: bool,
     job_cpu: std::time::Duration,
+    calls: u64,
     wall: std::time::Duration,
 ) -> bool {
+    let heavy = calls > 0 && job_cpu >= HEAVY_CALL_CPU * u32::try_from(calls).unwrap_or(u32::MAX);
     let share = job_cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9);
-    share
-        >= if was {
-            UNSATURATED_SHARE
-        } else {
-            SATURATED_SHARE
-        }
+    let threshold = if was {
+        UNSATURATED_SHARE
+    } else {
+        SATURATED_SHARE
+    };
+    heavy && share >= threshold
 }
 
 /// How old the collected results must be (in ticks) for a thread about to start a job to hand
@@ -350,13 +357,23 @@ mod tests {
     }
 
     #[test]
-    fn saturation_turns_on_at_four_fifths_and_off_below_half() {
+    fn saturation_turns_on_at_four_fifths_and_off_below_a_third() {
         let ms = std::time::Duration::from_millis;
-        assert!(!interpreter_saturated(false, ms(20), ms(32)));
-        assert!(interpreter_saturated(false, ms(26), ms(32)));
-        assert!(interpreter_saturated(true, ms(20), ms(32)));
-        assert!(!interpreter_saturated(true, ms(9), ms(32)));
-        assert!(!interpreter_saturated(false, ms(0), ms(0)));
+        assert!(!interpreter_saturated(false, ms(20), 5, ms(32)));
+        assert!(interpreter_saturated(false, ms(26), 5, ms(32)));
+        assert!(interpreter_saturated(true, ms(20), 5, ms(32)));
+        assert!(!interpreter_saturated(true, ms(9), 5, ms(32)));
+        assert!(!interpreter_saturated(false, ms(0), 0, ms(0)));
+    }
+
+    #[test]
+    fn calls_that_mostly_wait_never_saturate_the_interpreter() {
+        let ms = std::time::Duration::from_millis;
+        // 1,000 sleeping calls whose 30 us of CPU each fill the core: they need their threads.
+        assert!(!interpreter_saturated(false, ms(30), 1000, ms(32)));
+        assert!(!interpreter_saturated(true, ms(30), 1000, ms(32)));
+        // Eight calls of 3.5 ms of CPU each: a view that computes.
+        assert!(interpreter_saturated(false, ms(28), 8, ms(32)));
     }
 
     #[test]
