@@ -156,11 +156,19 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
         LogLevel::Warning => Level::WARN,
         LogLevel::Error => Level::ERROR,
     };
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .event_format(LineFormat { json })
-        .with_writer(SinkWriters)
-        .finish();
+    // The h2 crate traces every frame at DEBUG: at `--log debug` that would bury tern's own lines
+    // (one per frame on every HTTP/2 connection), so only its warnings and errors are kept.
+    let targets = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("h2", Level::WARN);
+    let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .event_format(LineFormat { json })
+            .with_writer(SinkWriters)
+            .finish(),
+        targets,
+    );
     tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())
 }
 
