@@ -11,7 +11,8 @@
 //!   [`connection::ConnectionHandler`].
 //! - HTTP: [`http::HttpHandler`] reads a request head ([`http::request`]), frames the body
 //!   ([`http::body`]), routes it to a static mount ([`static_files`]) and writes the response
-//!   ([`http::response`]).
+//!   ([`http::response`]). An HTTP/2 connection (ALPN `h2`, or the preface on a plain listener)
+//!   runs each stream through the same router, static files and service.
 //! - Line services live in their own crate, tern-lines: its `LineHandler` is another
 //!   [`connection::ConnectionHandler`], served the same way.
 //! - Requests no static mount answers go to the [`service::Service`], if there is one (the WSGI bridge).

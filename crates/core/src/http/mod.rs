@@ -1,7 +1,8 @@
 //! HTTP/1.1: one module per layer, from bytes to responses.
 //!
 //! [`access_log`] is what an access line says about a request (`--access-log-format`);
-//! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown); [`request`] parses a
+//! [`conn`] runs a connection (keep-alive, pipelining, timeouts, shutdown; an HTTP/2 connection,
+//! chosen by ALPN or by its preface, through its `http2` module); [`request`] parses a
 //! head, with [`target`] checking its target and host; [`body`] frames a body (`grammar` holds
 //! the character classes it checks); [`router`] picks the handler; [`response`] writes the answer;
 //! [`sendfile`] moves file bytes without copying them through user space, and [`transmit`] picks
