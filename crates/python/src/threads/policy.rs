@@ -29,7 +29,7 @@ pub const WATCHDOG_QUIET_TICKS: u32 = 200;
 pub const STALE_RESULT_TICKS: u64 = 2;
 
 /// The interpreter counts as saturated once the pool's jobs together used at least this share of
-/// a window's wall time in CPU (measured only once some recent call was slow)...
+/// a window's wall time in CPU (the process's, less the event loop's and the watchdog's)...
 pub const SATURATED_SHARE: f64 = 0.8;
 /// ...and stops counting as such when they use less than this share (a gap between the two, so a
 /// window that ends between two long calls does not flip it).
@@ -294,7 +294,7 @@ impl Policy {
     }
 }
 
-/// Whether the interpreter is saturated after a window in which `calls` measured calls used
+/// Whether the interpreter is saturated after a window in which `calls` calls ended, having used
 /// `job_cpu` of CPU time over `wall`, given whether it was before the window (see
 /// [`SATURATED_SHARE`] and [`HEAVY_CALL_CPU`]).
 pub fn interpreter_saturated(
