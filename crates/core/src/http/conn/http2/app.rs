@@ -18,7 +18,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 
-use super::answer::{access_format, client, give_up, respond_with};
+use super::answer::{client, give_up, respond_with};
 use super::send;
 use super::ConnectionFacts;
 use crate::http::access_log::AccessRecord;
@@ -33,6 +33,7 @@ use crate::service::{
     AppEvent, BodyReadError, RequestBody, RequestTimeout, Service, ServiceCall, ServiceRequest,
     SpooledBody,
 };
+use crate::socket::Peer;
 
 /// The status logged for a request whose client reset its stream before any response (nginx's 499).
 const CLIENT_CLOSED_REQUEST: u16 = 499;
@@ -80,120 +81,37 @@ pub(super) async fn serve(
     let io_timeout = config.timeouts.io;
     let is_head = head.method == Method::Head;
     let request_line = head.request_line();
-    let mut captured = access_format(handler).and_then(|format| format.capture_request(&head));
+    let mut captured = handler
+        .access_format()
+        .and_then(|format| format.capture_request(&head));
     let forwarded = forwarded::resolve(&head, peer, &config.forwarded_allow_ips);
     let declared = match head.framing {
         BodyFraming::Length(length) => Some(length),
         _ => None,
     };
-    let mut continue_sent = false;
-    let request_body = if body.is_end_stream() {
-        RequestBody {
-            prefetched: Bytes::new(),
-            spooled: None,
-            complete: true,
-            content_length: declared,
-        }
-    } else if declared.is_some_and(|length| length > config.limits.max_body_size) {
-        let sent = respond_with(
-            &mut respond,
-            Response::error_page(413),
-            is_head,
-            io_timeout,
-            peer,
-        )
-        .await;
-        tracing::info!("rejected HTTP/2 request from {peer}: request body too large");
-        return finish(
-            handler,
-            facts,
-            forwarded,
-            &request_line,
-            413,
-            sent,
-            started,
-            None,
-        );
-    } else if config.bodies.buffer && !service.streams_request_body() {
-        if head.expect_continue {
-            continue_sent = send_continue(&mut respond);
-        }
-        let receiving = metrics::BodyReceiving::start();
-        let received = receive_whole(&mut body, declared, handler).await;
-        drop(receiving);
-        match received {
-            Ok(whole) => whole,
-            Err(failure) => {
-                let status = match failure {
-                    BodyFailure::TooLarge => {
-                        tracing::info!(
-                            "rejected HTTP/2 request from {peer}: request body too large"
-                        );
-                        413
-                    }
-                    BodyFailure::Spool(error) => {
-                        tracing::error!(
-                            "could not keep the request body from {peer} in {}: {error}",
-                            config.bodies.temp_dir.display()
-                        );
-                        500
-                    }
-                    BodyFailure::Stalled => {
-                        tracing::info!("HTTP/2 request body from {peer} stalled; stream reset");
-                        respond.send_reset(Reason::CANCEL);
-                        return finish(
-                            handler,
-                            facts,
-                            forwarded,
-                            &request_line,
-                            408,
-                            0,
-                            started,
-                            None,
-                        );
-                    }
-                    BodyFailure::Client(error) => {
-                        tracing::debug!(
-                            "HTTP/2 client {peer} went away during its request body: {error}"
-                        );
-                        return finish(
-                            handler,
-                            facts,
-                            forwarded,
-                            &request_line,
-                            CLIENT_CLOSED_REQUEST,
-                            0,
-                            started,
-                            None,
-                        );
-                    }
-                };
-                let sent = respond_with(
-                    &mut respond,
-                    Response::error_page(status),
-                    is_head,
-                    io_timeout,
-                    peer,
-                )
-                .await;
-                return finish(
-                    handler,
-                    facts,
-                    forwarded,
-                    &request_line,
-                    status,
-                    sent,
-                    started,
-                    None,
-                );
-            }
-        }
-    } else {
-        RequestBody {
-            prefetched: Bytes::new(),
-            spooled: None,
-            complete: false,
-            content_length: declared,
+    let (request_body, continue_sent) = match receive_body(
+        handler,
+        service,
+        &head,
+        declared,
+        &mut body,
+        &mut respond,
+        peer,
+    )
+    .await
+    {
+        Ok(received) => received,
+        Err(Refused { status, sent }) => {
+            return finish(
+                handler,
+                facts,
+                forwarded,
+                &request_line,
+                status,
+                sent,
+                started,
+                None,
+            )
         }
     };
     let expect_continue = head.expect_continue && !continue_sent;
@@ -251,20 +169,18 @@ pub(super) async fn serve(
                     elapsed: started.elapsed(),
                     head_sent,
                 });
-                if head_sent {
-                    if let Some(stream) = &mut stream {
-                        stream.send_reset(Reason::INTERNAL_ERROR);
-                    }
-                } else {
-                    status = 504;
-                    sent = respond_with(
-                        &mut respond,
-                        Response::error_page(504),
-                        is_head,
-                        io_timeout,
-                        peer,
-                    )
-                    .await;
+                if let Some(page) = fail(
+                    &mut respond,
+                    stream.as_mut(),
+                    head_sent,
+                    504,
+                    is_head,
+                    io_timeout,
+                    peer,
+                )
+                .await
+                {
+                    (status, sent) = (504, page);
                 }
                 break;
             }
@@ -368,20 +284,18 @@ pub(super) async fn serve(
                 break;
             }
             AppEvent::Abort => {
-                if head_sent {
-                    if let Some(open) = &mut stream {
-                        open.send_reset(Reason::INTERNAL_ERROR);
-                    }
-                } else {
-                    status = 500;
-                    sent = respond_with(
-                        &mut respond,
-                        Response::error_page(500),
-                        is_head,
-                        io_timeout,
-                        peer,
-                    )
-                    .await;
+                if let Some(page) = fail(
+                    &mut respond,
+                    stream.as_mut(),
+                    head_sent,
+                    500,
+                    is_head,
+                    io_timeout,
+                    peer,
+                )
+                .await
+                {
+                    (status, sent) = (500, page);
                 }
                 break;
             }
@@ -440,6 +354,111 @@ pub(super) async fn serve(
         started,
         captured.as_ref(),
     );
+}
+
+/// A request refused before the application was called: the status logged and the body bytes
+/// sent.
+struct Refused {
+    status: u16,
+    sent: u64,
+}
+
+/// The request body as the application gets it, and whether `100 Continue` went out: received
+/// whole first (the default), or left to be read as the application asks (ASGI,
+/// `--stream-request-body`). A body over `--max-body-size` gets 413, one that cannot be kept 500;
+/// one that stalls resets the stream (408 logged), and a client that resets it is logged as 499.
+async fn receive_body(
+    handler: &HttpHandler,
+    service: &dyn Service,
+    head: &RequestHead,
+    declared: Option<u64>,
+    body: &mut RecvStream,
+    respond: &mut SendResponse<Bytes>,
+    peer: Peer,
+) -> Result<(RequestBody, bool), Refused> {
+    let config = &handler.config;
+    let is_head = head.method == Method::Head;
+    let io_timeout = config.timeouts.io;
+    if body.is_end_stream() {
+        let empty = RequestBody {
+            prefetched: Bytes::new(),
+            spooled: None,
+            complete: true,
+            content_length: declared,
+        };
+        return Ok((empty, false));
+    }
+    let status = if declared.is_some_and(|length| length > config.limits.max_body_size) {
+        tracing::info!("rejected HTTP/2 request from {peer}: request body too large");
+        413
+    } else if config.bodies.buffer && !service.streams_request_body() {
+        let continue_sent = head.expect_continue && send_continue(respond);
+        let receiving = metrics::BodyReceiving::start();
+        let received = receive_whole(body, declared, handler).await;
+        drop(receiving);
+        match received {
+            Ok(whole) => return Ok((whole, continue_sent)),
+            Err(BodyFailure::TooLarge) => {
+                tracing::info!("rejected HTTP/2 request from {peer}: request body too large");
+                413
+            }
+            Err(BodyFailure::Spool(error)) => {
+                tracing::error!(
+                    "could not keep the request body from {peer} in {}: {error}",
+                    config.bodies.temp_dir.display()
+                );
+                500
+            }
+            Err(BodyFailure::Stalled) => {
+                tracing::info!("HTTP/2 request body from {peer} stalled; stream reset");
+                respond.send_reset(Reason::CANCEL);
+                return Err(Refused {
+                    status: 408,
+                    sent: 0,
+                });
+            }
+            Err(BodyFailure::Client(error)) => {
+                tracing::debug!("HTTP/2 client {peer} went away during its request body: {error}");
+                return Err(Refused {
+                    status: CLIENT_CLOSED_REQUEST,
+                    sent: 0,
+                });
+            }
+        }
+    } else {
+        let streamed = RequestBody {
+            prefetched: Bytes::new(),
+            spooled: None,
+            complete: false,
+            content_length: declared,
+        };
+        return Ok((streamed, false));
+    };
+    let page = Response::error_page(status);
+    let sent = respond_with(respond, page, is_head, io_timeout, peer).await;
+    Err(Refused { status, sent })
+}
+
+/// Ends a response the application failed to complete: with the error page of `status` if no
+/// head went out yet (the body bytes sent are returned), else by resetting the stream, so the
+/// client knows the body it has is incomplete.
+async fn fail(
+    respond: &mut SendResponse<Bytes>,
+    stream: Option<&mut SendStream<Bytes>>,
+    head_sent: bool,
+    status: u16,
+    is_head: bool,
+    io_timeout: Duration,
+    peer: Peer,
+) -> Option<u64> {
+    if head_sent {
+        if let Some(stream) = stream {
+            stream.send_reset(Reason::INTERNAL_ERROR);
+        }
+        return None;
+    }
+    let page = Response::error_page(status);
+    Some(respond_with(respond, page, is_head, io_timeout, peer).await)
 }
 
 /// Counts and logs the request.
