@@ -69,6 +69,15 @@ impl AccessFormat {
         })
     }
 
+    /// What the line of a response the server built (a static file, an error page) needs
+    /// captured: its response header values only (the request's head stays at hand until the line
+    /// is written); None when the format shows none.
+    pub fn capture_static_response(&self, response: &Response) -> Option<Captured> {
+        let mut captured = self.capture_response_only();
+        self.capture_response(captured.as_mut(), response);
+        captured
+    }
+
     /// Takes the request header values the format shows (sharing the head's memory), for a
     /// request whose head goes to the application; None when it shows none.
     pub fn capture_request(&self, head: &RequestHead) -> Option<Captured> {

@@ -127,6 +127,15 @@ impl HttpHandler {
     pub fn router(&self) -> &Router {
         &self.router
     }
+
+    /// The access log's format, when access lines are written in one.
+    fn access_format(&self) -> Option<&AccessFormat> {
+        let config = &self.config;
+        config
+            .access_format
+            .as_deref()
+            .filter(|_| config.access_log)
+    }
 }
 
 impl ConnectionHandler for HttpHandler {
@@ -548,13 +557,9 @@ impl<S: Socket> Connection<S> {
         }
 
         let routed = self.handler.router.respond(&head);
-        // The head stays at hand until the line is written: only response values are captured.
-        let mut captured = self
+        let captured = self
             .access_format()
-            .and_then(AccessFormat::capture_response_only);
-        if let Some(format) = self.access_format() {
-            format.capture_response(captured.as_mut(), &routed.response);
-        }
+            .and_then(|format| format.capture_static_response(&routed.response));
         if let Some(why) = routed.rejection {
             tracing::info!(
                 "refused {} {} from {}: {why}",
@@ -599,11 +604,7 @@ impl<S: Socket> Connection<S> {
 
     /// The access log's format, when access lines are written in one.
     fn access_format(&self) -> Option<&AccessFormat> {
-        let config = &self.handler.config;
-        config
-            .access_format
-            .as_deref()
-            .filter(|_| config.access_log)
+        self.handler.access_format()
     }
 
     /// The request header values the access line will show, if the access log format shows any.

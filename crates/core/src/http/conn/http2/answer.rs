@@ -9,8 +9,6 @@ use h2::server::SendResponse;
 use h2::Reason;
 
 use super::send::{self, Failure};
-use crate::access_format::AccessFormat;
-use crate::http::conn::HttpHandler;
 use crate::message::response::Response;
 use crate::socket::Peer;
 
@@ -59,15 +57,6 @@ pub(super) fn give_up(stream: &mut h2::SendStream<Bytes>, failure: Failure, peer
         Failure::Gone(error) => tracing::debug!("HTTP/2 client {peer} went away: {error}"),
         Failure::Closed => tracing::debug!("HTTP/2 client {peer} reset its stream"),
     }
-}
-
-/// The access log's format, when access lines are written in one.
-pub(super) fn access_format(handler: &HttpHandler) -> Option<&AccessFormat> {
-    let config = &handler.config;
-    config
-        .access_format
-        .as_deref()
-        .filter(|_| config.access_log)
 }
 
 /// The request's client as the access log names it.

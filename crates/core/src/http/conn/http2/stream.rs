@@ -10,9 +10,8 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 
-use super::answer::{access_format, client, respond_with};
+use super::answer::{client, respond_with};
 use super::{app, head, ConnectionFacts};
-use crate::access_format::AccessFormat;
 use crate::error::RequestError;
 use crate::http::access_log::AccessRecord;
 use crate::http::conn::{log_access, HttpHandler};
@@ -72,11 +71,9 @@ async fn serve_static(
 ) {
     let config = &handler.config;
     let routed = handler.router.respond(&head);
-    let format = access_format(handler);
-    let mut captured = format.and_then(AccessFormat::capture_response_only);
-    if let Some(format) = format {
-        format.capture_response(captured.as_mut(), &routed.response);
-    }
+    let captured = handler
+        .access_format()
+        .and_then(|format| format.capture_static_response(&routed.response));
     if let Some(why) = routed.rejection {
         tracing::info!(
             "refused {} {} from {}: {why}",
