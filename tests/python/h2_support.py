@@ -35,6 +35,8 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+from test_restarts import worker_pids
+
 TIMEOUT = 20
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -159,7 +161,20 @@ def _receive(sock, size=65536):
 # --- the h2 package's client ----------------------------------------------------------------------
 
 
-class H2Client:
+class SocketClient:
+    """A client over one socket, closed by close() or at the end of a with block."""
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class H2Client(SocketClient):
     """A client connection through the ``h2`` package (over TLS with ALPN h2, or h2c by prior
     knowledge); ``initial_window`` is the stream window it grants (SETTINGS_INITIAL_WINDOW_SIZE)."""
 
@@ -183,15 +198,6 @@ class H2Client:
         self.server_settings = {}
         self.goaway = None
         self.flush()
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -292,7 +298,7 @@ class H2Client:
 # --- frames by hand -------------------------------------------------------------------------------
 
 
-class FrameClient:
+class FrameClient(SocketClient):
     """A client that writes frames itself: the preface and a SETTINGS frame with ``settings`` first.
 
     Reading answers the server's SETTINGS with an ACK and, unless told otherwise, its PINGs, and
@@ -319,15 +325,6 @@ class FrameClient:
         self.auto_pong = auto_pong
         self.send_lock = threading.Lock()
         self.send_bytes(PREFACE + SettingsFrame(0, settings or {}).serialize())
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def send_bytes(self, data):
         with self.send_lock:
@@ -567,15 +564,6 @@ def send_while_possible(sock, data, stall=2.0, timeout=60.0):
 
 
 # --- the server's processes -----------------------------------------------------------------------
-
-
-def worker_pids(server):
-    pid = server.process.pid
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            return [int(p) for p in children.read().split()]
-    except OSError:
-        return []
 
 
 def rss_kib(pid):
