@@ -52,6 +52,16 @@ fn websocket_limits_are_checked_at_start_up() {
 }
 
 #[test]
+fn the_http2_stream_limit_is_checked_at_start_up() {
+    for value in ["0", "-3", "many"] {
+        let flag = format!("--h2-max-streams={value}");
+        let (code, stderr) = tern(&["serve", &flag, "--port", "0"]);
+        assert_eq!(code, Some(2), "{value}: {stderr}");
+        assert!(stderr.contains("h2-max-streams"), "{value}: {stderr}");
+    }
+}
+
+#[test]
 fn a_static_mount_needs_prefix_and_directory() {
     let (code, stderr) = tern(&["serve", "--static", "no-equals-sign", "--port", "0"]);
     assert_eq!(code, Some(2));
