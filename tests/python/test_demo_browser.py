@@ -179,8 +179,13 @@ def test_the_example_site_is_styled_and_the_echo_form_submits(browser, demo):
     form_page = browser.find_element("tag name", "main")
     browser.find_element("css selector", "button[type=submit]").click()
     WebDriverWait(browser, PAGE_LOAD_TIMEOUT).until(staleness_of(form_page))
+    # The old page is gone; the answer may still be loading, so its text is read in one script
+    # once it has loaded (an element found earlier can leave the document before it is read).
+    WebDriverWait(browser, PAGE_LOAD_TIMEOUT).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
     assert browser.execute_script(NAVIGATION_STATUS) == 200
-    text = browser.find_element("tag name", "main").text
+    text = browser.execute_script("return document.querySelector('main').innerText")
     assert "application/x-www-form-urlencoded" in text, text
     assert "Grüße from Chromium" in text, text
     check_page(browser, "/echo (POST)")

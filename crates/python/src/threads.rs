@@ -28,10 +28,10 @@
 //!   pool follows the load.
 //! - Slow calls are not always blocking ones: a Django view that spends milliseconds computing is
 //!   slow too, and giving each such call a thread only makes 64 threads take turns on the
-//!   interpreter lock, every call as slow as the slowest. So the watchdog reads the CPU time of
-//!   the process's threads other than the event loop, and when over a window it reaches most of
-//!   the wall time, in calls of a
-//!   millisecond of CPU or more, the interpreter is saturated: then no more than
+//!   interpreter lock, every call as slow as the slowest. So the watchdog reads, at every tick,
+//!   the CPU time of the process's threads other than the event loop, and when over the last
+//!   few ticks it reaches most of the wall time, in calls of a millisecond of CPU or more (or in
+//!   calls that have not ended yet), the interpreter is saturated: then no more than
 //!   [`SATURATED_THREADS`](policy::SATURATED_THREADS) threads stay awake, and the jobs wait in
 //!   the queue in their order. Calls that mostly wait use little CPU each, so a pool serving them
 //!   never counts as saturated, however many run.
@@ -487,6 +487,41 @@ impl Shared {
     }
 }
 
+/// What the watchdog reads at each tick to judge saturation.
+struct Reading {
+    at: Instant,
+    /// The calls' CPU time so far ([`calls_cpu_ns`]).
+    cpu_ns: u64,
+    /// Calls finished so far.
+    finished: u64,
+}
+
+impl Shared {
+    /// Judges whether the interpreter is saturated over the window from the oldest of
+    /// `readings` (the last [`policy::SATURATION_TICKS`] ticks) to now, and adds now's reading.
+    /// Three system calls a tick (a few microseconds with hundreds of threads).
+    fn judge_saturation(&self, readings: &mut VecDeque<Reading>) {
+        let reading = Reading {
+            at: Instant::now(),
+            cpu_ns: calls_cpu_ns(self.loop_clock),
+            finished: self.finished_jobs.load(Ordering::Relaxed),
+        };
+        if let Some(oldest) = readings.front() {
+            let saturated = policy::interpreter_saturated(
+                self.saturated(),
+                Duration::from_nanos(reading.cpu_ns.saturating_sub(oldest.cpu_ns)),
+                reading.finished.saturating_sub(oldest.finished),
+                reading.at - oldest.at,
+            );
+            self.saturated.store(saturated, Ordering::Relaxed);
+        }
+        if readings.len() == policy::SATURATION_TICKS {
+            readings.pop_front();
+        }
+        readings.push_back(reading);
+    }
+}
+
 /// The calling thread's CPU clock, readable from other threads while it lives.
 fn thread_clock() -> Option<libc::clockid_t> {
     let mut clock: libc::clockid_t = 0;
@@ -573,8 +608,7 @@ async fn dispatch(shared: Arc<Shared>) {
 /// delivers stale wake-ups.
 fn watchdog(shared: Arc<Shared>) {
     let mut progress = Progress::default();
-    // The start of the current saturation window: tick, instant, calls' CPU time, calls finished.
-    let mut window = (0u64, Instant::now(), calls_cpu_ns(shared.loop_clock), 0u64);
+    let mut readings = VecDeque::with_capacity(policy::SATURATION_TICKS + 1);
     loop {
         // Until the next tick; asked to start threads meanwhile, it does so at once (an early
         // wake-up does not count as a tick: ticks measure time).
@@ -588,19 +622,7 @@ fn watchdog(shared: Arc<Shared>) {
             std::thread::park_timeout(next_tick - now);
         }
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
-        if now - window.0 >= policy::SATURATION_TICKS {
-            let cpu = calls_cpu_ns(shared.loop_clock);
-            let calls = shared.finished_jobs.load(Ordering::Relaxed);
-            let used = Duration::from_nanos(cpu.saturating_sub(window.2));
-            let saturated = policy::interpreter_saturated(
-                shared.saturated(),
-                used,
-                calls.saturating_sub(window.3),
-                window.1.elapsed(),
-            );
-            shared.saturated.store(saturated, Ordering::Relaxed);
-            window = (now, Instant::now(), cpu, calls);
-        }
+        shared.judge_saturation(&mut readings);
         let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed));
         shared
             .finished_recently
@@ -629,6 +651,8 @@ fn watchdog(shared: Arc<Shared>) {
             while shared.lock_state().watchdog_asleep {
                 std::thread::park();
             }
+            // The sleep is no part of the next window.
+            readings.clear();
         }
     }
 }
