@@ -499,13 +499,20 @@ struct Reading {
 impl Shared {
     /// Judges whether the interpreter is saturated over the window from the oldest of
     /// `readings` (the last [`policy::SATURATION_TICKS`] ticks) to now, and adds now's reading.
+    /// Returns whether the calls computed since the previous tick ([`policy::calls_computed`]).
     /// Three system calls a tick (a few microseconds with hundreds of threads).
-    fn judge_saturation(&self, readings: &mut VecDeque<Reading>) {
+    fn judge_saturation(&self, readings: &mut VecDeque<Reading>) -> bool {
         let reading = Reading {
             at: Instant::now(),
             cpu_ns: calls_cpu_ns(self.loop_clock),
             finished: self.finished_jobs.load(Ordering::Relaxed),
         };
+        let computed = readings.back().is_some_and(|last: &Reading| {
+            policy::calls_computed(
+                Duration::from_nanos(reading.cpu_ns.saturating_sub(last.cpu_ns)),
+                reading.at - last.at,
+            )
+        });
         if let Some(oldest) = readings.front() {
             let saturated = policy::interpreter_saturated(
                 self.saturated(),
@@ -519,6 +526,7 @@ impl Shared {
             readings.pop_front();
         }
         readings.push_back(reading);
+        computed
     }
 }
 
@@ -622,8 +630,8 @@ fn watchdog(shared: Arc<Shared>) {
             std::thread::park_timeout(next_tick - now);
         }
         let now = shared.ticks.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.judge_saturation(&mut readings);
-        let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed));
+        let computed = shared.judge_saturation(&mut readings);
+        let tick = progress.tick(now, shared.finished_jobs.load(Ordering::Relaxed), computed);
         shared
             .finished_recently
             .store(tick.finished_recently, Ordering::Relaxed);

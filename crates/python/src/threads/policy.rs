@@ -50,6 +50,9 @@ pub const SATURATION_TICKS: usize = 8;
 /// 5 ms slices, so every call takes as long as the slowest (a Django view at c=64: p99 1 s).
 /// A few rather than one: a call still waits on files and sockets now and then.
 pub const SATURATED_THREADS: usize = 4;
+/// A tick counts as one in which the calls computed when they used at least this share of its
+/// wall time in CPU: then a call that holds everything up is computing, not waiting.
+pub const COMPUTING_SHARE: f64 = 0.3;
 
 /// Whether each of the last jobs was slow: one bit per job, the latest lowest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,18 +157,22 @@ pub struct Progress {
 pub struct Tick {
     /// No call finished since the last tick: queued jobs cannot count on a finishing thread.
     pub stuck: bool,
+    /// The calls used at least [`COMPUTING_SHARE`] of the time since the last tick in CPU.
+    pub computed: bool,
     /// Calls finished during the last [`RECENT_TICKS`] ticks.
     pub finished_recently: u64,
 }
 
 impl Progress {
     /// At tick `now`, with `finished` calls finished ever.
-    pub fn tick(&mut self, now: u64, finished: u64) -> Tick {
+    /// `computed`: whether the calls computed since the last tick ([`calls_computed`]).
+    pub fn tick(&mut self, now: u64, finished: u64, computed: bool) -> Tick {
         let during = finished.wrapping_sub(self.finished_before);
         self.finished_before = finished;
         self.recent[(now % RECENT_TICKS) as usize] = during;
         Tick {
             stuck: during == 0,
+            computed,
             finished_recently: self.recent.iter().sum(),
         }
     }
@@ -236,12 +243,14 @@ impl Policy {
     }
 
     /// The watchdog's tick: threads to get going for jobs that wait.
-    /// - No call ended for a whole tick: if calls block, a thread for each job that waited a
-    ///   whole tick and no spare thread will take; if they do not (a call blocks in an otherwise
-    ///   fast application), one thread, which takes the waiting jobs in a batch (and if it gets
-    ///   stuck too, the next tick adds another). A thread per job there started 63 threads while
-    ///   a Django worker's first call imported and compiled for 100 ms, all of them computing
-    ///   once it ended.
+    /// - No call ended for a whole tick, and the calls waited (little CPU used): a thread for
+    ///   each job that waited a whole tick and no spare thread will take. If they computed
+    ///   instead, one thread, which takes the waiting jobs in a batch and gets its turn on the
+    ///   interpreter (the next tick adds another if it is stuck too): a thread per job there
+    ///   started 63 threads while a Django worker's first call imported and compiled for 100 ms,
+    ///   all of them computing once it ended. (One thread whatever the CPU did was tried: in the
+    ///   mixed app, whose threads all sleep in `/slow` now and then, the one thread soon took a
+    ///   `/slow` job too, and `/fast` fell from 38-44k to 27k req/s.)
     /// - Calls end, but the application blocks: a backlog that waits a tick stands (as many jobs
     ///   arrive as calls end), so at most [`DRAIN_PER_TICK`] threads for it each tick.
     /// - Otherwise none: the interpreter is busy, and more threads would only queue for it.
@@ -254,10 +263,10 @@ impl Policy {
     ) -> Wakeups {
         let needed = if tick.stuck {
             let needed = waiting.a_whole_tick.saturating_sub(threads.spare());
-            if slow.calls_block() {
-                needed
-            } else {
+            if tick.computed {
                 needed.min(1)
+            } else {
+                needed
             }
         } else if slow.calls_block() {
             waiting
@@ -329,6 +338,12 @@ pub fn interpreter_saturated(
     heavy && share >= threshold
 }
 
+/// Whether calls that used `job_cpu` of CPU over `wall` were computing rather than waiting (see
+/// [`COMPUTING_SHARE`]).
+pub fn calls_computed(job_cpu: std::time::Duration, wall: std::time::Duration) -> bool {
+    job_cpu.as_secs_f64() >= COMPUTING_SHARE * wall.as_secs_f64()
+}
+
 /// How old the collected results must be (in ticks) for a thread about to start a job to hand
 /// them to the loop first; None: whatever their age. Results of earlier jobs wait at most about
 /// a tick for the batch to end; but when calls block, the next job may take long.
@@ -390,6 +405,14 @@ mod tests {
         assert!(!interpreter_saturated(true, ms(30), 1000, ms(32)));
         // Eight calls of 3.5 ms of CPU each: a view that computes.
         assert!(interpreter_saturated(false, ms(28), 8, ms(32)));
+    }
+
+    #[test]
+    fn a_tick_counts_as_computed_from_a_third_of_its_time() {
+        let us = std::time::Duration::from_micros;
+        assert!(calls_computed(us(900), us(1000)));
+        assert!(calls_computed(us(300), us(1000)));
+        assert!(!calls_computed(us(100), us(1000)));
     }
 
     #[test]
@@ -603,9 +626,9 @@ mod tests {
     #[test]
     fn progress_is_stuck_when_no_call_ended_since_the_last_tick() {
         let mut progress = Progress::default();
-        assert!(!progress.tick(1, 3).stuck);
-        assert!(progress.tick(2, 3).stuck);
-        assert!(!progress.tick(3, 4).stuck);
+        assert!(!progress.tick(1, 3, false).stuck);
+        assert!(progress.tick(2, 3, false).stuck);
+        assert!(!progress.tick(3, 4, false).stuck);
     }
 
     #[test]
@@ -614,12 +637,15 @@ mod tests {
         let mut finished = 0;
         for now in 1..=RECENT_TICKS {
             finished += 10;
-            assert_eq!(progress.tick(now, finished).finished_recently, 10 * now);
+            assert_eq!(
+                progress.tick(now, finished, false).finished_recently,
+                10 * now
+            );
         }
         // The ninth tick pushes the first one out of the window.
         assert_eq!(
             progress
-                .tick(RECENT_TICKS + 1, finished + 2)
+                .tick(RECENT_TICKS + 1, finished + 2, false)
                 .finished_recently,
             10 * (RECENT_TICKS - 1) + 2
         );
@@ -630,6 +656,7 @@ mod tests {
         let policy = Policy::new(8);
         let moving = Tick {
             stuck: false,
+            computed: false,
             finished_recently: 100,
         };
         let waiting = Waiting {
@@ -648,26 +675,35 @@ mod tests {
         let policy = Policy::new(8);
         let stuck = Tick {
             stuck: true,
+            computed: false,
             finished_recently: 0,
         };
         let waiting = Waiting {
             a_tick: 5,
             a_whole_tick: 3,
         };
-        // One thread is stuck in a blocking call; one sleeps.
-        assert_eq!(
-            policy.on_tick(stuck, waiting, threads(2, 1, 1, 1), BLOCKING),
-            Wakeups { wake: 1, start: 2 }
-        );
-        // In a fast app, one thread, which takes the jobs in a batch.
-        assert_eq!(
-            policy.on_tick(stuck, waiting, threads(2, 1, 1, 1), FAST),
-            Wakeups { wake: 1, start: 0 }
-        );
-        assert_eq!(
-            policy.on_tick(stuck, waiting, threads(1, 1, 1, 0), FAST),
-            Wakeups { wake: 0, start: 1 }
-        );
+        // One thread is stuck in a call that waits, in a fast or a blocking app; one sleeps.
+        for slow in [FAST, BLOCKING] {
+            assert_eq!(
+                policy.on_tick(stuck, waiting, threads(2, 1, 1, 1), slow),
+                Wakeups { wake: 1, start: 2 }
+            );
+        }
+        // A call that computes holds them up: one thread, which takes the jobs in a batch.
+        let computing = Tick {
+            computed: true,
+            ..stuck
+        };
+        for slow in [FAST, BLOCKING] {
+            assert_eq!(
+                policy.on_tick(computing, waiting, threads(2, 1, 1, 1), slow),
+                Wakeups { wake: 1, start: 0 }
+            );
+            assert_eq!(
+                policy.on_tick(computing, waiting, threads(1, 1, 1, 0), slow),
+                Wakeups { wake: 0, start: 1 }
+            );
+        }
         // Jobs that waited less than a whole tick get nothing yet.
         let young = Waiting {
             a_tick: 5,
@@ -679,7 +715,7 @@ mod tests {
         );
         // A spare awake thread counts against the jobs.
         assert_eq!(
-            policy.on_tick(stuck, waiting, threads(3, 2, 1, 1), BLOCKING),
+            policy.on_tick(stuck, waiting, threads(3, 2, 1, 1), FAST),
             Wakeups { wake: 1, start: 1 }
         );
     }
@@ -689,6 +725,7 @@ mod tests {
         let policy = Policy::new(256);
         let moving = Tick {
             stuck: false,
+            computed: false,
             finished_recently: 200,
         };
         let backlog = Waiting {
