@@ -75,6 +75,11 @@ def test_a_saturated_interpreter_keeps_only_a_few_threads_in_calls(serve_app):
     assert len(answers) == CLIENTS * 40
 
 
+def python_threads(sample):
+    """The pool's threads, in calls or not, from one scrape of the metrics."""
+    return sample['tern_python_threads{state="busy"}'] + sample['tern_python_threads{state="idle"}']
+
+
 def most_threads_under_load(serve_app):
     """The most Python threads (busy and idle) the metrics gauge showed while 48 clients loaded
     a fresh server running the CPU-bound app; every request must be answered."""
@@ -89,15 +94,12 @@ def most_threads_under_load(serve_app):
     most = 0
     try:
         while any(client.is_alive() for client in clients):
-            sample = scrape(metrics)
-            threads = sample['tern_python_threads{state="busy"}'] + sample['tern_python_threads{state="idle"}']
-            most = max(most, threads)
+            most = max(most, python_threads(scrape(metrics)))
             time.sleep(0.02)
     finally:
         for client in clients:
             client.join(TIMEOUT * REQUESTS_EACH)
-    sample = scrape(metrics)
-    most = max(most, sample['tern_python_threads{state="busy"}'] + sample['tern_python_threads{state="idle"}'])
+    most = max(most, python_threads(scrape(metrics)))
     assert not failures, failures[:5]
     assert len(answers) == CLIENTS * REQUESTS_EACH
     server.stop()
